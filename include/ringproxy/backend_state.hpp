@@ -1,0 +1,48 @@
+// Per-backend state that outlives config snapshots (health, load, counters), keyed by address.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ringproxy/host_port.hpp"
+
+namespace ringproxy {
+
+// One backend's live state. Identity fields are immutable; counters are relaxed atomics
+// written by any worker, so it is safe to share between threads.
+struct BackendState {
+  HostPort address;
+  std::string key;         // address.to_string(): the identity that survives reloads
+  std::uint32_t slot = 0;  // dense, process-unique index for per-worker tables (pools)
+  sockaddr_storage sockaddr{};
+  socklen_t sockaddr_len = 0;
+
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> failures{0};
+};
+
+// Hands out the BackendState for an address, the same object across reloads while any
+// snapshot still uses it. Thread-safe (a mutex; used only when building snapshots).
+class BackendRegistry {
+ public:
+  // The state for address, resolving it on first use; nullptr with *error set when the
+  // name does not resolve.
+  std::shared_ptr<BackendState> acquire(const HostPort& address, std::string* error);
+  // Highest slot handed out so far, plus one.
+  std::uint32_t slot_count() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::weak_ptr<BackendState>> by_key_;
+  std::uint32_t next_slot_ = 0;
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,41 @@
+// Pure rules about HTTP header fields that a proxy applies (RFC 9110 §7.6.1).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringproxy {
+
+// True for the fixed hop-by-hop fields a proxy never forwards as received:
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
+bool is_hop_by_hop(std::string_view name);
+
+// True when the comma-separated Connection value lists name (case-insensitive).
+bool connection_lists(std::string_view connection_value, std::string_view name);
+
+// Calls f(token) for each comma-separated token of a list field, trimmed, non-empty.
+template <class F>
+void for_each_token(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    std::string_view token = list.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (!token.empty()) f(token);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+// The X-Forwarded-For value to send: the received value with client appended.
+std::string append_forwarded_for(std::string_view received, std::string_view client);
+
+// True for methods RFC 9110 §9.2.2 calls idempotent (safe to retry).
+bool is_idempotent_method(std::string_view method);
+
+}  // namespace ringproxy

@@ -1,0 +1,121 @@
+// [[route]]: host and path matching rules, each naming an upstream.
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "sections.hpp"
+
+namespace ringproxy::config_detail {
+
+namespace {
+
+bool is_host_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+// Lower-cases host and returns the problem with it, or nullopt when it is valid: a DNS name,
+// an IPv4 literal, "[v6]", or "*.suffix" (which matches names under suffix only).
+std::optional<std::string> check_route_host(std::string& host) {
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (host.empty()) return "must not be empty; omit host to match every host";
+  if (host == "*") return "\"*\" is not allowed; omit host to match every host";
+  std::string_view name = host;
+  if (name.front() == '*') {
+    if (!name.starts_with("*.") || name.size() == 2) {
+      return quote(host) + " is not a valid wildcard; use \"*.example.com\"";
+    }
+    name.remove_prefix(2);
+  }
+  if (name.front() == '[') {
+    auto ip = name.back() == ']' ? IpAddress::parse(name.substr(1, name.size() - 2))
+                                 : std::optional<IpAddress>();
+    if (!ip || !ip->v6 || host.front() == '*') return quote(host) + " is not a valid host";
+    return std::nullopt;
+  }
+  if (name.find(':') != std::string_view::npos) {
+    return quote(host) + " must not include a port (the Host port is ignored)";
+  }
+  if (name.find('*') != std::string_view::npos) {
+    return quote(host) + " is not a valid wildcard; use \"*.example.com\"";
+  }
+  bool ok = name.front() != '.' && name.find("..") == std::string_view::npos &&
+            std::all_of(name.begin(), name.end(), is_host_char);
+  if (!ok) return quote(host) + " is not a valid host name";
+  return std::nullopt;
+}
+
+// The problem with a path_prefix, or nullopt when it is valid.
+std::optional<std::string> check_path_prefix(const std::string& prefix) {
+  if (prefix.empty() || prefix.front() != '/') return "must start with '/', got " + quote(prefix);
+  for (unsigned char c : prefix) {
+    if (c <= 0x20 || c == 0x7f || c == '?' || c == '#') {
+      return "must be a plain path (no spaces, '?' or '#'), got " + quote(prefix);
+    }
+  }
+  return std::nullopt;
+}
+
+// One [[route]] table; names maps upstream names to their index.
+void read_route(const TomlValue& table, std::size_t number,
+                const std::map<std::string, std::size_t>& names, Diagnostics& diag,
+                RouteConfig& out) {
+  TableReader r(table, "route #" + std::to_string(number), false, diag);
+  out.line = r.line();
+  std::string text;
+  if (r.read_string("host", text)) {
+    if (auto problem = check_route_host(text)) {
+      r.key_error(*r.find("host"), "host", *problem);
+    } else {
+      out.host = text;
+    }
+  }
+  if (r.read_string("path_prefix", text)) {
+    if (auto problem = check_path_prefix(text)) {
+      r.key_error(*r.find("path_prefix"), "path_prefix", *problem);
+    } else {
+      out.path_prefix = text;
+    }
+  }
+  if (const TomlValue* v = r.find("upstream")) {
+    if (!v->is_string()) {
+      r.type_error(*v, "upstream", "a string");
+    } else {
+      out.upstream = v->as_string().str;
+      auto it = names.find(out.upstream);
+      if (it == names.end()) {
+        r.error(line_of(*v), "upstream " + quote(out.upstream) + " is not defined");
+      } else {
+        out.upstream_index = it->second;
+      }
+    }
+  } else {
+    r.error(r.line(), "missing required key \"upstream\"");
+  }
+  r.reject_unsupported("rate_limit", "rate_limit");
+  r.finish();
+}
+
+}  // namespace
+
+void read_routes(const TomlValue& array, const std::vector<UpstreamConfig>& upstreams,
+                 Diagnostics& diag, std::vector<RouteConfig>& out) {
+  std::map<std::string, std::size_t> names;
+  for (std::size_t i = 0; i < upstreams.size(); ++i) {
+    if (!upstreams[i].name.empty()) names.emplace(upstreams[i].name, i);
+  }
+  std::size_t number = 0;
+  for (const TomlValue& item : array.as_array()) {
+    ++number;
+    if (!item.is_table()) {
+      diag.add(line_of(item), "route #" + std::to_string(number) + ": expected a table, got " +
+                                  describe_type(item));
+      continue;
+    }
+    RouteConfig route;
+    read_route(item, number, names, diag, route);
+    out.push_back(std::move(route));
+  }
+}
+
+}  // namespace ringproxy::config_detail

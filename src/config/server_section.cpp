@@ -1,0 +1,144 @@
+// [server], [admin] and [log]: listeners, client-side limits, logging.
+#include <set>
+
+#include "sections.hpp"
+
+namespace ringproxy::config_detail {
+
+namespace {
+
+// server.listen: a non-empty array of "host:port" strings, each listed once.
+void read_listen(TableReader& r, std::vector<HostPort>& out) {
+  const TomlValue* v = r.find("listen");
+  if (!v) return;
+  if (!v->is_array()) {
+    r.type_error(*v, "listen", "an array of \"host:port\" strings");
+    return;
+  }
+  if (v->as_array().empty()) {
+    r.key_error(*v, "listen", "must not be empty");
+    return;
+  }
+  std::vector<HostPort> addresses;
+  std::set<std::string> seen;
+  bool ok = true;
+  for (const TomlValue& item : v->as_array()) {
+    if (!item.is_string()) {
+      r.type_error(item, "listen", "\"host:port\" strings");
+      ok = false;
+      continue;
+    }
+    const std::string& text = item.as_string().str;
+    std::string problem;
+    auto hp = parse_host_port(text, &problem);
+    if (!hp) {
+      r.key_error(item, "listen", "address " + quote(text) + " " + problem);
+      ok = false;
+      continue;
+    }
+    if (!seen.insert(hp->to_string()).second) {
+      r.key_error(item, "listen", "duplicate address " + quote(text));
+      ok = false;
+      continue;
+    }
+    addresses.push_back(std::move(*hp));
+  }
+  if (ok) out = std::move(addresses);
+}
+
+// server.trusted_proxies: an array of CIDR strings (possibly empty).
+void read_trusted_proxies(TableReader& r, std::vector<Cidr>& out) {
+  const TomlValue* v = r.find("trusted_proxies");
+  if (!v) return;
+  if (!v->is_array()) {
+    r.type_error(*v, "trusted_proxies", "an array of CIDR strings");
+    return;
+  }
+  std::vector<Cidr> cidrs;
+  bool ok = true;
+  for (const TomlValue& item : v->as_array()) {
+    if (!item.is_string()) {
+      r.type_error(item, "trusted_proxies", "CIDR strings like \"10.0.0.0/8\"");
+      ok = false;
+      continue;
+    }
+    const std::string& text = item.as_string().str;
+    std::string problem;
+    auto cidr = Cidr::parse(text, &problem);
+    if (!cidr) {
+      r.key_error(item, "trusted_proxies", quote(text) + " " + problem);
+      ok = false;
+      continue;
+    }
+    cidrs.push_back(std::move(*cidr));
+  }
+  if (ok) out = std::move(cidrs);
+}
+
+}  // namespace
+
+void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out) {
+  TableReader r(table, "server", true, diag);
+  read_listen(r, out.listen);
+  r.read_integer("workers", 0, 1024, out.workers);
+  r.read_integer("max_connections", 1, TableReader::kNoMax, out.max_connections);
+  r.read_duration("client_header_timeout", out.client_header_timeout);
+  r.read_duration("idle_timeout", out.idle_timeout);
+  r.read_duration("drain_timeout", out.drain_timeout);
+  r.read_integer("max_header_bytes", 1024, TableReader::kNoMax, out.max_header_bytes);
+  r.read_integer("max_body_bytes", 0, TableReader::kNoMax, out.max_body_bytes);
+  read_trusted_proxies(r, out.trusted_proxies);
+  r.finish();
+}
+
+void read_admin(const TomlValue& table, Diagnostics& diag, AdminConfig& out) {
+  TableReader r(table, "admin", true, diag);
+  std::string text;
+  if (r.read_string("listen", text)) {
+    if (text.empty()) {
+      out.listen = std::nullopt;  // no admin listener
+    } else {
+      std::string problem;
+      if (auto hp = parse_host_port(text, &problem)) {
+        out.listen = std::move(*hp);
+      } else {
+        r.key_error(*r.find("listen"), "listen", "address " + quote(text) + " " + problem);
+      }
+    }
+  }
+  r.finish();
+}
+
+void read_log(const TomlValue& table, Diagnostics& diag, LogConfig& out) {
+  TableReader r(table, "log", true, diag);
+  std::string level;
+  if (r.read_string("level", level)) {
+    static const std::pair<std::string_view, LogLevel> kLevels[] = {
+        {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
+        {"warn", LogLevel::warn},   {"error", LogLevel::error},
+    };
+    bool found = false;
+    for (const auto& [name, value] : kLevels) {
+      if (level == name) {
+        out.level = value;
+        found = true;
+      }
+    }
+    if (!found) {
+      r.key_error(*r.find("level"), "level",
+                  "must be one of trace|debug|info|warn|error, got " + quote(level));
+    }
+  }
+  std::string access_log;
+  if (r.read_string("access_log", access_log)) {
+    if (access_log.empty()) {
+      r.key_error(*r.find("access_log"), "access_log",
+                  "must not be empty; use \"stdout\", \"off\" or a file path");
+    } else {
+      out.access_log = std::move(access_log);
+    }
+  }
+  r.finish();
+}
+
+}  // namespace ringproxy::config_detail

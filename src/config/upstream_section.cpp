@@ -1,0 +1,184 @@
+// [[upstream]] and its [[upstream.backend]] entries.
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "sections.hpp"
+
+namespace ringproxy::config_detail {
+
+namespace {
+
+// An HTTP header name is an RFC 9110 token.
+bool is_token(std::string_view text) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || kExtra.find(c) != std::string_view::npos;
+  });
+}
+
+// The problem with a hash_key value, or nullopt when it is valid.
+std::optional<std::string> check_hash_key(const std::string& key) {
+  if (key == "client_ip" || key == "uri" || key == "path") return std::nullopt;
+  for (std::string_view kind : {"header:", "cookie:", "query:"}) {
+    if (!key.starts_with(kind)) continue;
+    std::string_view name = std::string_view(key).substr(kind.size());
+    if (name.empty()) return quote(key) + " needs a name after the colon";
+    if (kind == "header:" && !is_token(name)) {
+      return quote(key) + " has an invalid header name " + quote(name);
+    }
+    return std::nullopt;
+  }
+  return "must be one of client_ip|uri|path|header:NAME|cookie:NAME|query:NAME, got " + quote(key);
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// One [[upstream.backend]] table; upstream is the enclosing upstream's context.
+// seen maps lower-cased addresses to their line, for duplicates.
+void read_backend(const TomlValue& table, const std::string& upstream, std::size_t number,
+                  Diagnostics& diag, std::map<std::string, int>& seen, BackendConfig& out) {
+  TableReader r(table, upstream + " backend #" + std::to_string(number), false, diag);
+  out.line = r.line();
+  if (const TomlValue* v = r.find("address")) {
+    out.line = line_of(*v);
+    if (!v->is_string()) {
+      r.type_error(*v, "address", "a \"host:port\" string");
+    } else {
+      const std::string& text = v->as_string().str;
+      std::string problem;
+      auto hp = parse_host_port(text, &problem);
+      if (hp && hp->port == 0) {
+        hp.reset();
+        problem = "has an invalid port \"0\"";
+      }
+      if (!hp) {
+        diag.add(out.line, upstream + ": backend address " + quote(text) + " " + problem);
+      } else {
+        auto [it, fresh] = seen.emplace(lower(hp->to_string()), out.line);
+        if (!fresh) {
+          diag.add(out.line, upstream + ": duplicate backend address " + quote(text) +
+                                 " (first at line " + std::to_string(it->second) + ")");
+        }
+        out.address = std::move(*hp);
+      }
+    }
+  } else {
+    r.error(r.line(), "missing required key \"address\"");
+  }
+  r.read_integer("weight", 1, 1000, out.weight);
+  r.finish();
+}
+
+// upstream.backend: an array of tables with at least one entry.
+void read_backends(TableReader& r, Diagnostics& diag, UpstreamConfig& out) {
+  const TomlValue* v = r.find("backend");
+  if (!v) {
+    r.error(r.line(), "no backends; add at least one [[upstream.backend]]");
+    return;
+  }
+  if (!v->is_array()) {
+    r.type_error(*v, "backend", "an array of tables ([[upstream.backend]])");
+    return;
+  }
+  if (v->as_array().empty()) {
+    r.key_error(*v, "backend", "must have at least one backend");
+    return;
+  }
+  std::map<std::string, int> seen;
+  std::size_t number = 0;
+  for (const TomlValue& item : v->as_array()) {
+    ++number;
+    if (!item.is_table()) {
+      r.error(line_of(item), "backend #" + std::to_string(number) + ": expected a table, got " +
+                                 describe_type(item));
+      continue;
+    }
+    BackendConfig backend;
+    read_backend(item, r.context(), number, diag, seen, backend);
+    out.backends.push_back(std::move(backend));
+  }
+}
+
+// One [[upstream]] table. names maps each name to the line of its first definition.
+void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag,
+                   std::map<std::string, int>& names, UpstreamConfig& out) {
+  TableReader r(table, "upstream #" + std::to_string(number), false, diag);
+  out.line = r.line();
+  if (const TomlValue* v = r.find("name")) {
+    if (!v->is_string()) {
+      r.type_error(*v, "name", "a string");
+    } else if (v->as_string().str.empty()) {
+      r.key_error(*v, "name", "must not be empty");
+    } else {
+      out.name = v->as_string().str;
+      r.set_context("upstream " + quote(out.name));
+      auto [it, fresh] = names.emplace(out.name, line_of(*v));
+      if (!fresh) {
+        r.error(line_of(*v), "duplicate upstream name " + quote(out.name) + " (first at line " +
+                                 std::to_string(it->second) + ")");
+      }
+    }
+  } else {
+    r.error(r.line(), "missing required key \"name\"");
+  }
+
+  std::string text;
+  if (r.read_string("hash_key", text)) {
+    if (auto problem = check_hash_key(text)) {
+      r.key_error(*r.find("hash_key"), "hash_key", *problem);
+    } else {
+      out.hash_key = text;
+    }
+  }
+  if (r.read_string("algorithm", text)) {
+    if (text == "ring" || text == "maglev") {
+      out.algorithm = text;
+    } else {
+      r.key_error(*r.find("algorithm"), "algorithm",
+                  "must be one of ring|maglev, got " + quote(text));
+    }
+  }
+  r.read_integer("virtual_nodes", 1, 10000, out.virtual_nodes);
+  double bounded_load = 0;
+  if (r.read_number("bounded_load", bounded_load)) {
+    if (bounded_load == 0.0 || bounded_load > 1.0) {
+      out.bounded_load = bounded_load;
+    } else {
+      r.key_error(*r.find("bounded_load"), "bounded_load",
+                  "must be 0 (off) or greater than 1.0, got " + format_number(bounded_load));
+    }
+  }
+  r.read_duration("connect_timeout", out.connect_timeout);
+  r.read_duration("response_timeout", out.response_timeout);
+  r.read_integer("retries", 0, 10, out.retries);
+  r.read_integer("max_idle_per_backend", 0, TableReader::kNoMax, out.max_idle_per_backend);
+  read_backends(r, diag, out);
+  r.reject_unsupported("health_check", "[upstream.health_check]");
+  r.reject_unsupported("circuit_breaker", "[upstream.circuit_breaker]");
+  r.finish();
+}
+
+}  // namespace
+
+void read_upstreams(const TomlValue& array, Diagnostics& diag, std::vector<UpstreamConfig>& out) {
+  std::map<std::string, int> names;
+  std::size_t number = 0;
+  for (const TomlValue& item : array.as_array()) {
+    ++number;
+    if (!item.is_table()) {
+      diag.add(line_of(item), "upstream #" + std::to_string(number) + ": expected a table, got " +
+                                  describe_type(item));
+      continue;
+    }
+    UpstreamConfig upstream;
+    read_upstream(item, number, diag, names, upstream);
+    out.push_back(std::move(upstream));
+  }
+}
+
+}  // namespace ringproxy::config_detail

@@ -1,0 +1,70 @@
+// The access log: one JSON object per request, buffered per worker, written in batches.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace ringproxy {
+
+// Where access log lines go: stdout or an append-only file. Thread-safe: write() and
+// reopen() take a mutex (once per batch, not per request).
+class AccessLogSink {
+ public:
+  // target: "stdout", "off" or a file path. False (with *error) when the file can't be opened.
+  bool open(const std::string& target, std::string* error);
+  bool enabled() const { return fd_ >= 0; }
+  void write(std::string_view batch);
+  // Reopens the file (log rotation, SIGUSR1); a no-op for stdout.
+  void reopen();
+  ~AccessLogSink();
+
+ private:
+  std::mutex mutex_;
+  std::string path_;
+  int fd_ = -1;
+  bool owns_fd_ = false;
+};
+
+// What the access log records about one request.
+struct AccessRecord {
+  std::string_view client;
+  std::string_view method;
+  std::string_view target;
+  int status = 0;
+  std::string_view upstream;
+  std::string_view backend;
+  std::uint64_t bytes_in = 0;   // request body bytes read from the client
+  std::uint64_t bytes_out = 0;  // response body bytes written to the client
+  std::chrono::steady_clock::duration duration{};
+  std::string_view request_id;
+  unsigned attempts = 0;  // backends tried
+  bool aborted = false;   // the response was cut off
+};
+
+// One worker's pending lines; flushed when large or on a short timer. Worker thread only.
+class AccessLogBuffer {
+ public:
+  AccessLogBuffer(boost::asio::any_io_executor ex, AccessLogSink& sink);
+  void append(const AccessRecord& r);
+  void flush();
+
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::chrono::milliseconds kFlushInterval{200};
+
+ private:
+  AccessLogSink& sink_;
+  boost::asio::steady_timer timer_;
+  std::string buffer_;
+  bool timer_pending_ = false;
+  std::int64_t stamp_second_ = -1;
+  char stamp_[32] = {};
+};
+
+// Appends s to out as a JSON string literal (with quotes).
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace ringproxy

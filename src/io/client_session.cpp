@@ -1,0 +1,232 @@
+#include "io/client_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "io/http_status.hpp"
+#include "io/log.hpp"
+#include "io/server.hpp"
+#include "io/upstream_pool.hpp"
+#include "io/worker.hpp"
+#include "ringproxy/http_fields.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+}  // namespace
+
+ClientSession::ClientSession(Worker& worker, tcp::socket socket)
+    : worker_(worker),
+      client_(std::move(socket)),
+      timer_(client_.get_executor()),
+      deadline_(Clock::time_point::max()) {
+  worker_.session_started(this);
+}
+
+ClientSession::~ClientSession() {
+  worker_.session_ended(this);
+  worker_.server().connection_closed();
+}
+
+void ClientSession::start() {
+  asio::co_spawn(
+      client_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
+}
+
+void ClientSession::drain() {
+  draining_ = true;
+  if (idle_) {
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+  }
+}
+
+void ClientSession::arm(Clock::duration d) {
+  const auto next = Clock::now() + d;
+  const bool sooner = next < timer_.expiry();
+  deadline_ = next;
+  timed_out_ = false;
+  if (sooner) timer_.cancel();  // the watcher re-waits on the new, earlier deadline
+}
+
+void ClientSession::watch() {
+  timer_.expires_at(deadline_);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+    if (self->closed_) return;
+    if (Clock::now() >= self->deadline_) {
+      self->timed_out_ = true;
+      self->deadline_ = Clock::time_point::max();
+      boost::system::error_code ignored;
+      self->client_.cancel(ignored);
+      if (self->upstream_) self->upstream_->socket.cancel(ignored);
+    }
+    self->watch();
+  });
+}
+
+asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
+  arm(worker_.snapshot()->config().server.idle_timeout);
+  auto [ec, n] =
+      co_await asio::async_write(client_, asio::buffer(bytes.data(), bytes.size()), use_nothrow);
+  co_return !ec;
+}
+
+asio::awaitable<void> ClientSession::run() {
+  boost::system::error_code ec;
+  client_.set_option(tcp::no_delay(true), ec);
+  auto remote = client_.remote_endpoint(ec);
+  if (!ec) client_ip_ = remote.address().to_string();
+  {
+    const auto& server_cfg = worker_.snapshot()->config().server;
+    client_buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
+    deadline_ = Clock::now() + server_cfg.client_header_timeout;
+  }
+  watch();
+
+  bool first = true;
+  while (!draining_) {
+    // A copy: a reload may replace the snapshot while this coroutine waits.
+    const ServerConfig::Limits limits = worker_.snapshot()->config().server.limits();
+    if (client_buffer_.size() == 0) {
+      // Between requests: idle_timeout runs until the first byte (client_header_timeout for
+      // a new connection, armed above).
+      if (!first) arm(limits.idle_timeout);
+      idle_ = true;
+      auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
+      idle_ = false;
+      if (rec) break;  // closed by the client, idle timeout or drain: nothing to answer
+      client_buffer_.commit(n);
+    }
+    if (!first) arm(limits.client_header_timeout);
+    first = false;
+
+    request_.emplace();
+    request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    request_->body_limit(limits.max_body_bytes);
+    auto [hec, hn] =
+        co_await http::async_read_header(client_, client_buffer_, *request_, use_nothrow);
+    if (hec) {
+      co_await answer_head_error(hec);
+      break;
+    }
+    const RequestEnd end = co_await handle_request();
+    if (end == RequestEnd::abort) break;
+    if (end == RequestEnd::close) {
+      co_await linger_close();
+      break;
+    }
+  }
+  closed_ = true;
+  timer_.cancel();
+  client_.close(ec);
+}
+
+asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code ec) {
+  int status = 0;
+  if (timed_out_) {
+    status = 408;  // some of a head arrived (the buffer was not empty), then time ran out
+  } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    status = 431;
+  } else if (ec == http::error::body_limit) {
+    status = 413;
+  } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+             ec == asio::error::eof || ec == asio::error::connection_reset ||
+             ec == asio::error::operation_aborted) {
+    status = 0;  // the client went away mid-head: nobody to answer
+  } else {
+    status = 400;
+  }
+  if (status == 0) co_return;
+  co_await respond_status(status, false);
+  co_await linger_close();
+}
+
+asio::awaitable<RequestEnd> ClientSession::respond_status(int status, bool keep_alive,
+                                                          std::string_view extra_headers) {
+  const bool whole = request_ && request_->is_done();
+  keep_alive = keep_alive && whole && !draining_;
+  facts_.status = status;
+  const std::string response = make_status_response(status, keep_alive, extra_headers);
+  if (!co_await write_client(response)) co_return RequestEnd::abort;
+  co_return keep_alive ? RequestEnd::keep_alive : RequestEnd::close;
+}
+
+asio::awaitable<void> ClientSession::linger_close() {
+  // Half-close, then read and drop what the client still sends for a moment, so that a
+  // reset does not destroy the response we just wrote (nginx's lingering close).
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  arm(std::chrono::seconds(2));
+  char sink[4096];
+  for (std::size_t total = 0; total < 1024 * 1024;) {
+    auto [rec, n] = co_await client_.async_read_some(asio::buffer(sink), use_nothrow);
+    if (rec) break;
+    total += n;
+  }
+}
+
+asio::awaitable<RequestEnd> ClientSession::handle_request() {
+  facts_ = RequestFacts{};
+  facts_.started = Clock::now();
+  // Hold this request's snapshot for its whole life (the access record points into it too):
+  // a reload must not change it midway.
+  const std::shared_ptr<const Snapshot> snap = worker_.snapshot();
+  const RequestEnd end = co_await request_phases(*snap);
+  facts_.aborted = facts_.aborted || end == RequestEnd::abort;
+  AccessLogBuffer& access_log = worker_.access_log();
+  const auto& req = request_->get();
+  std::string_view request_id;
+  if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
+  access_log.append(AccessRecord{client_ip_, req.method_string(), target_, facts_.status,
+                                 facts_.upstream, facts_.backend, facts_.bytes_in, facts_.bytes_out,
+                                 Clock::now() - facts_.started, request_id, facts_.attempts,
+                                 facts_.aborted});
+  co_return end;
+}
+
+asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) {
+  auto& req = request_->get();
+  target_.assign(req.target());  // before rewriting (absolute-form becomes origin-form)
+  client_version_ = req.version();
+  client_keep_alive_ = req.keep_alive() && !draining_;
+
+  // Request filter: what every request must satisfy before it is routed.
+  if (client_version_ != 10 && client_version_ != 11) {
+    co_return co_await respond_status(505, false);
+  }
+  std::size_t hosts = 0;
+  host_.clear();
+  for (auto it = req.find(http::field::host); it != req.end() && it->name() == http::field::host;
+       ++it) {
+    if (hosts++ == 0) host_ = std::string(it->value());
+  }
+  if (hosts > 1 || (hosts == 0 && client_version_ == 11)) {
+    co_return co_await respond_status(400, false);
+  }
+  expect_continue_ = false;
+  if (auto it = req.find(http::field::expect); it != req.end()) {
+    if (!iequals(it->value(), "100-continue")) co_return co_await respond_status(417, false);
+    expect_continue_ = !request_->is_done();
+  }
+
+  // Route.
+  const auto route = snap.router().match(host_, req.target());
+  if (!route) co_return co_await respond_status(404, client_keep_alive_);
+  const auto& upstream = snap.upstreams()[snap.router().upstream_of(*route)];
+  co_return co_await forward(snap, upstream);
+}
+
+}  // namespace ringproxy

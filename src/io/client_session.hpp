@@ -1,0 +1,97 @@
+// One client connection: reads requests, applies the request phases, relays to a backend.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ringproxy/snapshot.hpp"
+
+namespace ringproxy {
+
+class Worker;
+struct UpstreamConnection;
+
+// How one request ended, as far as the client connection is concerned.
+enum class RequestEnd {
+  keep_alive,  // response complete, request read whole: read the next request
+  close,       // response complete, but the connection must close (gracefully)
+  abort,       // response cut off or client gone: close at once
+};
+
+// Lives on its worker's thread; kept alive by the coroutine that runs it (shared_from_this).
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(Worker& worker, boost::asio::ip::tcp::socket socket);
+  ~ClientSession();
+
+  // Starts the connection's coroutine on the worker's executor.
+  void start();
+  // Drain: an idle connection closes now; a busy one closes after its current response.
+  void drain();
+
+ private:
+  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<RequestEnd> handle_request();
+  boost::asio::awaitable<RequestEnd> request_phases(const Snapshot& snap);
+  boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
+
+  // The upstream phases (upstream_exchange.cpp).
+  boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);
+  void rewrite_request_head();
+
+  // Canned answers (error statuses); keep_alive is honoured only when the request was read
+  // whole.
+  boost::asio::awaitable<RequestEnd> respond_status(int status, bool keep_alive,
+                                                    std::string_view extra_headers = {});
+  boost::asio::awaitable<void> linger_close();
+  boost::asio::awaitable<bool> write_client(std::string_view bytes);
+
+  // Deadlines: one timer per session cancels whatever socket op is pending when it passes.
+  void arm(std::chrono::steady_clock::duration d);
+  void watch();
+  bool timed_out() const { return timed_out_; }
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket client_;
+  boost::beast::flat_buffer client_buffer_;
+  std::optional<RequestParser> request_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  bool idle_ = false;  // waiting for the first byte of a request
+  bool draining_ = false;
+  std::string client_ip_;
+  UpstreamConnection* upstream_ = nullptr;  // the connection the deadline must also cancel
+
+  // Per-request facts gathered by the request phases.
+  bool expect_continue_ = false;
+  bool client_keep_alive_ = false;
+  unsigned client_version_ = 11;
+  std::string host_;
+
+  // Per-request facts for the access log (views stay valid until the next request).
+  struct RequestFacts {
+    std::chrono::steady_clock::time_point started;
+    int status = 0;
+    std::string_view upstream;
+    std::string_view backend;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    unsigned attempts = 0;
+    bool aborted = false;
+  } facts_;
+  std::string target_;
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,194 @@
+#include "io/server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <thread>
+
+#include "io/admin_server.hpp"
+#include "io/log.hpp"
+#include "io/worker.hpp"
+#include "ringproxy/config_loader.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+Server::Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
+               std::shared_ptr<BackendRegistry> registry)
+    : config_path_(std::move(config_path)),
+      registry_(std::move(registry)),
+      snapshot_(std::move(initial)) {
+  generation_.store(snapshot_->generation());
+  max_connections_ = snapshot_->config().server.max_connections;
+}
+
+Server::~Server() = default;
+
+std::shared_ptr<const Snapshot> Server::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+bool Server::admit_connection() {
+  if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Server::connection_closed() {
+  connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Server::bind_listeners() {
+  const auto& cfg = snapshot_->config().server;
+  for (const HostPort& address : cfg.listen) {
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(address.host, ec);
+    if (ec) {
+      log::error("cannot listen on " + address.to_string() + ": not an IP address");
+      return false;
+    }
+    tcp::endpoint endpoint(ip, address.port);
+    // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads
+    // connections, and no worker waits on a shared accept lock.
+    for (auto& worker : workers_) {
+      tcp::acceptor acceptor(worker->context());
+      acceptor.open(endpoint.protocol(), ec);
+      if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) acceptor.set_option(reuse_port(true), ec);
+      if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acceptor.bind(endpoint, ec);
+      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        log::error("cannot listen on " + address.to_string() + ": " + ec.message());
+        return false;
+      }
+      endpoint = acceptor.local_endpoint(ec);  // port 0: the others join the chosen port
+      worker->add_acceptor(std::move(acceptor));
+    }
+    HostPort bound{address.host, endpoint.port()};
+    log::info("listening on " + bound.to_string());
+  }
+  return true;
+}
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  const Config& cfg = snapshot_->config();
+  unsigned n = cfg.server.workers;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  std::string error;
+  if (!access_log_sink_.open(cfg.log.access_log, &error)) {
+    log::error(error);
+    return 1;
+  }
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  if (!bind_listeners()) return 1;
+  if (cfg.admin.listen) {
+    admin_ = std::make_unique<AdminServer>(*this, *workers_.front());
+    if (!admin_->listen(*cfg.admin.listen)) return 1;
+  }
+  for (auto& w : workers_) w->start();
+  log::info("started " + std::to_string(n) + " worker(s), generation " +
+            std::to_string(generation()));
+
+  asio::io_context main_context(1);
+  asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGUSR1) {
+          access_log_sink_.reopen();
+          log::info("received SIGUSR1: access log reopened");
+          signals.async_wait(on_signal);
+          return;
+        }
+        if (sig == SIGHUP) {
+          reload();
+          signals.async_wait(on_signal);
+          return;
+        }
+        log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                  ": closing listeners and draining");
+        main_context.stop();
+      };
+  signals.async_wait(on_signal);
+  main_context.run();
+
+  drain_and_stop();
+  return 0;
+}
+
+ReloadResult Server::reload() {
+  std::lock_guard reload_lock(reload_mutex_);
+  ReloadResult result;
+  ConfigLoadResult loaded = load_config_file(config_path_);
+  result.errors = std::move(loaded.errors);
+  if (result.errors.empty()) {
+    const auto& old_cfg = snapshot()->config();
+    if (loaded.config->log.access_log != old_cfg.log.access_log) {
+      std::string error;
+      if (!access_log_sink_.open(loaded.config->log.access_log, &error)) {
+        result.errors.push_back({config_path_, 0, error});
+      }
+    }
+    if (loaded.config->server.listen != old_cfg.server.listen) {
+      result.errors.push_back({config_path_, 0,
+                               "server.listen changed: listener changes take a restart in this "
+                               "version"});
+    }
+  }
+  if (result.errors.empty()) {
+    SnapshotBuild built = Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_);
+    result.errors = std::move(built.errors);
+    if (result.errors.empty()) {
+      {
+        std::lock_guard lock(snapshot_mutex_);
+        snapshot_ = built.snapshot;
+      }
+      generation_.store(built.snapshot->generation(), std::memory_order_release);
+      log::set_level(built.snapshot->config().log.level);
+      result.generation = built.snapshot->generation();
+      log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
+      return result;
+    }
+  }
+  for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
+  return result;
+}
+
+void Server::drain_and_stop() {
+  const auto timeout = snapshot()->config().server.drain_timeout;
+  if (admin_) admin_->close();
+  for (auto& w : workers_) w->begin_drain();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto busy = [&] {
+    std::size_t n = 0;
+    for (auto& w : workers_) n += w->active_sessions();
+    return n;
+  };
+  while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::size_t left = busy();
+  if (left > 0) {
+    log::warn("drain timeout: closing " + std::to_string(left) + " connection(s)");
+  } else {
+    log::info("drain complete");
+  }
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  admin_.reset();  // its acceptor belongs to worker 0's io_context: goes first
+  workers_.clear();
+}
+
+}  // namespace ringproxy

@@ -1,0 +1,71 @@
+// The process: listeners, workers, the current snapshot, signals and graceful drain.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/access_log.hpp"
+#include "ringproxy/backend_state.hpp"
+#include "ringproxy/snapshot.hpp"
+
+namespace ringproxy {
+
+class Worker;
+class AdminServer;
+
+// The outcome of a reload: the new generation, or the errors (old config kept).
+struct ReloadResult {
+  std::uint64_t generation = 0;
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Owns the workers. snapshot()/generation() are thread-safe (mutex + atomic); the rest is
+// called from the main thread only.
+class Server {
+ public:
+  Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
+         std::shared_ptr<BackendRegistry> registry);
+  ~Server();
+
+  // Binds, starts the workers and blocks until SIGTERM/SIGINT and the drain end. Returns the
+  // process exit code.
+  int run();
+
+  // Reads the config file again and publishes a new snapshot, or changes nothing and
+  // returns the errors. Called on the main thread (SIGHUP) or the admin worker.
+  ReloadResult reload();
+
+  std::shared_ptr<const Snapshot> snapshot() const;
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  // Client connection admission (max_connections); thread-safe.
+  bool admit_connection();
+  void connection_closed();
+  std::size_t active_connections() const { return connections_.load(std::memory_order_relaxed); }
+
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  AccessLogSink& access_log_sink() { return access_log_sink_; }
+
+ private:
+  bool bind_listeners();
+  void drain_and_stop();
+
+  std::mutex reload_mutex_;
+  std::string config_path_;
+  std::shared_ptr<BackendRegistry> registry_;
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::size_t> connections_{0};
+  std::size_t max_connections_ = 0;
+  AccessLogSink access_log_sink_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,43 @@
+#include "io/status_json.hpp"
+
+#include <cstdio>
+
+#include "io/access_log.hpp"
+#include "io/server.hpp"
+
+namespace ringproxy {
+
+std::string status_json(const Server& server) {
+  const auto snap = server.snapshot();
+  std::string out = "{\"generation\": " + std::to_string(snap->generation());
+  out += ", \"config_path\": ";
+  append_json_string(out, snap->config().path);
+  out += ", \"active_connections\": " + std::to_string(server.active_connections());
+  out += ", \"upstreams\": [";
+  const auto& ups = snap->upstreams();
+  for (std::size_t u = 0; u < ups.size(); ++u) {
+    if (u) out += ", ";
+    out += "{\"name\": ";
+    append_json_string(out, ups[u].config->name);
+    out += ", \"backends\": [";
+    for (std::size_t b = 0; b < ups[u].backends.size(); ++b) {
+      const BackendState& st = *ups[u].backends[b];
+      if (b) out += ", ";
+      out += "{\"address\": ";
+      append_json_string(out, st.key);
+      out += ", \"weight\": " + std::to_string(ups[u].config->backends[b].weight);
+      // Health checks and breakers come with their own issues: until then every backend
+      // is healthy and its breaker closed, which is what the proxy acts on.
+      out += ", \"healthy\": true, \"breaker\": \"closed\"";
+      out += ", \"in_flight\": " + std::to_string(st.in_flight.load(std::memory_order_relaxed));
+      out += ", \"requests\": " + std::to_string(st.requests.load(std::memory_order_relaxed));
+      out += ", \"failures\": " + std::to_string(st.failures.load(std::memory_order_relaxed));
+      out += "}";
+    }
+    out += "]}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace ringproxy

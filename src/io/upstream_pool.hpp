@@ -1,0 +1,49 @@
+// Per-worker keep-alive connections to backends, indexed by backend slot.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace ringproxy {
+
+// One connection to a backend with its read buffer. Owned by one session at a time.
+struct UpstreamConnection {
+  explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : socket(ex) {}
+  boost::asio::ip::tcp::socket socket;
+  boost::beast::flat_buffer buffer{128 * 1024};
+  std::chrono::steady_clock::time_point idle_since{};
+  std::uint64_t uses = 0;  // requests sent over it so far
+};
+
+// The idle connections of one worker; used only on that worker's thread (not thread-safe).
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(boost::asio::any_io_executor ex);
+
+  // A live idle connection to the backend in slot, or nullptr. Connections the peer has
+  // closed, or idle longer than max_idle_time, are dropped on the way.
+  std::unique_ptr<UpstreamConnection> acquire(std::uint32_t slot);
+  // Keeps conn for reuse unless the slot already holds max_idle connections.
+  void release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn, std::size_t max_idle);
+  // Closes every idle connection (shutdown).
+  void clear();
+  // Number of idle connections held.
+  std::size_t idle_count() const;
+
+  static constexpr std::chrono::seconds max_idle_time{60};
+
+ private:
+  void schedule_sweep();
+  void sweep();
+
+  boost::asio::steady_timer sweep_timer_;
+  std::vector<std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  bool stopped_ = false;
+};
+
+}  // namespace ringproxy

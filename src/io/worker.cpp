@@ -1,0 +1,140 @@
+#include "io/worker.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <random>
+
+#include "io/client_session.hpp"
+#include "io/http_status.hpp"
+#include "io/log.hpp"
+#include "io/server.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+std::uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+// Answers a connection over max_connections with 503 and closes it.
+asio::awaitable<void> refuse(tcp::socket socket) {
+  static const std::string response = make_status_response(503, false, "Retry-After: 1\r\n");
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_after(std::chrono::seconds(1));
+  timer.async_wait([&socket](boost::system::error_code ec) {
+    if (!ec) socket.cancel(ec);
+  });
+  co_await asio::async_write(socket, asio::buffer(response), use_nothrow);
+  boost::system::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  char sink[1024];
+  while (!ec) {
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
+    ec = rec;
+  }
+  timer.cancel();
+  socket.close(ec);
+}
+
+}  // namespace
+
+Worker::Worker(Server& server, unsigned index)
+    : server_(server),
+      index_(index),
+      request_ids_(random_seed()),
+      sequence_(random_seed()),
+      snapshot_(server.snapshot()),
+      context_(1),
+      pool_(context_.get_executor()),
+      access_log_(context_.get_executor(), server.access_log_sink()) {}
+
+Worker::~Worker() {
+  join();
+  access_log_.flush();
+}
+
+void Worker::add_acceptor(tcp::acceptor acceptor) {
+  acceptors_.push_back(std::make_unique<tcp::acceptor>(std::move(acceptor)));
+}
+
+void Worker::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_loop(i);
+  thread_ = std::thread([this] { context_.run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::accept_loop(std::size_t listener) {
+  asio::co_spawn(
+      context_,
+      [this, listener]() -> asio::awaitable<void> {
+        tcp::acceptor& acceptor = *acceptors_[listener];
+        asio::steady_timer backoff(context_);
+        while (!draining_) {
+          auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+          if (ec) {
+            if (ec == asio::error::operation_aborted || draining_) co_return;
+            // Out of descriptors or similar: say so and pause instead of spinning.
+            log::warn("accept failed: " + ec.message());
+            backoff.expires_after(std::chrono::milliseconds(100));
+            co_await backoff.async_wait(use_nothrow);
+            continue;
+          }
+          if (!server_.admit_connection()) {
+            asio::co_spawn(context_, refuse(std::move(socket)), asio::detached);
+            continue;
+          }
+          std::make_shared<ClientSession>(*this, std::move(socket))->start();
+        }
+      },
+      asio::detached);
+}
+
+const std::shared_ptr<const Snapshot>& Worker::snapshot() {
+  if (snapshot_->generation() != server_.generation()) snapshot_ = server_.snapshot();
+  return snapshot_;
+}
+
+void Worker::session_started(ClientSession* s) {
+  sessions_.insert(s);
+  active_sessions_.fetch_add(1, std::memory_order_release);
+}
+
+void Worker::session_ended(ClientSession* s) {
+  sessions_.erase(s);
+  active_sessions_.fetch_sub(1, std::memory_order_release);
+}
+
+void Worker::begin_drain() {
+  asio::post(context_, [this] {
+    draining_ = true;
+    for (auto& a : acceptors_) {
+      boost::system::error_code ignored;
+      a->close(ignored);
+    }
+    // drain() may close a session's socket; sessions leave the set only from their
+    // destructors, which cannot run inside this loop.
+    for (ClientSession* s : sessions_) s->drain();
+  });
+}
+
+void Worker::stop() {
+  // Sessions still running past the drain are destroyed with the io_context.
+  context_.stop();
+}
+
+}  // namespace ringproxy

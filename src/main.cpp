@@ -1,0 +1,70 @@
+// ringproxy: command line and wiring.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "io/log.hpp"
+#include "io/server.hpp"
+#include "ringproxy/config_loader.hpp"
+#include "ringproxy/snapshot.hpp"
+
+namespace {
+
+void usage(std::FILE* out) {
+  std::fputs(
+      "usage: ringproxy [--config FILE] [--check]\n"
+      "       ringproxy --version\n"
+      "  --config FILE  the TOML config (default conf/ringproxy.toml)\n"
+      "  --check        validate FILE, print \"FILE: ok\" or every error, and exit\n",
+      out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "conf/ringproxy.toml";
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--version" || arg == "-V") {
+      std::printf("ringproxy %s\n", RINGPROXY_VERSION);
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      usage(stdout);
+      return 0;
+    } else if (arg == "--check" || arg == "-t") {
+      check = true;
+    } else if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      config_path = std::string(arg.substr(9));
+    } else {
+      std::fprintf(stderr, "ringproxy: unknown argument \"%s\"\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  // --check and start-up share one path: load, validate, build the snapshot.
+  ringproxy::ConfigLoadResult loaded = ringproxy::load_config_file(config_path);
+  auto registry = std::make_shared<ringproxy::BackendRegistry>();
+  std::vector<ringproxy::ConfigError> errors = std::move(loaded.errors);
+  ringproxy::SnapshotBuild built;
+  if (errors.empty()) {
+    built = ringproxy::Snapshot::build(std::move(*loaded.config), 1, *registry);
+    errors = std::move(built.errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    return 1;
+  }
+  if (check) {
+    std::printf("%s: ok\n", config_path.c_str());
+    return 0;
+  }
+  ringproxy::log::set_level(built.snapshot->config().log.level);
+  ringproxy::Server server(config_path, built.snapshot, registry);
+  return server.run();
+}

@@ -1,0 +1,58 @@
+#include "ringproxy/http_fields.hpp"
+
+#include <array>
+
+namespace ringproxy {
+
+namespace {
+
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 7> kFields = {
+      "connection", "keep-alive",        "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade"};
+  for (auto f : kFields) {
+    if (iequals(name, f)) return true;
+  }
+  return false;
+}
+
+bool connection_lists(std::string_view connection_value, std::string_view name) {
+  bool found = false;
+  for_each_token(connection_value, [&](std::string_view t) { found = found || iequals(t, name); });
+  return found;
+}
+
+std::string append_forwarded_for(std::string_view received, std::string_view client) {
+  while (!received.empty() && (received.back() == ' ' || received.back() == ',')) {
+    received.remove_suffix(1);
+  }
+  std::string out;
+  out.reserve(received.size() + client.size() + 2);
+  if (!received.empty()) {
+    out.append(received);
+    out.append(", ");
+  }
+  out.append(client);
+  return out;
+}
+
+bool is_idempotent_method(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+         method == "OPTIONS" || method == "TRACE";
+}
+
+}  // namespace ringproxy

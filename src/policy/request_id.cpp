@@ -1,0 +1,48 @@
+#include "ringproxy/request_id.hpp"
+
+namespace ringproxy {
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+
+}  // namespace
+
+RequestIdGenerator::RequestIdGenerator(std::uint64_t seed) {
+  for (auto& s : state_) s = splitmix64(seed);
+}
+
+std::uint64_t RequestIdGenerator::next_word() {
+  const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
+  const std::uint64_t t = state_[1] << 17;
+  state_[2] ^= state_[0];
+  state_[3] ^= state_[1];
+  state_[1] ^= state_[2];
+  state_[0] ^= state_[3];
+  state_[2] ^= t;
+  state_[3] = rotl(state_[3], 45);
+  return result;
+}
+
+std::string_view RequestIdGenerator::next() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int w = 0; w < 2; ++w) {
+    std::uint64_t v = next_word();
+    for (int i = 0; i < 16; ++i) {
+      text_[static_cast<std::size_t>(w * 16 + i)] = kHex[v & 0xF];
+      v >>= 4;
+    }
+  }
+  return {text_.data(), text_.size()};
+}
+
+}  // namespace ringproxy

@@ -1,0 +1,62 @@
+#include <netdb.h>
+
+#include <cstring>
+
+#include "ringproxy/backend_state.hpp"
+
+namespace ringproxy {
+
+namespace {
+
+bool resolve(const HostPort& address, BackendState& state, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* result = nullptr;
+  const std::string port = std::to_string(address.port);
+  const int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    if (error) *error = "cannot resolve \"" + address.host + "\": " + ::gai_strerror(rc);
+    return false;
+  }
+  std::memcpy(&state.sockaddr, result->ai_addr, result->ai_addrlen);
+  state.sockaddr_len = result->ai_addrlen;
+  ::freeaddrinfo(result);
+  return true;
+}
+
+}  // namespace
+
+std::shared_ptr<BackendState> BackendRegistry::acquire(const HostPort& address,
+                                                       std::string* error) {
+  const std::string key = address.to_string();
+  std::lock_guard lock(mutex_);
+  if (auto it = by_key_.find(key); it != by_key_.end()) {
+    if (auto live = it->second.lock()) return live;
+  }
+  auto state = std::make_shared<BackendState>();
+  state->address = address;
+  state->key = key;
+  if (!resolve(address, *state, error)) return nullptr;
+  // Slots are never reused: a worker's pooled connections for a removed backend can
+  // never be handed to a different one.
+  state->slot = next_slot_++;
+  // Forget the address when the last snapshot lets go of this backend.
+  std::shared_ptr<BackendState> handle(state.get(), [this, state](BackendState*) mutable {
+    std::lock_guard lock(mutex_);
+    if (auto it = by_key_.find(state->key); it != by_key_.end() && it->second.expired()) {
+      by_key_.erase(it);
+    }
+    state.reset();
+  });
+  by_key_[key] = handle;
+  return handle;
+}
+
+std::uint32_t BackendRegistry::slot_count() const {
+  std::lock_guard lock(mutex_);
+  return next_slot_;
+}
+
+}  // namespace ringproxy
