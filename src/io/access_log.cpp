@@ -43,9 +43,19 @@ void append_json_string(std::string& out, std::string_view s) {
 
 bool AccessLogSink::open(const std::string& target, std::string* error) {
   std::lock_guard lock(mutex_);
+  int new_fd = -1;
+  if (target != "off" && target != "stdout") {
+    new_fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (new_fd < 0) {
+      if (error) *error = "cannot open access log \"" + target + "\": " + std::strerror(errno);
+      return false;
+    }
+  }
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
   path_ = target;
   if (target == "off") {
     fd_ = -1;
+    owns_fd_ = false;
     return true;
   }
   if (target == "stdout") {
@@ -53,12 +63,7 @@ bool AccessLogSink::open(const std::string& target, std::string* error) {
     owns_fd_ = false;
     return true;
   }
-  const int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    if (error) *error = "cannot open access log \"" + target + "\": " + std::strerror(errno);
-    return false;
-  }
-  fd_ = fd;
+  fd_ = new_fd;
   owns_fd_ = true;
   return true;
 }

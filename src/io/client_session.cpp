@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <cctype>
 
 #include "io/http_status.hpp"
 #include "io/log.hpp"
@@ -141,6 +142,8 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
     status = 431;
   } else if (ec == http::error::body_limit) {
     status = 413;
+  } else if (ec == http::error::bad_version && names_other_http_version()) {
+    status = 505;
   } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
              ec == asio::error::eof || ec == asio::error::connection_reset ||
              ec == asio::error::operation_aborted) {
@@ -151,6 +154,20 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
   if (status == 0) co_return;
   co_await respond_status(status, false);
   co_await linger_close();
+}
+
+bool ClientSession::names_other_http_version() const {
+  // Beast refuses every version but 1.0 and 1.1 as bad_version; a well-formed
+  // "HTTP/d.d" on the request line deserves 505 rather than 400.
+  const auto data = client_buffer_.cdata();
+  const std::string_view head(static_cast<const char*>(data.data()), data.size());
+  const std::string_view line = head.substr(0, head.find('\r'));
+  const auto space = line.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  const std::string_view version = line.substr(space + 1);
+  return version.size() == 8 && version.starts_with("HTTP/") &&
+         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
+         std::isdigit(static_cast<unsigned char>(version[7]));
 }
 
 asio::awaitable<RequestEnd> ClientSession::respond_status(int status, bool keep_alive,

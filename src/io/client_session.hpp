@@ -44,6 +44,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<RequestEnd> handle_request();
   boost::asio::awaitable<RequestEnd> request_phases(const Snapshot& snap);
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
+  bool names_other_http_version() const;
 
   // The upstream phases (upstream_exchange.cpp).
   boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);

@@ -36,7 +36,8 @@ std::shared_ptr<const Snapshot> Server::snapshot() const {
 }
 
 bool Server::admit_connection() {
-  if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections_) {
+  if (connections_.fetch_add(1, std::memory_order_relaxed) >=
+      max_connections_.load(std::memory_order_relaxed)) {
     connections_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
@@ -134,28 +135,36 @@ ReloadResult Server::reload() {
   ConfigLoadResult loaded = load_config_file(config_path_);
   result.errors = std::move(loaded.errors);
   if (result.errors.empty()) {
-    const auto& old_cfg = snapshot()->config();
-    if (loaded.config->log.access_log != old_cfg.log.access_log) {
-      std::string error;
-      if (!access_log_sink_.open(loaded.config->log.access_log, &error)) {
-        result.errors.push_back({config_path_, 0, error});
+    const std::shared_ptr<const Snapshot> old = snapshot();
+    const Config& old_cfg = old->config();
+    // Not yet changeable in a running process: say so rather than ignore the change.
+    auto needs_restart = [&](bool changed, const char* key) {
+      if (changed) {
+        result.errors.push_back(
+            {config_path_, 0, std::string(key) + " changed: this takes a restart in this version"});
       }
-    }
-    if (loaded.config->server.listen != old_cfg.server.listen) {
-      result.errors.push_back({config_path_, 0,
-                               "server.listen changed: listener changes take a restart in this "
-                               "version"});
-    }
+    };
+    const Config& next = *loaded.config;
+    needs_restart(next.server.listen != old_cfg.server.listen, "server.listen");
+    needs_restart(next.server.workers != old_cfg.server.workers, "server.workers");
+    needs_restart(next.admin.listen != old_cfg.admin.listen, "admin.listen");
   }
   if (result.errors.empty()) {
     SnapshotBuild built = Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_);
     result.errors = std::move(built.errors);
+    const std::string& access_log = built.snapshot ? built.snapshot->config().log.access_log : "";
+    if (result.errors.empty() && access_log != snapshot()->config().log.access_log) {
+      std::string error;
+      if (!access_log_sink_.open(access_log, &error))
+        result.errors.push_back({config_path_, 0, error});
+    }
     if (result.errors.empty()) {
       {
         std::lock_guard lock(snapshot_mutex_);
         snapshot_ = built.snapshot;
       }
       generation_.store(built.snapshot->generation(), std::memory_order_release);
+      max_connections_.store(built.snapshot->config().server.max_connections);
       log::set_level(built.snapshot->config().log.level);
       result.generation = built.snapshot->generation();
       log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));

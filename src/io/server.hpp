@@ -62,7 +62,7 @@ class Server {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::size_t> connections_{0};
-  std::size_t max_connections_ = 0;
+  std::atomic<std::size_t> max_connections_{0};
   AccessLogSink access_log_sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -217,7 +217,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (bwec == http::error::need_buffer) bwec = {};
           if (bwec) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
-            co_return co_await respond_status(timed_out() ? 504 : 502, false);
+            co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
         } while (!request_->is_done());
         if (!request_writer->is_done()) {
@@ -228,7 +228,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (fwec == http::error::need_buffer) fwec = {};
           if (fwec) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
-            co_return co_await respond_status(timed_out() ? 504 : 502, false);
+            co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
         }
       }
@@ -272,7 +272,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           continue;  // the pooled connection had gone stale: try a fresh one
         }
         if (last == Failure::stale_before_reply && idempotent && !body_consumed) break;
-        co_return co_await respond_status(last == Failure::response_timeout ? 504 : 502, false);
+        co_return co_await respond_status(last == Failure::response_timeout ? 504 : 502,
+                                          client_keep_alive_);
       }
 
       // --- response filter: rewrite the head for the client ---

@@ -425,7 +425,7 @@ HttpResponse HttpClient::read_response(bool head_request) {
 
 bool HttpClient::wait_closed(std::chrono::milliseconds within) {
   auto& impl = *impl_;
-  if (!impl.socket_.is_open()) return impl.peer_closed_;
+  if (impl.peer_closed_ || !impl.socket_.is_open()) return impl.peer_closed_;
   impl.buffer_.clear();
   bool closed = false;
   auto work = [&impl, &closed]() -> asio::awaitable<void> {

@@ -119,7 +119,8 @@ std::size_t count_strings(std::string_view value) {
         quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
-      ++count;
+      // An empty string ("" = no listener) announces nothing.
+      if (i + 1 < value.size() && value[i + 1] != c) ++count;
     }
   }
   return count;

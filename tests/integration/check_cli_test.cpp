@@ -1,0 +1,78 @@
+// The command line: --check on good and bad files, --version.
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "proxy_fixture.hpp"
+
+namespace ringproxy::test {
+namespace {
+
+// A config file in the temp directory, removed at the end of the test.
+class TempConfig {
+ public:
+  explicit TempConfig(const std::string& text) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir && *dir ? dir : "/tmp") + "/ringproxy-cli-XXXXXX.toml";
+    int fd = ::mkstemps(path_.data(), 5);
+    if (fd >= 0) ::close(fd);
+    std::ofstream(path_, std::ios::trunc) << text;
+  }
+  ~TempConfig() { ::unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(CheckCli, ShippedConfigIsOk) {
+  const std::string config = kSourceDir + "/conf/ringproxy.toml";
+  auto result = ProxyProcess::run(kProxyBinary, {"--check", "--config", config});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, config + ": ok")) << result.output;
+}
+
+TEST(CheckCli, EveryErrorIsReportedWithItsLine) {
+  TempConfig config(R"([server]
+listen = ["127.0.0.1:0"]
+max_conections = 10
+
+[[upstream]]
+name = "app"
+  [[upstream.backend]]
+  address = "127.0.0.1"
+
+[[upstream]]
+name = "app"
+  [[upstream.backend]]
+  address = "127.0.0.1:9002"
+)");
+  auto result = ProxyProcess::run(kProxyBinary, {"--check", "--config", config.path()});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  const std::string& out = result.output;
+  EXPECT_TRUE(contains(out, config.path() + ":3:")) << out;
+  EXPECT_TRUE(contains(out, "max_conections")) << out;
+  EXPECT_TRUE(contains(out, config.path() + ":8:")) << out;
+  EXPECT_TRUE(contains(out, "has no port")) << out;
+  EXPECT_TRUE(contains(out, config.path() + ":11:")) << out;
+  EXPECT_TRUE(contains(out, "duplicate")) << out;
+  EXPECT_FALSE(contains(out, ": ok")) << out;
+}
+
+TEST(CheckCli, VersionIsPrinted) {
+  auto result = ProxyProcess::run(kProxyBinary, {"--version"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(result.output.starts_with("ringproxy ")) << result.output;
+  bool has_digit = false;
+  for (char c : result.output) has_digit |= std::isdigit(static_cast<unsigned char>(c)) != 0;
+  EXPECT_TRUE(has_digit) << result.output;
+}
+
+}  // namespace
+}  // namespace ringproxy::test

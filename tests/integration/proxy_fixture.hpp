@@ -1,0 +1,349 @@
+// Shared pieces of the proxy integration tests: in-process origins, the real proxy binary in
+// front of them, a raw socket for byte-level clients and a canned-response origin.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "support/http_client.hpp"
+#include "support/origin_server.hpp"
+#include "support/proxy_process.hpp"
+
+namespace ringproxy::test {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+inline const std::string kProxyBinary = RINGPROXY_BINARY;
+inline const std::string kSourceDir = RINGPROXY_SOURCE_DIR;
+
+inline bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// Milliseconds elapsed since `start`.
+inline long long ms_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// Polls `done` every 5 ms until it holds or `timeout` passes; returns its last value.
+template <class Predicate>
+bool wait_until(Predicate done, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+// A TCP port on 127.0.0.1 with nothing listening on it: bound to learn it, then closed.
+inline std::uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+// The value of the origin's echo line "key: value" in a response body ("" if absent).
+inline std::string echo_line(std::string_view body, std::string_view key) {
+  std::string prefix = std::string(key) + ": ";
+  std::size_t at = 0;
+  while (at < body.size()) {
+    std::size_t end = body.find('\n', at);
+    if (end == std::string_view::npos) end = body.size();
+    auto line = body.substr(at, end - at);
+    if (line.starts_with(prefix)) return std::string(line.substr(prefix.size()));
+    at = end + 1;
+  }
+  return {};
+}
+
+// One [[upstream]] table named `name` over `addresses`, with `extra` lines in the table.
+inline std::string upstream_toml(std::string_view name, const std::vector<std::string>& addresses,
+                                 std::string_view extra = "") {
+  std::string out = "\n[[upstream]]\nname = \"" + std::string(name) + "\"\n";
+  out += extra;
+  if (!extra.empty() && extra.back() != '\n') out += '\n';
+  for (const auto& address : addresses)
+    out += "  [[upstream.backend]]\n  address = \"" + address + "\"\n";
+  return out;
+}
+
+// What the fixture writes into the proxy's config around its origins; built fluently, e.g.
+// ProxyOptions().server("max_connections = 2").workers(2).
+struct ProxyOptions {
+  unsigned worker_count = 1;
+  std::string server_lines;                 // extra lines for [server]
+  std::string upstream_lines;               // extra lines for the default upstream "app"
+  bool default_upstream = true;             // an upstream "app" over every origin, first
+  std::string raw_tables;                   // raw TOML appended: [[upstream]], [[route]] tables
+  std::vector<std::string> extra_backends;  // more addresses for "app" (e.g. dead ports)
+
+  ProxyOptions& workers(unsigned n) {
+    worker_count = n;
+    return *this;
+  }
+  ProxyOptions& server(std::string_view lines) {
+    server_lines.append(lines).append("\n");
+    return *this;
+  }
+  ProxyOptions& upstream(std::string_view lines) {
+    upstream_lines.append(lines).append("\n");
+    return *this;
+  }
+  // Replaces the default upstream with `tables` (the first [[upstream]] in them is the default).
+  ProxyOptions& only_tables(std::string_view tables) {
+    default_upstream = false;
+    raw_tables.append(tables);
+    return *this;
+  }
+  ProxyOptions& backend(std::string address) {
+    extra_backends.push_back(std::move(address));
+    return *this;
+  }
+};
+
+// A plain blocking TCP client socket for byte-level behaviour (slow senders, silent clients).
+class RawSocket {
+ public:
+  RawSocket() = default;
+  ~RawSocket() { close(); }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+
+  bool connect(std::uint16_t port) {
+    close();
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close();
+      return false;
+    }
+    return true;
+  }
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // Reads for up to `within`, appending what arrives to received(); true once the peer has
+  // closed (EOF or reset). The socket stays usable when it returns false.
+  bool wait_closed(std::chrono::milliseconds within) {
+    if (closed_) return true;
+    const auto deadline = Clock::now() + within;
+    char buffer[16384];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) continue;
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        received_.append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        closed_ = true;
+        return true;
+      }
+    }
+  }
+  const std::string& received() const { return received_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    closed_ = false;
+    received_.clear();
+  }
+
+ private:
+  int fd_ = -1;
+  bool closed_ = false;
+  std::string received_;
+};
+
+// An origin that answers every request head (bodiless requests only) with one fixed byte
+// string, for response headers or malformed responses OriginServer cannot produce.
+class CannedOrigin {
+ public:
+  explicit CannedOrigin(std::string response, bool close_after = false)
+      : response_(std::move(response)), close_after_(close_after) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listen_fd_, 64) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("CannedOrigin: cannot listen");
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CannedOrigin() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  CannedOrigin(const CannedOrigin&) = delete;
+  CannedOrigin& operator=(const CannedOrigin&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::size_t requests_seen() const { return requests_.load(); }
+
+ private:
+  // Connection fds and their unread bytes, polled with the listener until stop_.
+  void serve() {
+    std::vector<std::pair<int, std::string>> conns;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (auto& c : conns) fds.push_back({c.first, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) conns.emplace_back(fd, std::string());
+      }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        auto& [fd, pending] = conns[i - 1];
+        char buffer[4096];
+        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        bool drop = n <= 0;
+        if (n > 0) pending.append(buffer, static_cast<std::size_t>(n));
+        for (auto end = pending.find("\r\n\r\n"); !drop && end != std::string::npos;
+             end = pending.find("\r\n\r\n")) {
+          pending.erase(0, end + 4);
+          ++requests_;
+          drop = ::send(fd, response_.data(), response_.size(), MSG_NOSIGNAL) !=
+                     static_cast<ssize_t>(response_.size()) ||
+                 close_after_;
+        }
+        if (drop) {
+          ::close(fd);
+          fd = -1;
+        }
+      }
+      std::erase_if(conns, [](const auto& c) { return c.first < 0; });
+    }
+    for (auto& c : conns) ::close(c.first);
+  }
+
+  std::string response_;
+  bool close_after_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> requests_{0};
+  std::thread thread_;
+};
+
+// Starts in-process origins and the real proxy in front of them; both stop after each test
+// (the proxy first), and the proxy's log is printed when the test failed.
+class ProxyTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (proxy_ && HasFailure()) {
+      std::string log = proxy_->log();
+      if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);
+      std::cerr << "---- proxy log ----\n" << log << "-------------------\n";
+    }
+    proxy_.reset();
+    origins_.clear();
+  }
+
+  // Adds an origin named `name` on an ephemeral port.
+  OriginServer& add_origin(std::string name, int threads = 1) {
+    origins_.push_back(std::make_unique<OriginServer>(
+        OriginServer::Options{.name = std::move(name), .threads = threads}));
+    return *origins_.back();
+  }
+  // Adds origins named o0, o1, ...
+  void start_origins(std::size_t n, int threads = 1) {
+    for (std::size_t i = 0; i < n; ++i) add_origin("o" + std::to_string(i), threads);
+  }
+  OriginServer& origin(std::size_t i = 0) { return *origins_.at(i); }
+  std::size_t total_requests_seen() const {
+    std::size_t n = 0;
+    for (const auto& o : origins_) n += o->requests_seen();
+    return n;
+  }
+
+  std::string build_config(const ProxyOptions& options) const {
+    std::string toml =
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = " + std::to_string(options.worker_count) +
+        "\n" + options.server_lines + "\n";
+    // An admin listener on an ephemeral port (ProxyProcess counts listen = "" as one).
+    toml +=
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[log]\nlevel = \"info\"\naccess_log = \"off\"\n";
+    if (options.default_upstream) {
+      std::vector<std::string> addresses;
+      for (const auto& o : origins_) addresses.push_back(o->address());
+      for (const auto& a : options.extra_backends) addresses.push_back(a);
+      toml += upstream_toml("app", addresses, options.upstream_lines);
+    }
+    toml += options.raw_tables;
+    return toml;
+  }
+
+  // Starts the proxy; use as ASSERT_TRUE(start_proxy(...)).
+  bool start_proxy(const ProxyOptions& options = {}) {
+    proxy_ = ProxyProcess::start(kProxyBinary, build_config(options));
+    return proxy_ != nullptr && proxy_->port() != 0;
+  }
+  std::uint16_t port() const { return proxy_->port(); }
+
+  // A client connected to the proxy, or nullptr (with the reason printed).
+  std::unique_ptr<HttpClient> connect(std::chrono::milliseconds timeout = 10s) {
+    auto client = std::make_unique<HttpClient>();
+    client->set_timeout(timeout);
+    if (!client->connect(port())) {
+      ADD_FAILURE() << "connect to the proxy failed: " << client->last_error();
+      return nullptr;
+    }
+    return client;
+  }
+
+  std::vector<std::unique_ptr<OriginServer>> origins_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+}  // namespace ringproxy::test
