@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ringproxy/circuit_breaker.hpp"
 #include "ringproxy/host_port.hpp"
 
 namespace ringproxy {
@@ -23,6 +24,12 @@ struct BackendState {
   std::uint32_t slot = 0;  // dense, process-unique index for per-worker tables (pools)
   sockaddr_storage sockaddr{};
   socklen_t sockaddr_len = 0;
+
+  // Health (written by the backend's one health checker), breaker and concurrency cap
+  // (configured by the snapshot that is in force, driven by every worker); all lock-free.
+  std::atomic<bool> healthy{true};
+  CircuitBreaker breaker;
+  ConcurrencyLimit concurrency;
 
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::uint64_t> requests{0};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ringproxy/cidr.hpp"
+#include "ringproxy/health_hysteresis.hpp"
 #include "ringproxy/host_port.hpp"
 
 namespace ringproxy {
@@ -57,14 +58,35 @@ struct LogConfig {
 struct BackendConfig {
   HostPort address;
   unsigned weight = 1;
-  int line = 0;  // line of the backend's address key, for messages
+  int line = 0;    // line of the backend's address key, for messages
+  std::string id;  // optional stable identity for hashing; empty = the address
+};
+
+// [upstream.health_check]: active checks of every backend of the upstream.
+struct HealthCheckConfig {
+  std::string path = "/healthz";  // starts with '/'; no spaces or control characters
+  Duration interval{std::chrono::seconds(2)};
+  Duration timeout{std::chrono::seconds(1)};  // <= interval
+  unsigned healthy_threshold = 2;             // consecutive passes to mark up, >= 1
+  unsigned unhealthy_threshold = 3;           // consecutive fails to mark down, >= 1
+  StatusRange expected_status{200, 399};
+  int line = 0;  // line of the table
+};
+
+// [upstream.circuit_breaker]: a breaker and a concurrency cap per backend of the upstream.
+struct CircuitBreakerConfig {
+  unsigned failure_threshold = 5;  // consecutive failures that open it, >= 1
+  Duration open_duration{std::chrono::seconds(10)};
+  unsigned half_open_requests = 1;  // trials let through while half-open, >= 1
+  unsigned max_concurrent = 0;      // in-flight requests per backend; 0 = no limit
+  int line = 0;                     // line of the table
 };
 
 // One [[upstream]]: a named pool of backends and how to talk to them.
 struct UpstreamConfig {
   std::string name;
   std::string hash_key = "client_ip";  // validated: client_ip|uri|path|header:N|cookie:N|query:N
-  std::string algorithm = "ring";      // validated: ring|maglev
+  std::string algorithm = "ring";      // validated: ring|maglev|round_robin
   unsigned virtual_nodes = 160;
   double bounded_load = 0.0;
   Duration connect_timeout{std::chrono::seconds(1)};
@@ -72,7 +94,25 @@ struct UpstreamConfig {
   unsigned retries = 1;
   std::size_t max_idle_per_backend = 64;
   std::vector<BackendConfig> backends;
+  std::optional<HealthCheckConfig> health_check;        // absent: no active checks
+  std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap
   int line = 0;
+};
+
+// [rate_limit], or a route's rate_limit override: a token bucket per client key.
+struct RateLimitConfig {
+  std::string key = "client_ip";      // validated: client_ip|header:NAME
+  double rate = 100.0;                // tokens added per second, > 0
+  unsigned burst = 200;               // bucket capacity, >= 1; a new client starts full
+  std::size_t max_clients = 1000000;  // memory bound on tracked clients, >= 1
+  int line = 0;  // line of the [rate_limit] table, or of the route's rate_limit key
+};
+
+// What a route does about rate limits.
+enum class RouteRateLimit {
+  inherit,   // the default [rate_limit], if any (its buckets are shared across routes)
+  off,       // rate_limit = "off": none
+  override,  // rate_limit = { ... }: its own rule and buckets
 };
 
 // One [[route]]; first match wins.
@@ -81,6 +121,10 @@ struct RouteConfig {
   std::optional<std::string> path_prefix;  // starts with '/'
   std::string upstream;
   std::size_t upstream_index = 0;  // resolved index into Config::upstreams
+  RouteRateLimit rate_limit_mode = RouteRateLimit::inherit;
+  // Set for an override only; resolved: key inherited from [rate_limit] (or "client_ip") when
+  // the override does not set one.
+  std::optional<RateLimitConfig> rate_limit;
   int line = 0;
 };
 
@@ -92,6 +136,7 @@ struct Config {
   LogConfig log;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
+  std::optional<RateLimitConfig> rate_limit;  // [rate_limit]: the default for every route
 };
 
 }  // namespace ringproxy

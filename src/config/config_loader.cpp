@@ -128,10 +128,15 @@ Config build_config(const TomlValue& doc, const std::string& name, Diagnostics& 
       diag.add(line_of(*upstreams), "upstream: at least one [[upstream]] is required");
     }
   }
-  if (const TomlValue* v = root.find("route"); v && expect_array(*v, "route", diag)) {
-    config_detail::read_routes(*v, config.upstreams, diag, config.routes);
+  if (const TomlValue* v = root.find("rate_limit"); v && expect_table(*v, "rate_limit", diag)) {
+    RateLimitConfig limit;
+    bool key_set = false;
+    config_detail::read_rate_limit(*v, "rate_limit", diag, limit, key_set);
+    config.rate_limit = std::move(limit);
   }
-  root.reject_unsupported("rate_limit", "[rate_limit]");
+  if (const TomlValue* v = root.find("route"); v && expect_array(*v, "route", diag)) {
+    config_detail::read_routes(*v, config.upstreams, config.rate_limit, diag, config.routes);
+  }
   root.finish();
   return config;
 }

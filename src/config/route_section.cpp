@@ -56,9 +56,36 @@ std::optional<std::string> check_path_prefix(const std::string& prefix) {
   return std::nullopt;
 }
 
+// route.rate_limit: "off", or a table overriding the default rule (inheriting its key).
+void read_route_rate_limit(TableReader& r, const std::optional<RateLimitConfig>& default_limit,
+                           Diagnostics& diag, RouteConfig& out) {
+  const TomlValue* v = r.find("rate_limit");
+  if (!v) return;
+  constexpr std::string_view kExpected = "\"off\" or a table like { rate = 10.0, burst = 20 }";
+  if (v->is_string()) {
+    if (v->as_string().str == "off") {
+      out.rate_limit_mode = RouteRateLimit::off;
+    } else {
+      r.key_error(*v, "rate_limit",
+                  "must be " + std::string(kExpected) + ", got " + quote(v->as_string().str));
+    }
+  } else if (v->is_table()) {
+    RateLimitConfig limit;
+    bool key_set = false;
+    read_rate_limit(*v, r.context() + ": rate_limit", diag, limit, key_set);
+    limit.line = line_of(*v);
+    if (!key_set) limit.key = default_limit ? default_limit->key : RateLimitConfig{}.key;
+    out.rate_limit_mode = RouteRateLimit::override;
+    out.rate_limit = std::move(limit);
+  } else {
+    r.type_error(*v, "rate_limit", kExpected);
+  }
+}
+
 // One [[route]] table; names maps upstream names to their index.
 void read_route(const TomlValue& table, std::size_t number,
-                const std::map<std::string, std::size_t>& names, Diagnostics& diag,
+                const std::map<std::string, std::size_t>& names,
+                const std::optional<RateLimitConfig>& default_limit, Diagnostics& diag,
                 RouteConfig& out) {
   TableReader r(table, "route #" + std::to_string(number), false, diag);
   out.line = r.line();
@@ -92,14 +119,15 @@ void read_route(const TomlValue& table, std::size_t number,
   } else {
     r.error(r.line(), "missing required key \"upstream\"");
   }
-  r.reject_unsupported("rate_limit", "rate_limit");
+  read_route_rate_limit(r, default_limit, diag, out);
   r.finish();
 }
 
 }  // namespace
 
 void read_routes(const TomlValue& array, const std::vector<UpstreamConfig>& upstreams,
-                 Diagnostics& diag, std::vector<RouteConfig>& out) {
+                 const std::optional<RateLimitConfig>& default_limit, Diagnostics& diag,
+                 std::vector<RouteConfig>& out) {
   std::map<std::string, std::size_t> names;
   for (std::size_t i = 0; i < upstreams.size(); ++i) {
     if (!upstreams[i].name.empty()) names.emplace(upstreams[i].name, i);
@@ -113,7 +141,7 @@ void read_routes(const TomlValue& array, const std::vector<UpstreamConfig>& upst
       continue;
     }
     RouteConfig route;
-    read_route(item, number, names, diag, route);
+    read_route(item, number, names, default_limit, diag, route);
     out.push_back(std::move(route));
   }
 }

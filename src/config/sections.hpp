@@ -1,6 +1,8 @@
 // Internal to the config loader: one reader per top-level table of the config file.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "ringproxy/config.hpp"
@@ -17,8 +19,15 @@ void read_log(const TomlValue& table, Diagnostics& diag, LogConfig& out);
 // [[upstream]]; array is known to be an array. Every table element is appended to out, in
 // order, even with errors, so that indices match the file.
 void read_upstreams(const TomlValue& array, Diagnostics& diag, std::vector<UpstreamConfig>& out);
-// [[route]]; array is known to be an array. Routes name upstreams by their (first) name.
+// [rate_limit], or a route's rate_limit table (context "rate_limit" or "route #1: rate_limit");
+// table is known to be a table. Keys left out keep out's values; key_set tells whether a valid
+// key was given (an override inherits the default's otherwise).
+void read_rate_limit(const TomlValue& table, std::string context, Diagnostics& diag,
+                     RateLimitConfig& out, bool& key_set);
+// [[route]]; array is known to be an array. Routes name upstreams by their (first) name; a
+// route's rate_limit override inherits default_limit's key (or "client_ip") unless it sets one.
 void read_routes(const TomlValue& array, const std::vector<UpstreamConfig>& upstreams,
-                 Diagnostics& diag, std::vector<RouteConfig>& out);
+                 const std::optional<RateLimitConfig>& default_limit, Diagnostics& diag,
+                 std::vector<RouteConfig>& out);
 
 }  // namespace ringproxy::config_detail

@@ -71,6 +71,9 @@ void read_backend(const TomlValue& table, const std::string& upstream, std::size
     r.error(r.line(), "missing required key \"address\"");
   }
   r.read_integer("weight", 1, 1000, out.weight);
+  if (r.read_string("id", out.id) && out.id.empty()) {
+    r.error(r.line(), upstream + ": backend id must not be empty");
+  }
   r.finish();
 }
 
@@ -102,6 +105,93 @@ void read_backends(TableReader& r, Diagnostics& diag, UpstreamConfig& out) {
     read_backend(item, r.context(), number, diag, seen, backend);
     out.backends.push_back(std::move(backend));
   }
+}
+
+// The text of a string value, for messages ("" otherwise).
+std::string text_of(const TomlValue* v) {
+  return v && v->is_string() ? v->as_string().str : std::string();
+}
+
+// upstream.health_check, when present. Every key has a default; a timeout left out is
+// min(1s, interval), so that setting a short interval alone is valid.
+void read_health_check(TableReader& upstream, Diagnostics& diag, UpstreamConfig& out) {
+  const TomlValue* v = upstream.find("health_check");
+  if (!v) return;
+  if (!v->is_table()) {
+    upstream.type_error(*v, "health_check", "a table ([upstream.health_check])");
+    return;
+  }
+  TableReader r(*v, upstream.context() + ": health_check", true, diag);
+  HealthCheckConfig hc;
+  hc.line = r.line();
+  std::string path;
+  if (r.read_string("path", path)) {
+    bool clean = std::none_of(path.begin(), path.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+    });
+    if (!path.starts_with('/')) {
+      r.key_error(*r.find("path"), "path", "must start with '/', got " + quote(path));
+    } else if (!clean) {
+      r.key_error(*r.find("path"), "path",
+                  "must not contain spaces or control characters, got " + quote(path));
+    } else {
+      hc.path = std::move(path);
+    }
+  }
+  const bool has_interval = r.find("interval") != nullptr;
+  const bool has_timeout = r.find("timeout") != nullptr;
+  const bool interval_ok = !has_interval || r.read_duration("interval", hc.interval);
+  const bool timeout_ok = !has_timeout || r.read_duration("timeout", hc.timeout);
+  if (!has_timeout) hc.timeout = std::min(hc.timeout, hc.interval);
+  if (has_timeout && interval_ok && timeout_ok && hc.timeout > hc.interval) {
+    std::string interval = has_interval ? text_of(r.find("interval")) : "2s";
+    r.key_error(*r.find("timeout"), "timeout",
+                "must not exceed interval (" + quote(interval) + "), got " +
+                    quote(text_of(r.find("timeout"))));
+  }
+  r.read_integer("healthy_threshold", 1, 1000, hc.healthy_threshold);
+  r.read_integer("unhealthy_threshold", 1, 1000, hc.unhealthy_threshold);
+  if (const TomlValue* s = r.find("expected_status")) {
+    if (s->is_integer()) {
+      std::int64_t code = s->as_integer();
+      if (code < 100 || code > 599) {
+        r.key_error(*s, "expected_status",
+                    "must be a status code between 100 and 599, got " + std::to_string(code));
+      } else {
+        hc.expected_status = StatusRange{static_cast<int>(code), static_cast<int>(code)};
+      }
+    } else if (!s->is_string()) {
+      r.type_error(*s, "expected_status", "a status range string like \"200-399\"");
+    } else if (auto range = parse_status_range(s->as_string().str)) {
+      hc.expected_status = *range;
+    } else {
+      r.key_error(*s, "expected_status",
+                  "expected a status code or range like \"200\" or \"200-399\" (codes 100-599, "
+                  "low <= high), got " +
+                      quote(s->as_string().str));
+    }
+  }
+  r.finish();
+  out.health_check = std::move(hc);
+}
+
+// upstream.circuit_breaker, when present. Every key has a default.
+void read_circuit_breaker(TableReader& upstream, Diagnostics& diag, UpstreamConfig& out) {
+  const TomlValue* v = upstream.find("circuit_breaker");
+  if (!v) return;
+  if (!v->is_table()) {
+    upstream.type_error(*v, "circuit_breaker", "a table ([upstream.circuit_breaker])");
+    return;
+  }
+  TableReader r(*v, upstream.context() + ": circuit_breaker", true, diag);
+  CircuitBreakerConfig cb;
+  cb.line = r.line();
+  r.read_integer("failure_threshold", 1, 10000, cb.failure_threshold);
+  r.read_duration("open_duration", cb.open_duration);
+  r.read_integer("half_open_requests", 1, 10000, cb.half_open_requests);
+  r.read_integer("max_concurrent", 0, 1000000, cb.max_concurrent);
+  r.finish();
+  out.circuit_breaker = cb;
 }
 
 // One [[upstream]] table. names maps each name to the line of its first definition.
@@ -136,11 +226,11 @@ void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag
     }
   }
   if (r.read_string("algorithm", text)) {
-    if (text == "ring" || text == "maglev") {
+    if (text == "ring" || text == "maglev" || text == "round_robin") {
       out.algorithm = text;
     } else {
       r.key_error(*r.find("algorithm"), "algorithm",
-                  "must be one of ring|maglev, got " + quote(text));
+                  "must be one of ring|maglev|round_robin, got " + quote(text));
     }
   }
   r.read_integer("virtual_nodes", 1, 10000, out.virtual_nodes);
@@ -158,8 +248,8 @@ void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag
   r.read_integer("retries", 0, 10, out.retries);
   r.read_integer("max_idle_per_backend", 0, TableReader::kNoMax, out.max_idle_per_backend);
   read_backends(r, diag, out);
-  r.reject_unsupported("health_check", "[upstream.health_check]");
-  r.reject_unsupported("circuit_breaker", "[upstream.circuit_breaker]");
+  read_health_check(r, diag, out);
+  read_circuit_breaker(r, diag, out);
   r.finish();
 }
 

@@ -138,7 +138,8 @@ void AccessLogBuffer::append(const AccessRecord& r) {
   append_json_string(b, r.request_id);
   b += ",\"attempts\":";
   b += std::to_string(r.attempts);
-  b += r.aborted ? ",\"aborted\":true}\n" : ",\"aborted\":false}\n";
+  b += r.aborted ? ",\"aborted\":true" : ",\"aborted\":false";
+  b += r.rate_limited ? ",\"rate_limited\":true}\n" : ",\"rate_limited\":false}\n";
 
   if (buffer_.size() >= kFlushBytes) {
     flush();

@@ -43,6 +43,7 @@ struct AccessRecord {
   std::string_view request_id;
   unsigned attempts = 0;  // backends tried
   bool aborted = false;   // the response was cut off
+  bool rate_limited = false;
 };
 
 // One worker's pending lines; flushed when large or on a short timer. Worker thread only.

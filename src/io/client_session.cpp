@@ -14,7 +14,9 @@
 #include "io/server.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker.hpp"
+#include "ringproxy/client_address.hpp"
 #include "ringproxy/http_fields.hpp"
+#include "ringproxy/rate_limit_headers.hpp"
 
 namespace ringproxy {
 
@@ -210,7 +212,7 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   access_log.append(AccessRecord{client_ip_, req.method_string(), target_, facts_.status,
                                  facts_.upstream, facts_.backend, facts_.bytes_in, facts_.bytes_out,
                                  Clock::now() - facts_.started, request_id, facts_.attempts,
-                                 facts_.aborted});
+                                 facts_.aborted, facts_.rate_limited});
   co_return end;
 }
 
@@ -242,6 +244,35 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   // Route.
   const auto route = snap.router().match(host_, req.target());
   if (!route) co_return co_await respond_status(404, client_keep_alive_);
+
+  // Rate limit: the route's rule (or the default), keyed by client address or a header.
+  rate_limit_policy_.clear();
+  rate_limit_value_.clear();
+  if (const RateLimitRuntime& limit = snap.rate_limit_for(*route); limit.limiter) {
+    std::string_view key;
+    if (!limit.header.empty()) {
+      if (auto it = req.find(limit.header); it != req.end()) key = it->value();
+    }
+    if (key.empty()) {
+      const auto& trusted = snap.config().server.trusted_proxies;
+      key = client_ip_;
+      if (!trusted.empty()) {
+        auto xff = req.find("X-Forwarded-For");
+        if (xff != req.end()) key = client_address(client_ip_, xff->value(), trusted);
+      }
+    }
+    const TakeResult taken = limit.limiter->take(key, Clock::now());
+    RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
+    if (!taken.allowed) {
+      facts_.rate_limited = true;
+      const std::string extra = "Retry-After: " + fields.retry_after + "\r\nRateLimit-Policy: " +
+                                fields.policy + "\r\nRateLimit: " + fields.limit + "\r\n";
+      co_return co_await respond_status(429, client_keep_alive_, extra);
+    }
+    rate_limit_policy_ = std::move(fields.policy);
+    rate_limit_value_ = std::move(fields.limit);
+  }
+
   const auto& upstream = snap.upstreams()[snap.router().upstream_of(*route)];
   co_return co_await forward(snap, upstream);
 }

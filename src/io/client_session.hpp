@@ -49,6 +49,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The upstream phases (upstream_exchange.cpp).
   boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);
   void rewrite_request_head();
+  // The key the backend picker walks from: the request's hash key (or a sequence number).
+  std::uint64_t request_key_hash(const Snapshot& snap, const UpstreamRuntime& up);
 
   // Canned answers (error statuses); keep_alive is honoured only when the request was read
   // whole.
@@ -91,7 +93,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::uint64_t bytes_out = 0;
     unsigned attempts = 0;
     bool aborted = false;
+    bool rate_limited = false;
   } facts_;
+  // The RateLimit fields an allowed request's response carries (empty: no limit applies).
+  std::string rate_limit_policy_;
+  std::string rate_limit_value_;
   std::string target_;
 };
 

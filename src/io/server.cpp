@@ -3,12 +3,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <thread>
 
 #include "io/admin_server.hpp"
+#include "io/health_checker.hpp"
 #include "io/log.hpp"
 #include "io/worker.hpp"
 #include "ringproxy/config_loader.hpp"
@@ -25,6 +27,7 @@ Server::Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
       registry_(std::move(registry)),
       snapshot_(std::move(initial)) {
   generation_.store(snapshot_->generation());
+  snapshot_->apply_backend_settings();
   max_connections_ = snapshot_->config().server.max_connections;
 }
 
@@ -101,8 +104,9 @@ int Server::run() {
   log::info("started " + std::to_string(n) + " worker(s), generation " +
             std::to_string(generation()));
 
-  asio::io_context main_context(1);
-  asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
+  health_ = std::make_unique<HealthCheckers>(control_);
+  health_->sync(*snapshot());
+  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
   signals.add(SIGUSR1);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
@@ -120,10 +124,10 @@ int Server::run() {
         }
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": closing listeners and draining");
-        main_context.stop();
+        control_.stop();
       };
   signals.async_wait(on_signal);
-  main_context.run();
+  control_.run();
 
   drain_and_stop();
   return 0;
@@ -150,7 +154,9 @@ ReloadResult Server::reload() {
     needs_restart(next.admin.listen != old_cfg.admin.listen, "admin.listen");
   }
   if (result.errors.empty()) {
-    SnapshotBuild built = Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_);
+    const std::shared_ptr<const Snapshot> previous = snapshot();
+    SnapshotBuild built =
+        Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_, previous.get());
     result.errors = std::move(built.errors);
     const std::string& access_log = built.snapshot ? built.snapshot->config().log.access_log : "";
     if (result.errors.empty() && access_log != snapshot()->config().log.access_log) {
@@ -159,6 +165,8 @@ ReloadResult Server::reload() {
         result.errors.push_back({config_path_, 0, error});
     }
     if (result.errors.empty()) {
+      // Nothing can fail from here on: settle the shared backend state, then publish.
+      built.snapshot->apply_backend_settings();
       {
         std::lock_guard lock(snapshot_mutex_);
         snapshot_ = built.snapshot;
@@ -168,6 +176,10 @@ ReloadResult Server::reload() {
       log::set_level(built.snapshot->config().log.level);
       result.generation = built.snapshot->generation();
       log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
+      // Health checkers live on the control loop: start/stop them there.
+      asio::post(control_, [this] {
+        if (health_) health_->sync(*snapshot());
+      });
       return result;
     }
   }
@@ -196,6 +208,7 @@ void Server::drain_and_stop() {
   }
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  if (health_) health_->stop_all();
   admin_.reset();  // its acceptor belongs to worker 0's io_context: goes first
   workers_.clear();
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@ namespace ringproxy {
 
 class Worker;
 class AdminServer;
+class HealthCheckers;
 
 // The outcome of a reload: the new generation, or the errors (old config kept).
 struct ReloadResult {
@@ -64,6 +66,8 @@ class Server {
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> max_connections_{0};
   AccessLogSink access_log_sink_;
+  boost::asio::io_context control_{1};  // signals and health checks, on the main thread
+  std::unique_ptr<HealthCheckers> health_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
 };

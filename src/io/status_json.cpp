@@ -9,6 +9,7 @@ namespace ringproxy {
 
 std::string status_json(const Server& server) {
   const auto snap = server.snapshot();
+  const auto now = std::chrono::steady_clock::now();
   std::string out = "{\"generation\": " + std::to_string(snap->generation());
   out += ", \"config_path\": ";
   append_json_string(out, snap->config().path);
@@ -26,9 +27,15 @@ std::string status_json(const Server& server) {
       out += "{\"address\": ";
       append_json_string(out, st.key);
       out += ", \"weight\": " + std::to_string(ups[u].config->backends[b].weight);
-      // Health checks and breakers come with their own issues: until then every backend
-      // is healthy and its breaker closed, which is what the proxy acts on.
-      out += ", \"healthy\": true, \"breaker\": \"closed\"";
+      const bool checked = ups[u].config->health_check.has_value();
+      const bool healthy = !checked || st.healthy.load(std::memory_order_relaxed);
+      const BreakerState breaker = ups[u].config->circuit_breaker ? st.breaker.state(now)
+                                                                  : BreakerState::closed;
+      out += std::string(", \"healthy\": ") + (healthy ? "true" : "false");
+      out += ", \"breaker\": \"" + std::string(to_string(breaker)) + "\"";
+      if (breaker == BreakerState::open) {
+        out += ", \"breaker_retry_after_s\": " + std::to_string(st.breaker.retry_after_seconds(now));
+      }
       out += ", \"in_flight\": " + std::to_string(st.in_flight.load(std::memory_order_relaxed));
       out += ", \"requests\": " + std::to_string(st.requests.load(std::memory_order_relaxed));
       out += ", \"failures\": " + std::to_string(st.failures.load(std::memory_order_relaxed));

@@ -17,6 +17,9 @@
 #include "io/server.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker.hpp"
+#include "ringproxy/bounded_load.hpp"
+#include "ringproxy/client_address.hpp"
+#include "ringproxy/hash_key.hpp"
 #include "ringproxy/http_fields.hpp"
 
 namespace ringproxy {
@@ -59,6 +62,51 @@ void strip_hop_by_hop(Fields& fields) {
   for (const auto& n : named) fields.erase(n);
 }
 
+// One request's standing with a backend's breaker and concurrency cap: the permit is settled
+// exactly once (success, failure, or given back unused when the guard goes away).
+class BackendLease {
+ public:
+  BackendLease() = default;
+  BackendLease(const BackendLease&) = delete;
+  BackendLease& operator=(const BackendLease&) = delete;
+  ~BackendLease() { reset(); }
+
+  // Takes a concurrency slot and a breaker permit; false (holding nothing) when refused.
+  bool acquire(BackendState& b, bool breaker_on, std::chrono::steady_clock::time_point now) {
+    reset();
+    if (!breaker_on) return true;
+    if (!b.concurrency.try_enter()) return false;
+    BreakerPermit permit = b.breaker.try_acquire(now);
+    if (!permit) {
+      b.concurrency.leave();
+      return false;
+    }
+    backend_ = &b;
+    permit_ = permit;
+    return true;
+  }
+  void success() {
+    if (backend_) backend_->breaker.on_success(permit_);
+    finish();
+  }
+  void failure() {
+    if (backend_) backend_->breaker.on_failure(permit_, std::chrono::steady_clock::now());
+    finish();
+  }
+  void reset() {
+    if (backend_) backend_->breaker.release(permit_);
+    finish();
+  }
+
+ private:
+  void finish() {
+    if (backend_) backend_->concurrency.leave();
+    backend_ = nullptr;
+  }
+  BackendState* backend_ = nullptr;
+  BreakerPermit permit_;
+};
+
 tcp::endpoint endpoint_of(const BackendState& b) {
   tcp::endpoint ep;
   std::memcpy(ep.data(), &b.sockaddr, b.sockaddr_len);
@@ -67,6 +115,19 @@ tcp::endpoint endpoint_of(const BackendState& b) {
 }
 
 }  // namespace
+
+std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const UpstreamRuntime& up) {
+  if (up.round_robin) return worker_.next_sequence();
+  const auto& req = request_->get();
+  auto header = [&req](std::string_view name) -> std::string_view {
+    auto it = req.find(name);
+    return it == req.end() ? std::string_view{} : std::string_view(it->value());
+  };
+  std::string_view client = client_ip_;
+  const auto& trusted = snap.config().server.trusted_proxies;
+  if (!trusted.empty()) client = client_address(client_ip_, header("X-Forwarded-For"), trusted);
+  return hash_request_key(up.hash_key, KeySource{client, req.target(), header});
+}
 
 void ClientSession::rewrite_request_head() {
   auto& req = request_->get();
@@ -117,6 +178,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   auto& req = request_->get();
   const bool idempotent = is_idempotent_method(req.method_string());
   const bool head_request = req.method() == http::verb::head;
+  const std::uint64_t key = request_key_hash(snap, up);
   rewrite_request_head();
   facts_.upstream = ucfg.name;
 
@@ -125,17 +187,48 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
   std::vector<bool> tried(up.backends.size(), false);
   unsigned attempts_left = ucfg.retries + 1;
+  const auto now = std::chrono::steady_clock::now();
+  const bool breaker_on = ucfg.circuit_breaker.has_value();
+  const bool health_on = ucfg.health_check.has_value();
+  up.retry_budget->on_request(now);
+  BackendLease lease;
   Failure last = Failure::none;
   bool body_consumed = false;  // client body bytes were read: the request cannot be replayed
   bool continue_sent = false;
 
   while (attempts_left > 0 && !body_consumed) {
+    // Bounded loads: the upstream's in-flight total, read once per pick.
+    std::int64_t total_in_flight = 0;
+    if (ucfg.bounded_load > 0) {
+      for (const auto& b : up.backends)
+        total_in_flight += b->in_flight.load(std::memory_order_relaxed);
+    }
+    // The hash walk: the key's home backend, else the next distinct one that may take it.
     const auto pick = up.picker->pick(
-        worker_.next_sequence(), [&](std::size_t i) { return !tried[i]; }, up.backends.size());
+        key,
+        [&](std::size_t i) {
+          if (tried[i]) return false;
+          const BackendState& b = *up.backends[i];
+          if (health_on && !b.healthy.load(std::memory_order_relaxed)) return false;
+          if (breaker_on && (!b.concurrency.available() || !b.breaker.available(now))) {
+            return false;
+          }
+          return ucfg.bounded_load <= 0 ||
+                 within_bounded_load(up.backends[i]->in_flight.load(std::memory_order_relaxed),
+                                     total_in_flight, up.backends.size(), ucfg.bounded_load);
+        },
+        up.backends.size());
     if (!pick) break;
     tried[*pick] = true;
-    --attempts_left;
     BackendState& backend = *up.backends[*pick];
+    // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.
+    if (!lease.acquire(backend, breaker_on, now)) continue;
+    // Every attempt after the first is a retry, and retries spend the upstream's budget.
+    if (attempts_left <= ucfg.retries && !up.retry_budget->try_retry(now)) {
+      lease.reset();
+      break;
+    }
+    --attempts_left;
     facts_.backend = backend.key;
     ++facts_.attempts;
 
@@ -153,6 +246,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         if (cec) {
           last = timed_out() ? Failure::connect_timeout : Failure::connect_refused;
           backend.failures.fetch_add(1, std::memory_order_relaxed);
+          lease.failure();
           log::debug("connect to " + backend.key + " failed: " + cec.message());
           break;  // next backend
         }
@@ -184,6 +278,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         }
         last = timed_out() ? Failure::response_timeout : Failure::stale_before_reply;
         backend.failures.fetch_add(1, std::memory_order_relaxed);
+        lease.failure();
         break;
       }
 
@@ -217,6 +312,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (bwec == http::error::need_buffer) bwec = {};
           if (bwec) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
+            lease.failure();
             co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
         } while (!request_->is_done());
@@ -228,6 +324,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (fwec == http::error::need_buffer) fwec = {};
           if (fwec) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
+            lease.failure();
             co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
         }
@@ -266,11 +363,12 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         break;
       }
       if (!got_head) {
-        backend.failures.fetch_add(1, std::memory_order_relaxed);
         if (last == Failure::stale_before_reply && reused && !fresh_retry_used && !body_consumed) {
           fresh_retry_used = true;
           continue;  // the pooled connection had gone stale: try a fresh one
         }
+        backend.failures.fetch_add(1, std::memory_order_relaxed);
+        lease.failure();
         if (last == Failure::stale_before_reply && idempotent && !body_consumed) break;
         co_return co_await respond_status(last == Failure::response_timeout ? 504 : 502,
                                           client_keep_alive_);
@@ -279,6 +377,13 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       // --- response filter: rewrite the head for the client ---
       auto& response = *response_parser;
       auto& res = response.get();
+      // A 5xx is relayed as sent, but counts against the backend's breaker.
+      if (res.result_int() >= 500) {
+        backend.failures.fetch_add(1, std::memory_order_relaxed);
+        lease.failure();
+      } else {
+        lease.success();
+      }
       const bool upstream_keep_alive = res.keep_alive();
       const bool has_body = !response.is_done();
       const bool known_length = static_cast<bool>(response.content_length());
@@ -304,6 +409,10 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       }
       via.append("1.1 ringproxy");
       res.set(http::field::via, via);
+      if (!rate_limit_policy_.empty()) {
+        res.set("RateLimit-Policy", rate_limit_policy_);
+        res.set("RateLimit", rate_limit_value_);
+      }
 
       // --- relay the response head and body to the client ---
       facts_.status = res.result_int();
@@ -356,8 +465,20 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
   // No backend answered.
   switch (last) {
-    case Failure::none:
-      co_return co_await respond_status(503, client_keep_alive_, "Retry-After: 1\r\n");
+    case Failure::none: {
+      // Nothing could take it: answer at once, saying when the earliest breaker half-opens.
+      std::int64_t retry_after = 0;
+      if (breaker_on) {
+        for (const auto& b : up.backends) {
+          if (b->breaker.state(now) != BreakerState::open) continue;
+          const std::int64_t s = b->breaker.retry_after_seconds(now);
+          if (retry_after == 0 || s < retry_after) retry_after = s;
+        }
+      }
+      const std::string header =
+          "Retry-After: " + std::to_string(std::max<std::int64_t>(1, retry_after)) + "\r\n";
+      co_return co_await respond_status(503, client_keep_alive_, header);
+    }
     case Failure::connect_timeout:
     case Failure::response_timeout:
       co_return co_await respond_status(504, client_keep_alive_);

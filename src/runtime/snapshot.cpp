@@ -1,17 +1,47 @@
 #include "ringproxy/snapshot.hpp"
 
+#include <stdexcept>
+
+#include "ringproxy/hash_ring.hpp"
+#include "ringproxy/maglev.hpp"
+
 namespace ringproxy {
 
 Snapshot::Snapshot(Config config) : config_(std::move(config)), router_(config_.routes) {}
 
-SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRegistry& registry) {
+namespace {
+
+// The limiter for rule: the previous generation's when it has one with the same rule.
+RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
+                            const Snapshot* previous) {
+  RateLimitRuntime out;
+  out.name = std::move(name);
+  if (config.key.starts_with("header:")) out.header = config.key.substr(7);
+  const RateLimitRule rule = RateLimitRule::from_config(config);
+  if (previous) {
+    auto reuse = [&](const RateLimitRuntime& old) {
+      if (!out.limiter && old.limiter && old.limiter->same_rule(rule)) out.limiter = old.limiter;
+    };
+    reuse(previous->rate_limit_for(static_cast<std::size_t>(-1)));  // the default
+    for (std::size_t i = 0; i < previous->config().routes.size(); ++i) {
+      reuse(previous->rate_limit_for(i));
+    }
+  }
+  if (!out.limiter) out.limiter = std::make_shared<RateLimiter>(rule);
+  return out;
+}
+
+}  // namespace
+
+SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRegistry& registry,
+                              const Snapshot* previous) {
   SnapshotBuild out;
   std::shared_ptr<Snapshot> snap(new Snapshot(std::move(config)));
   snap->generation_ = generation;
   for (const auto& up : snap->config_.upstreams) {
     UpstreamRuntime rt;
     rt.config = &up;
-    std::vector<unsigned> weights;
+    std::vector<PickerBackend> identities;
     for (const auto& b : up.backends) {
       std::string error;
       auto state = registry.acquire(b.address, &error);
@@ -21,14 +51,65 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
                                   b.address.to_string() + "\": " + error});
         continue;
       }
+      // The backend's identity on the ring: its stable id, else its address; never its
+      // position in the file, so reordering or deleting lines moves no other keys.
+      identities.push_back({b.id.empty() ? state->key : b.id, b.weight});
       rt.backends.push_back(std::move(state));
-      weights.push_back(b.weight);
     }
-    rt.picker = std::make_unique<RoundRobinPicker>(weights);
+    if (auto spec = HashKeySpec::parse(up.hash_key)) rt.hash_key = *spec;
+    rt.retry_budget = std::make_unique<RetryBudget>();
+    try {
+      if (up.algorithm == "maglev") {
+        rt.picker = std::make_unique<MaglevPicker>(identities);
+      } else if (up.algorithm == "round_robin") {
+        std::vector<unsigned> weights;
+        for (const auto& b : identities) weights.push_back(b.weight);
+        rt.picker = std::make_unique<RoundRobinPicker>(weights);
+        rt.round_robin = true;
+      } else {
+        rt.picker = std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
+      }
+    } catch (const std::exception& e) {
+      out.errors.push_back(
+          {snap->config_.path, up.line,
+           "upstream \"" + up.name + "\": cannot build " + up.algorithm + " table: " + e.what()});
+      continue;
+    }
     snap->upstreams_.push_back(std::move(rt));
+  }
+  const auto& cfg = snap->config_;
+  if (cfg.rate_limit) snap->default_limit_ = make_limit(*cfg.rate_limit, "default", previous);
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const RouteConfig& r = cfg.routes[i];
+    switch (r.rate_limit_mode) {
+      case RouteRateLimit::inherit:
+        snap->route_limits_.push_back(snap->default_limit_);
+        break;
+      case RouteRateLimit::off:
+        snap->route_limits_.emplace_back();
+        break;
+      case RouteRateLimit::override:
+        snap->route_limits_.push_back(
+            make_limit(*r.rate_limit, "route-" + std::to_string(i + 1), previous));
+        break;
+    }
   }
   if (out.errors.empty()) out.snapshot = std::move(snap);
   return out;
+}
+
+void Snapshot::apply_backend_settings() const {
+  for (const auto& up : upstreams_) {
+    const auto& cb = up.config->circuit_breaker;
+    if (!cb) continue;
+    const auto settings = BreakerSettings::with_default_cap(
+        cb->failure_threshold, std::chrono::duration_cast<std::chrono::nanoseconds>(cb->open_duration),
+        cb->half_open_requests);
+    for (const auto& b : up.backends) {
+      b->breaker.configure(settings);
+      b->concurrency.configure(cb->max_concurrent);
+    }
+  }
 }
 
 }  // namespace ringproxy

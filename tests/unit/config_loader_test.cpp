@@ -348,37 +348,241 @@ void expect_errors(const ErrorCase& c) {
   EXPECT_EQ(errors_of(c.text), c.errors);
 }
 
-TEST(ConfigLoader, NotSupportedYet) {
-  const ErrorCase cases[] = {
-      {"top-level rate_limit",
-       "[rate_limit]\nrate = 1.0\n" + kUpstream,
-       {"x.toml:1: [rate_limit] is not supported yet"}},
-      {"health_check",
-       toml(R"(
+TEST(ConfigLoader, HealthCheckAndBreakerAreOffByDefault) {
+  Config c = load_ok(kUpstream);
+  EXPECT_FALSE(c.upstreams[0].health_check.has_value());
+  EXPECT_FALSE(c.upstreams[0].circuit_breaker.has_value());
+}
+
+TEST(ConfigLoader, HealthCheckAndBreakerDefaults) {
+  Config c = load_ok(toml(R"(
 [[upstream]]
 name = "app"
 backend = [{address = "h:1"}]
 
   [upstream.health_check]
-  path = "/healthz"
-)"),
-       {"x.toml:5: upstream \"app\": [upstream.health_check] is not supported yet"}},
-      {"circuit_breaker",
-       toml(R"(
+
+  [upstream.circuit_breaker]
+)"));
+  const UpstreamConfig& u = c.upstreams[0];
+  ASSERT_TRUE(u.health_check.has_value());
+  EXPECT_EQ(u.health_check->path, "/healthz");
+  EXPECT_EQ(u.health_check->interval, std::chrono::seconds(2));
+  EXPECT_EQ(u.health_check->timeout, std::chrono::seconds(1));
+  EXPECT_EQ(u.health_check->healthy_threshold, 2u);
+  EXPECT_EQ(u.health_check->unhealthy_threshold, 3u);
+  EXPECT_EQ(u.health_check->expected_status, (StatusRange{200, 399}));
+  EXPECT_EQ(u.health_check->line, 5);
+  ASSERT_TRUE(u.circuit_breaker.has_value());
+  EXPECT_EQ(u.circuit_breaker->failure_threshold, 5u);
+  EXPECT_EQ(u.circuit_breaker->open_duration, std::chrono::seconds(10));
+  EXPECT_EQ(u.circuit_breaker->half_open_requests, 1u);
+  EXPECT_EQ(u.circuit_breaker->max_concurrent, 0u);
+  EXPECT_EQ(u.circuit_breaker->line, 7);
+}
+
+TEST(ConfigLoader, HealthCheckAndBreakerEveryKey) {
+  Config c = load_ok(toml(R"(
 [[upstream]]
 name = "app"
 backend = [{address = "h:1"}]
-circuit_breaker = { failure_threshold = 5 }
-)"),
-       {"x.toml:4: upstream \"app\": [upstream.circuit_breaker] is not supported yet"}},
-      {"route rate_limit",
-       kUpstream + "[[route]]\nupstream = \"app\"\nrate_limit = { rate = 10.0, burst = 20 }\n",
-       {"x.toml:7: route #1: rate_limit is not supported yet"}},
-      {"route rate_limit off",
-       kUpstream + "[[route]]\nupstream = \"app\"\nrate_limit = \"off\"\n",
-       {"x.toml:7: route #1: rate_limit is not supported yet"}},
+
+  [upstream.health_check]
+  path = "/status?deep=1"
+  interval = "5s"
+  timeout = "5s"
+  healthy_threshold = 1
+  unhealthy_threshold = 1000
+  expected_status = "204"
+
+  [upstream.circuit_breaker]
+  failure_threshold = 10000
+  open_duration = "250ms"
+  half_open_requests = 3
+  max_concurrent = 1000000
+)"));
+  const UpstreamConfig& u = c.upstreams[0];
+  ASSERT_TRUE(u.health_check.has_value());
+  EXPECT_EQ(u.health_check->path, "/status?deep=1");
+  EXPECT_EQ(u.health_check->interval, std::chrono::seconds(5));
+  EXPECT_EQ(u.health_check->timeout, std::chrono::seconds(5));
+  EXPECT_EQ(u.health_check->healthy_threshold, 1u);
+  EXPECT_EQ(u.health_check->unhealthy_threshold, 1000u);
+  EXPECT_EQ(u.health_check->expected_status, (StatusRange{204, 204}));
+  ASSERT_TRUE(u.circuit_breaker.has_value());
+  EXPECT_EQ(u.circuit_breaker->failure_threshold, 10000u);
+  EXPECT_EQ(u.circuit_breaker->open_duration, std::chrono::milliseconds(250));
+  EXPECT_EQ(u.circuit_breaker->half_open_requests, 3u);
+  EXPECT_EQ(u.circuit_breaker->max_concurrent, 1000000u);
+}
+
+TEST(ConfigLoader, HealthCheckForms) {
+  // Inline tables; an integer expected_status; a short interval alone shortens the default
+  // timeout (min(1s, interval)) rather than being an error.
+  Config c = load_ok(toml(R"(
+[[upstream]]
+name = "app"
+backend = [{address = "h:1"}]
+health_check = { interval = "500ms", expected_status = 200 }
+circuit_breaker = { max_concurrent = 8 }
+)"));
+  const UpstreamConfig& u = c.upstreams[0];
+  ASSERT_TRUE(u.health_check.has_value());
+  EXPECT_EQ(u.health_check->interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(u.health_check->timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(u.health_check->expected_status, (StatusRange{200, 200}));
+  EXPECT_EQ(u.health_check->line, 4);
+  ASSERT_TRUE(u.circuit_breaker.has_value());
+  EXPECT_EQ(u.circuit_breaker->max_concurrent, 8u);
+  EXPECT_EQ(u.circuit_breaker->failure_threshold, 5u);
+
+  Config ranges = load_ok(toml(R"(
+[[upstream]]
+name = "app"
+backend = [{address = "h:1"}]
+health_check = { expected_status = "100-599", timeout = "1500ms" }
+)"));
+  EXPECT_EQ(ranges.upstreams[0].health_check->expected_status, (StatusRange{100, 599}));
+  EXPECT_EQ(ranges.upstreams[0].health_check->timeout, std::chrono::milliseconds(1500));
+}
+
+// An upstream whose line 5 is `line` inside its [upstream.<table>] (line 4).
+std::string in_table(std::string_view table, std::string_view line) {
+  return "[[upstream]]\nname = \"app\"\nbackend = [{address = \"h:1\"}]\n  [upstream." +
+         std::string(table) + "]\n  " + std::string(line) + "\n";
+}
+
+TEST(ConfigLoader, HealthCheckErrors) {
+  const std::string hc = "x.toml:5: upstream \"app\": health_check.";
+  const std::string status_form =
+      "expected_status: expected a status code or range like \"200\" or \"200-399\" (codes "
+      "100-599, low <= high), got ";
+  const ErrorCase cases[] = {
+      {"relative path",
+       in_table("health_check", "path = \"healthz\""),
+       {hc + "path: must start with '/', got \"healthz\""}},
+      {"empty path", in_table("health_check", "path = \"\""),
+       {hc + "path: must start with '/', got \"\""}},
+      {"path with a space",
+       in_table("health_check", "path = \"/a b\""),
+       {hc + "path: must not contain spaces or control characters, got \"/a b\""}},
+      {"path with a newline",
+       in_table("health_check", "path = \"/a\\n\""),
+       {hc + "path: must not contain spaces or control characters, got \"/a\\x0a\""}},
+      {"path integer", in_table("health_check", "path = 1"),
+       {hc + "path: expected a string, got an integer"}},
+      {"interval zero", in_table("health_check", "interval = \"0s\""),
+       {hc + "interval: must be at least 1ms, got \"0s\""}},
+      {"interval integer",
+       in_table("health_check", "interval = 2"),
+       {hc + "interval: expected a duration string like \"250ms\", \"2s\", \"1m\", got an "
+             "integer"}},
+      {"timeout unparsable", in_table("health_check", "timeout = \"1 s\""),
+       {hc + "timeout: expected a duration string like \"250ms\", \"2s\", \"1m\", got \"1 s\""}},
+      {"timeout over the default interval",
+       in_table("health_check", "timeout = \"5s\""),
+       {hc + "timeout: must not exceed interval (\"2s\"), got \"5s\""}},
+      {"timeout over interval",
+       in_table("health_check", "interval = \"1s\"\n  timeout = \"1001ms\""),
+       {"x.toml:6: upstream \"app\": health_check.timeout: must not exceed interval (\"1s\"), got "
+        "\"1001ms\""}},
+      {"healthy_threshold zero", in_table("health_check", "healthy_threshold = 0"),
+       {hc + "healthy_threshold: must be between 1 and 1000, got 0"}},
+      {"unhealthy_threshold too big", in_table("health_check", "unhealthy_threshold = 1001"),
+       {hc + "unhealthy_threshold: must be between 1 and 1000, got 1001"}},
+      {"unhealthy_threshold string", in_table("health_check", "unhealthy_threshold = \"3\""),
+       {hc + "unhealthy_threshold: expected an integer, got a string"}},
+      {"status words", in_table("health_check", "expected_status = \"2xx\""),
+       {hc + status_form + "\"2xx\""}},
+      {"status reversed", in_table("health_check", "expected_status = \"399-200\""),
+       {hc + status_form + "\"399-200\""}},
+      {"status out of range", in_table("health_check", "expected_status = \"200-600\""),
+       {hc + status_form + "\"200-600\""}},
+      {"status open range", in_table("health_check", "expected_status = \"200-\""),
+       {hc + status_form + "\"200-\""}},
+      {"status list", in_table("health_check", "expected_status = \"200,204\""),
+       {hc + status_form + "\"200,204\""}},
+      {"status spaces", in_table("health_check", "expected_status = \"200 - 399\""),
+       {hc + status_form + "\"200 - 399\""}},
+      {"status integer out of range", in_table("health_check", "expected_status = 99"),
+       {hc + "expected_status: must be a status code between 100 and 599, got 99"}},
+      {"status boolean", in_table("health_check", "expected_status = true"),
+       {hc + "expected_status: expected a status range string like \"200-399\", got a "
+             "boolean"}},
+      {"unknown key", in_table("health_check", "interva = \"1s\""),
+       {"x.toml:5: upstream \"app\": health_check: unknown key \"interva\""}},
+      {"not a table",
+       "[[upstream]]\nname = \"app\"\nbackend = [{address = \"h:1\"}]\nhealth_check = true\n",
+       {"x.toml:4: upstream \"app\": health_check: expected a table ([upstream.health_check]), "
+        "got a boolean"}},
   };
   for (const auto& c : cases) expect_errors(c);
+}
+
+TEST(ConfigLoader, CircuitBreakerErrors) {
+  const std::string cb = "x.toml:5: upstream \"app\": circuit_breaker.";
+  const ErrorCase cases[] = {
+      {"failure_threshold zero", in_table("circuit_breaker", "failure_threshold = 0"),
+       {cb + "failure_threshold: must be between 1 and 10000, got 0"}},
+      {"failure_threshold float", in_table("circuit_breaker", "failure_threshold = 5.0"),
+       {cb + "failure_threshold: expected an integer, got a float"}},
+      {"open_duration words", in_table("circuit_breaker", "open_duration = \"soon\""),
+       {cb + "open_duration: expected a duration string like \"250ms\", \"2s\", \"1m\", got "
+             "\"soon\""}},
+      {"open_duration zero", in_table("circuit_breaker", "open_duration = \"0ms\""),
+       {cb + "open_duration: must be at least 1ms, got \"0ms\""}},
+      {"half_open_requests zero", in_table("circuit_breaker", "half_open_requests = 0"),
+       {cb + "half_open_requests: must be between 1 and 10000, got 0"}},
+      {"max_concurrent negative", in_table("circuit_breaker", "max_concurrent = -1"),
+       {cb + "max_concurrent: must be between 0 and 1000000, got -1"}},
+      {"unknown key", in_table("circuit_breaker", "failure_treshold = 3"),
+       {"x.toml:5: upstream \"app\": circuit_breaker: unknown key \"failure_treshold\""}},
+      {"not a table",
+       "[[upstream]]\nname = \"app\"\nbackend = [{address = \"h:1\"}]\ncircuit_breaker = 5\n",
+       {"x.toml:4: upstream \"app\": circuit_breaker: expected a table "
+        "([upstream.circuit_breaker]), got an integer"}},
+  };
+  for (const auto& c : cases) expect_errors(c);
+}
+
+TEST(ConfigLoader, HealthCheckAndBreakerErrorsAreAllReported) {
+  std::string text = toml(R"(
+[[upstream]]
+name = "app"
+backend = [{address = "h:1"}]
+
+  [upstream.health_check]
+  path = "x"
+  interval = "1m"
+  timeout = "2m"
+  healthy_threshold = -1
+  expected_status = "1000"
+  extra = 1
+
+  [upstream.circuit_breaker]
+  failure_threshold = 0
+  open_duration = 10
+  half_open_requests = 10001
+  max_concurrent = 1000001
+)");
+  const std::string hc = "upstream \"app\": health_check";
+  const std::string cb = "upstream \"app\": circuit_breaker";
+  EXPECT_THAT(
+      errors_of(text),
+      ElementsAre(
+          "x.toml:6: " + hc + ".path: must start with '/', got \"x\"",
+          "x.toml:8: " + hc + ".timeout: must not exceed interval (\"1m\"), got \"2m\"",
+          "x.toml:9: " + hc + ".healthy_threshold: must be between 1 and 1000, got -1",
+          "x.toml:10: " + hc +
+              ".expected_status: expected a status code or range like \"200\" or \"200-399\" "
+              "(codes 100-599, low <= high), got \"1000\"",
+          "x.toml:11: " + hc + ": unknown key \"extra\"",
+          "x.toml:14: " + cb + ".failure_threshold: must be between 1 and 10000, got 0",
+          "x.toml:15: " + cb +
+              ".open_duration: expected a duration string like \"250ms\", \"2s\", \"1m\", got an "
+              "integer",
+          "x.toml:16: " + cb + ".half_open_requests: must be between 1 and 10000, got 10001",
+          "x.toml:17: " + cb + ".max_concurrent: must be between 0 and 1000000, got 1000001"));
 }
 
 TEST(ConfigLoader, TypeErrors) {
@@ -584,7 +788,7 @@ TEST(ConfigLoader, ValueErrors) {
         "client_ip|uri|path|header:NAME|cookie:NAME|query:NAME, got \"Header:x\""}},
       {"algorithm",
        up + "algorithm = \"random\"\n",
-       {"x.toml:4: upstream \"a\": algorithm: must be one of ring|maglev, got \"random\""}},
+       {"x.toml:4: upstream \"a\": algorithm: must be one of ring|maglev|round_robin, got \"random\""}},
       {"virtual_nodes zero",
        up + "virtual_nodes = 0\n",
        {"x.toml:4: upstream \"a\": virtual_nodes: must be between 1 and 10000, got 0"}},
@@ -777,7 +981,7 @@ backend = [{address = "h"}, {address = "h:1", weight = 0}]
 upstream = "c"
 
 [rate_limit]
-rate = 1.0
+rate = 0.0
 )");
   EXPECT_THAT(
       errors_of(text),
@@ -791,7 +995,7 @@ rate = 1.0
           "x.toml:14: upstream \"b\": backend address \"h\" has no port",
           "x.toml:14: upstream \"b\" backend #2: weight: must be between 1 and 1000, got 0",
           "x.toml:17: route #1: upstream \"c\" is not defined",
-          "x.toml:19: [rate_limit] is not supported yet"));
+          "x.toml:20: rate_limit.rate: must be greater than 0, got 0"));
 }
 
 TEST(ConfigLoader, EmptyDocumentNeedsAnUpstream) {
@@ -900,6 +1104,187 @@ TEST(ParseDuration, Table) {
       EXPECT_EQ(d->count(), *c.ms);
     }
   }
+}
+
+TEST(ConfigLoader, NoRateLimitByDefault) {
+  Config c = load_ok(kUpstream + "[[route]]\nupstream = \"app\"\n");
+  EXPECT_FALSE(c.rate_limit.has_value());
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].rate_limit_mode, RouteRateLimit::inherit);
+  EXPECT_FALSE(c.routes[0].rate_limit.has_value());
+}
+
+TEST(ConfigLoader, RateLimitEveryKey) {
+  Config c = load_ok(toml(R"(
+[rate_limit]
+key = "header:X-Api-Key"
+rate = 0.5
+burst = 3
+max_clients = 10
+
+[[upstream]]
+name = "app"
+backend = [{address = "h:1"}]
+
+[[route]]
+path_prefix = "/inherit"
+upstream = "app"
+
+[[route]]
+path_prefix = "/off"
+upstream = "app"
+rate_limit = "off"
+
+[[route]]
+path_prefix = "/override"
+upstream = "app"
+rate_limit = { rate = 10.0, burst = 20 }
+
+[[route]]
+path_prefix = "/own-key"
+upstream = "app"
+rate_limit = { key = "client_ip", rate = 2, burst = 1, max_clients = 5 }
+
+[[route]]
+path_prefix = "/table"
+upstream = "app"
+  [route.rate_limit]
+  burst = 7
+)"));
+  ASSERT_TRUE(c.rate_limit.has_value());
+  EXPECT_EQ(c.rate_limit->key, "header:X-Api-Key");
+  EXPECT_DOUBLE_EQ(c.rate_limit->rate, 0.5);
+  EXPECT_EQ(c.rate_limit->burst, 3u);
+  EXPECT_EQ(c.rate_limit->max_clients, 10u);
+  EXPECT_EQ(c.rate_limit->line, 1);
+  ASSERT_EQ(c.routes.size(), 5u);
+
+  EXPECT_EQ(c.routes[0].rate_limit_mode, RouteRateLimit::inherit);
+  EXPECT_FALSE(c.routes[0].rate_limit.has_value());
+  EXPECT_EQ(c.routes[1].rate_limit_mode, RouteRateLimit::off);
+  EXPECT_FALSE(c.routes[1].rate_limit.has_value());
+
+  EXPECT_EQ(c.routes[2].rate_limit_mode, RouteRateLimit::override);
+  ASSERT_TRUE(c.routes[2].rate_limit.has_value());
+  const RateLimitConfig& o = *c.routes[2].rate_limit;
+  EXPECT_EQ(o.key, "header:X-Api-Key");  // inherited
+  EXPECT_DOUBLE_EQ(o.rate, 10.0);
+  EXPECT_EQ(o.burst, 20u);
+  EXPECT_EQ(o.max_clients, 1000000u);  // its own default, not the default rule's
+  EXPECT_EQ(o.line, 23);
+
+  ASSERT_TRUE(c.routes[3].rate_limit.has_value());
+  const RateLimitConfig& k = *c.routes[3].rate_limit;
+  EXPECT_EQ(k.key, "client_ip");
+  EXPECT_DOUBLE_EQ(k.rate, 2.0);  // an integer rate is accepted
+  EXPECT_EQ(k.burst, 1u);
+  EXPECT_EQ(k.max_clients, 5u);
+  EXPECT_EQ(k.line, 28);
+
+  ASSERT_TRUE(c.routes[4].rate_limit.has_value());
+  const RateLimitConfig& t = *c.routes[4].rate_limit;
+  EXPECT_EQ(t.key, "header:X-Api-Key");
+  EXPECT_DOUBLE_EQ(t.rate, 100.0);
+  EXPECT_EQ(t.burst, 7u);
+}
+
+TEST(ConfigLoader, RateLimitDefaults) {
+  Config c = load_ok("[rate_limit]\n" + kUpstream +
+                     "[[route]]\nupstream = \"app\"\nrate_limit = { burst = 5 }\n");
+  ASSERT_TRUE(c.rate_limit.has_value());
+  RateLimitConfig defaults;
+  EXPECT_EQ(c.rate_limit->key, "client_ip");
+  EXPECT_DOUBLE_EQ(c.rate_limit->rate, 100.0);
+  EXPECT_EQ(c.rate_limit->burst, 200u);
+  EXPECT_EQ(c.rate_limit->max_clients, 1000000u);
+  EXPECT_EQ(defaults.rate, c.rate_limit->rate);
+  ASSERT_TRUE(c.routes[0].rate_limit.has_value());
+  EXPECT_EQ(c.routes[0].rate_limit->key, "client_ip");
+  EXPECT_EQ(c.routes[0].rate_limit->burst, 5u);
+}
+
+TEST(ConfigLoader, RouteOverrideWithoutDefaultKeysOnClientIp) {
+  Config c = load_ok(kUpstream + "[[route]]\nupstream = \"app\"\nrate_limit = { rate = 1.5 }\n");
+  EXPECT_FALSE(c.rate_limit.has_value());
+  ASSERT_TRUE(c.routes[0].rate_limit.has_value());
+  EXPECT_EQ(c.routes[0].rate_limit_mode, RouteRateLimit::override);
+  EXPECT_EQ(c.routes[0].rate_limit->key, "client_ip");
+  EXPECT_DOUBLE_EQ(c.routes[0].rate_limit->rate, 1.5);
+}
+
+TEST(ConfigLoader, RateLimitErrors) {
+  const std::string route = "[[route]]\nupstream = \"app\"\n";  // lines 5-6 after kUpstream
+  const ErrorCase cases[] = {
+      {"not a table",
+       "rate_limit = 5\n" + kUpstream,
+       {"x.toml:1: rate_limit: expected a table ([rate_limit]), got an integer"}},
+      {"rate zero",
+       "[rate_limit]\nrate = 0\n" + kUpstream,
+       {"x.toml:2: rate_limit.rate: must be greater than 0, got 0"}},
+      {"rate negative",
+       "[rate_limit]\nrate = -2.5\n" + kUpstream,
+       {"x.toml:2: rate_limit.rate: must be greater than 0, got -2.5"}},
+      {"rate nan",
+       "[rate_limit]\nrate = nan\n" + kUpstream,
+       {"x.toml:2: rate_limit.rate: must be a finite number"}},
+      {"rate huge",
+       "[rate_limit]\nrate = 1e10\n" + kUpstream,
+       {"x.toml:2: rate_limit.rate: must be at most 1e+09, got 1e+10"}},
+      {"rate string",
+       "[rate_limit]\nrate = \"10/s\"\n" + kUpstream,
+       {"x.toml:2: rate_limit.rate: expected a number, got a string"}},
+      {"burst zero",
+       "[rate_limit]\nburst = 0\n" + kUpstream,
+       {"x.toml:2: rate_limit.burst: must be between 1 and 1000000000, got 0"}},
+      {"burst float",
+       "[rate_limit]\nburst = 2.5\n" + kUpstream,
+       {"x.toml:2: rate_limit.burst: expected an integer, got a float"}},
+      {"max_clients zero",
+       "[rate_limit]\nmax_clients = 0\n" + kUpstream,
+       {"x.toml:2: rate_limit.max_clients: must be at least 1, got 0"}},
+      {"key unknown",
+       "[rate_limit]\nkey = \"uri\"\n" + kUpstream,
+       {"x.toml:2: rate_limit.key: must be one of client_ip|header:NAME, got \"uri\""}},
+      {"key header without name",
+       "[rate_limit]\nkey = \"header:\"\n" + kUpstream,
+       {"x.toml:2: rate_limit.key: \"header:\" needs a name after the colon"}},
+      {"key bad header name",
+       "[rate_limit]\nkey = \"header:X Api\"\n" + kUpstream,
+       {"x.toml:2: rate_limit.key: \"header:X Api\" has an invalid header name \"X Api\""}},
+      {"key integer",
+       "[rate_limit]\nkey = 1\n" + kUpstream,
+       {"x.toml:2: rate_limit.key: expected a string, got an integer"}},
+      {"window over a year",
+       "[rate_limit]\nburst = 100\nrate = 0.000001\n" + kUpstream,
+       {"x.toml:3: rate_limit: burst / rate must be at most 31536000 seconds (365 days) for an "
+        "empty bucket to refill, got 1e+08"}},
+      {"unknown key",
+       "[rate_limit]\nrate = 1\nbrust = 5\n" + kUpstream,
+       {"x.toml:3: rate_limit: unknown key \"brust\""}},
+      {"route rate_limit bad string",
+       kUpstream + route + "rate_limit = \"on\"\n",
+       {"x.toml:7: route #1: rate_limit: must be \"off\" or a table like { rate = 10.0, burst = "
+        "20 }, got \"on\""}},
+      {"route rate_limit integer",
+       kUpstream + route + "rate_limit = 10\n",
+       {"x.toml:7: route #1: rate_limit: expected \"off\" or a table like { rate = 10.0, burst = "
+        "20 }, got an integer"}},
+      {"route rate_limit bad values",
+       kUpstream + route + "rate_limit = { rate = -1, burst = 0, key = \"cookie:a\", x = 1 }\n",
+       {"x.toml:7: route #1: rate_limit.key: must be one of client_ip|header:NAME, got "
+        "\"cookie:a\"",
+        "x.toml:7: route #1: rate_limit.rate: must be greater than 0, got -1",
+        "x.toml:7: route #1: rate_limit.burst: must be between 1 and 1000000000, got 0",
+        "x.toml:7: route #1: rate_limit: unknown key \"x\""}},
+      {"route rate_limit sub-table lines",
+       kUpstream + route + "  [route.rate_limit]\n  rate = 1\n  max_clients = -5\n",
+       {"x.toml:9: route #1: rate_limit.max_clients: must be at least 1, got -5"}},
+      {"route rate_limit window",
+       kUpstream + route + "rate_limit = { rate = 0.000001 }\n",
+       {"x.toml:7: route #1: rate_limit: burst / rate must be at most 31536000 seconds (365 "
+        "days) for an empty bucket to refill, got 2e+08"}},
+  };
+  for (const auto& c : cases) expect_errors(c);
 }
 
 }  // namespace

@@ -5,16 +5,24 @@
 namespace ringproxy {
 namespace {
 
+BackendConfig backend(std::uint16_t port, unsigned weight, int line) {
+  BackendConfig b;
+  b.address = HostPort{"127.0.0.1", port};
+  b.weight = weight;
+  b.line = line;
+  return b;
+}
+
 Config two_upstreams() {
   Config c;
   c.path = "test.toml";
   UpstreamConfig a;
   a.name = "a";
-  a.backends.push_back({HostPort{"127.0.0.1", 9001}, 1, 3});
-  a.backends.push_back({HostPort{"127.0.0.1", 9002}, 2, 5});
+  a.backends.push_back(backend(9001, 1, 3));
+  a.backends.push_back(backend(9002, 2, 5));
   UpstreamConfig b;
   b.name = "b";
-  b.backends.push_back({HostPort{"127.0.0.1", 9002}, 1, 9});
+  b.backends.push_back(backend(9002, 1, 9));
   c.upstreams = {a, b};
   return c;
 }

@@ -1,0 +1,74 @@
+// A retry budget (after Finagle's RetryBudget and Envoy's retry_budget): retries are allowed
+// only while they stay a bounded share of the requests of a recent window, with a small floor
+// per second so that low traffic can still retry. It keeps retries from multiplying the load on
+// an upstream in an outage. Pure: time is passed in, nothing here reads a clock.
+//
+// Counting: a ring of window_seconds per-second buckets, each one std::atomic<uint64_t> packing
+// {second stamp (20 bits), requests (24 bits), retries (20 bits)}; counts saturate. A bucket
+// that is empty or holds a stale second is reset by the CAS that counts into it; one stamped a
+// little (< 1024 s) after the second being counted is a newer second, counted into as is.
+// The window at second s is the buckets of seconds s - window_seconds + 1 .. s.
+//
+// A retry at second s is allowed when, counting it,
+//     retries(window) <= ratio x requests(window)      (the share)
+//  or retries(second s) <= min_per_second              (the floor)
+// so an upstream sees at most about ratio x R + min_per_second retries per second for R requests
+// per second. The decision and the count are one CAS on the current second's bucket, so
+// concurrent retries never overshoot the budget through that bucket; the older buckets are only
+// read (a thread whose `now` lags into an older second still counts into that second's bucket).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace ringproxy {
+
+// The retry budget of one upstream. Thread-safe and lock-free: on_request and try_retry may be
+// called from any number of threads at once (relaxed atomics and CAS loops; the counters guard
+// no other data).
+class RetryBudget {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  static constexpr unsigned kMaxWindowSeconds = 60;
+
+  struct Options {
+    double ratio = 0.2;  // retries may be this share of requests; clamped to [0, 1000]
+    std::uint32_t min_per_second = 3;  // retries always allowed per second; clamped to 2^20 - 1
+    unsigned window_seconds = 10;      // clamped to [1, kMaxWindowSeconds]
+  };
+
+  RetryBudget() : RetryBudget(Options{}) {}
+  explicit RetryBudget(const Options& options);
+  RetryBudget(const RetryBudget&) = delete;
+  RetryBudget& operator=(const RetryBudget&) = delete;
+
+  // Counts one client request (call once per request, not per attempt).
+  void on_request(TimePoint now);
+  // Whether one more attempt (a retry) may be made now; counts it when allowed.
+  bool try_retry(TimePoint now);
+
+  // Counts in the window ending at now, for metrics and tests.
+  std::uint64_t requests_in_window(TimePoint now) const;
+  std::uint64_t retries_in_window(TimePoint now) const;
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Totals {
+    std::uint64_t requests = 0;
+    std::uint64_t retries = 0;
+  };
+  // Sums the buckets of the seconds [second - window + 1, second - first_back].
+  Totals sum(std::int64_t second, unsigned first_back) const;
+  std::atomic<std::uint64_t>& bucket(std::int64_t second);
+  const std::atomic<std::uint64_t>& bucket(std::int64_t second) const;
+
+  Options options_;
+  std::uint64_t ratio_ppm_;  // ratio in parts per million
+  std::array<std::atomic<std::uint64_t>, kMaxWindowSeconds> buckets_{};
+};
+
+}  // namespace ringproxy
