@@ -46,10 +46,17 @@ class BackendRegistry {
   // Highest slot handed out so far, plus one.
   std::uint32_t slot_count() const;
 
+  // A stable small id for an upstream name (for per-worker metric tables); id 0 is reserved
+  // for responses that reached no upstream (upstream="").
+  std::uint32_t upstream_id(const std::string& name);
+  // The names by id (index 0 is "").
+  std::vector<std::string> upstream_names() const;
+
  private:
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::weak_ptr<BackendState>> by_key_;
   std::uint32_t next_slot_ = 0;
+  std::vector<std::string> upstream_names_{""};
 };
 
 }  // namespace ringproxy

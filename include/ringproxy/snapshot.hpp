@@ -22,7 +22,8 @@ struct UpstreamRuntime {
   std::vector<std::shared_ptr<BackendState>> backends;
   std::unique_ptr<BackendPicker> picker;
   std::unique_ptr<RetryBudget> retry_budget;  // shared by the workers (lock-free)
-  HashKeySpec hash_key;      // what a request hashes on
+  std::uint32_t metrics_id = 0;               // BackendRegistry::upstream_id(name)
+  HashKeySpec hash_key;                       // what a request hashes on
   bool round_robin = false;  // algorithm = "round_robin": the key is a per-worker sequence
 };
 

@@ -12,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "io/log.hpp"
+#include "io/metrics_text.hpp"
 #include "io/server.hpp"
 #include "io/status_json.hpp"
 #include "io/worker.hpp"
@@ -40,6 +41,9 @@ http::response<http::string_body> answer(Server& server,
   } else if (path == "/status" && get) {
     res.set(http::field::content_type, "application/json");
     res.body() = status_json(server);
+  } else if (path == "/metrics" && get) {
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = metrics_text(server);
   } else if (path == "/reload" && req.method() == http::verb::post) {
     ReloadResult r = server.reload();
     if (r.ok()) {
@@ -48,7 +52,7 @@ http::response<http::string_body> answer(Server& server,
       res.result(http::status::bad_request);
       for (const auto& e : r.errors) res.body() += e.to_string() + "\n";
     }
-  } else if (path == "/healthz" || path == "/status" || path == "/reload") {
+  } else if (path == "/healthz" || path == "/status" || path == "/metrics" || path == "/reload") {
     res.result(http::status::method_not_allowed);
     res.body() = "method not allowed\n";
   } else {

@@ -155,7 +155,27 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
   }
   if (status == 0) co_return;
   co_await respond_status(status, false);
+  worker_.metrics().count_response(0, status, std::chrono::nanoseconds(0));
   co_await linger_close();
+}
+
+std::string_view ClientSession::client_address_of(const Snapshot& snap) {
+  const auto& trusted = snap.config().server.trusted_proxies;
+  if (trusted.empty()) return client_ip_;
+  // Several X-Forwarded-For lines are one list (RFC 9110 §5.3): join them before walking it.
+  const auto& req = request_->get();
+  auto range = req.equal_range("X-Forwarded-For");
+  if (range.first == range.second) return client_ip_;
+  std::string_view list = range.first->value();
+  if (std::next(range.first) != range.second) {
+    forwarded_for_.clear();
+    for (auto it = range.first; it != range.second; ++it) {
+      if (!forwarded_for_.empty()) forwarded_for_.append(", ");
+      forwarded_for_.append(it->value());
+    }
+    list = forwarded_for_;
+  }
+  return client_address(client_ip_, list, trusted);
 }
 
 bool ClientSession::names_other_http_version() const {
@@ -205,14 +225,18 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   const std::shared_ptr<const Snapshot> snap = worker_.snapshot();
   const RequestEnd end = co_await request_phases(*snap);
   facts_.aborted = facts_.aborted || end == RequestEnd::abort;
+  const auto duration = Clock::now() - facts_.started;
+  if (facts_.status != 0)
+    worker_.metrics().count_response(facts_.upstream_id, facts_.status, duration);
+  if (facts_.rate_limited) worker_.metrics().count_rate_limited();
   AccessLogBuffer& access_log = worker_.access_log();
   const auto& req = request_->get();
   std::string_view request_id;
   if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
   access_log.append(AccessRecord{client_ip_, req.method_string(), target_, facts_.status,
                                  facts_.upstream, facts_.backend, facts_.bytes_in, facts_.bytes_out,
-                                 Clock::now() - facts_.started, request_id, facts_.attempts,
-                                 facts_.aborted, facts_.rate_limited});
+                                 duration, request_id, facts_.attempts, facts_.aborted,
+                                 facts_.rate_limited});
   co_return end;
 }
 
@@ -249,24 +273,24 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   rate_limit_policy_.clear();
   rate_limit_value_.clear();
   if (const RateLimitRuntime& limit = snap.rate_limit_for(*route); limit.limiter) {
-    std::string_view key;
+    std::uint64_t key = 0;
     if (!limit.header.empty()) {
-      if (auto it = req.find(limit.header); it != req.end()) key = it->value();
-    }
-    if (key.empty()) {
-      const auto& trusted = snap.config().server.trusted_proxies;
-      key = client_ip_;
-      if (!trusted.empty()) {
-        auto xff = req.find("X-Forwarded-For");
-        if (xff != req.end()) key = client_address(client_ip_, xff->value(), trusted);
+      if (auto it = req.find(limit.header); it != req.end() && !it->value().empty()) {
+        key = limit.limiter->key_hash(it->value());
       }
+    }
+    if (key == 0) {
+      // Addresses live in their own key space, so a header value naming someone's address
+      // cannot spend that client's tokens.
+      key = limit.limiter->key_hash(client_address_of(snap)) ^ 0x9e3779b97f4a7c15ULL;
     }
     const TakeResult taken = limit.limiter->take(key, Clock::now());
     RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
     if (!taken.allowed) {
       facts_.rate_limited = true;
-      const std::string extra = "Retry-After: " + fields.retry_after + "\r\nRateLimit-Policy: " +
-                                fields.policy + "\r\nRateLimit: " + fields.limit + "\r\n";
+      const std::string extra = "Retry-After: " + fields.retry_after +
+                                "\r\nRateLimit-Policy: " + fields.policy +
+                                "\r\nRateLimit: " + fields.limit + "\r\n";
       co_return co_await respond_status(429, client_keep_alive_, extra);
     }
     rate_limit_policy_ = std::move(fields.policy);

@@ -45,6 +45,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<RequestEnd> request_phases(const Snapshot& snap);
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
   bool names_other_http_version() const;
+  // Who the client is: the peer, or what trusted proxies say (server.trusted_proxies).
+  std::string_view client_address_of(const Snapshot& snap);
 
   // The upstream phases (upstream_exchange.cpp).
   boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);
@@ -88,6 +90,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::chrono::steady_clock::time_point started;
     int status = 0;
     std::string_view upstream;
+    std::uint32_t upstream_id = 0;  // for metrics; 0 = reached no upstream
     std::string_view backend;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
@@ -96,6 +99,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     bool rate_limited = false;
   } facts_;
   // The RateLimit fields an allowed request's response carries (empty: no limit applies).
+  std::string forwarded_for_;  // joined X-Forwarded-For lines, when there are several
   std::string rate_limit_policy_;
   std::string rate_limit_value_;
   std::string target_;

@@ -65,8 +65,8 @@ struct HealthCheckers::Checker {
     };
     auto [cec] = co_await socket.async_connect(ep, use_nothrow);
     if (cec) co_return finish(false, "connect: " + cec.message());
-    const std::string request = "GET " + config.path + " HTTP/1.1\r\nHost: " +
-                                backend->address.to_string() +
+    const std::string request = "GET " + config.path +
+                                " HTTP/1.1\r\nHost: " + backend->address.to_string() +
                                 "\r\nUser-Agent: ringproxy-health\r\nConnection: close\r\n\r\n";
     auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), use_nothrow);
     if (wec) co_return finish(false, "write: " + wec.message());
@@ -88,7 +88,9 @@ asio::awaitable<void> check_loop(std::shared_ptr<HealthCheckers::Checker> c);
 
 }  // namespace
 
-HealthCheckers::~HealthCheckers() { stop_all(); }
+HealthCheckers::~HealthCheckers() {
+  stop_all();
+}
 
 void HealthCheckers::sync(const Snapshot& snapshot) {
   std::unordered_map<std::string, std::shared_ptr<Checker>> next;

@@ -175,6 +175,7 @@ ReloadResult Server::reload() {
       max_connections_.store(built.snapshot->config().server.max_connections);
       log::set_level(built.snapshot->config().log.level);
       result.generation = built.snapshot->generation();
+      reloads_ok_.fetch_add(1, std::memory_order_relaxed);
       log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
       // Health checkers live on the control loop: start/stop them there.
       asio::post(control_, [this] {
@@ -183,6 +184,7 @@ ReloadResult Server::reload() {
       return result;
     }
   }
+  reloads_failed_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
   return result;
 }

@@ -51,6 +51,10 @@ class Server {
   std::size_t active_connections() const { return connections_.load(std::memory_order_relaxed); }
 
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  const BackendRegistry& registry() const { return *registry_; }
+  std::uint64_t reloads(bool success) const {
+    return (success ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);
+  }
   AccessLogSink& access_log_sink() { return access_log_sink_; }
 
  private:
@@ -64,6 +68,8 @@ class Server {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> reloads_ok_{0};
+  std::atomic<std::uint64_t> reloads_failed_{0};
   std::atomic<std::size_t> max_connections_{0};
   AccessLogSink access_log_sink_;
   boost::asio::io_context control_{1};  // signals and health checks, on the main thread

@@ -29,12 +29,13 @@ std::string status_json(const Server& server) {
       out += ", \"weight\": " + std::to_string(ups[u].config->backends[b].weight);
       const bool checked = ups[u].config->health_check.has_value();
       const bool healthy = !checked || st.healthy.load(std::memory_order_relaxed);
-      const BreakerState breaker = ups[u].config->circuit_breaker ? st.breaker.state(now)
-                                                                  : BreakerState::closed;
+      const BreakerState breaker =
+          ups[u].config->circuit_breaker ? st.breaker.state(now) : BreakerState::closed;
       out += std::string(", \"healthy\": ") + (healthy ? "true" : "false");
       out += ", \"breaker\": \"" + std::string(to_string(breaker)) + "\"";
       if (breaker == BreakerState::open) {
-        out += ", \"breaker_retry_after_s\": " + std::to_string(st.breaker.retry_after_seconds(now));
+        out +=
+            ", \"breaker_retry_after_s\": " + std::to_string(st.breaker.retry_after_seconds(now));
       }
       out += ", \"in_flight\": " + std::to_string(st.in_flight.load(std::memory_order_relaxed));
       out += ", \"requests\": " + std::to_string(st.requests.load(std::memory_order_relaxed));

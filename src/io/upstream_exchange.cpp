@@ -123,10 +123,7 @@ std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const Upstre
     auto it = req.find(name);
     return it == req.end() ? std::string_view{} : std::string_view(it->value());
   };
-  std::string_view client = client_ip_;
-  const auto& trusted = snap.config().server.trusted_proxies;
-  if (!trusted.empty()) client = client_address(client_ip_, header("X-Forwarded-For"), trusted);
-  return hash_request_key(up.hash_key, KeySource{client, req.target(), header});
+  return hash_request_key(up.hash_key, KeySource{client_address_of(snap), req.target(), header});
 }
 
 void ClientSession::rewrite_request_head() {
@@ -181,6 +178,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   const std::uint64_t key = request_key_hash(snap, up);
   rewrite_request_head();
   facts_.upstream = ucfg.name;
+  facts_.upstream_id = up.metrics_id;
 
   RelayBuffer relay(worker_.relay_buffers());
   std::optional<http::request_serializer<http::buffer_body>> request_writer;

@@ -12,6 +12,7 @@
 #include "io/access_log.hpp"
 #include "io/relay_buffer.hpp"
 #include "io/upstream_pool.hpp"
+#include "io/worker_metrics.hpp"
 #include "ringproxy/request_id.hpp"
 #include "ringproxy/snapshot.hpp"
 
@@ -42,6 +43,8 @@ class Worker {
   RequestIdGenerator& request_ids() { return request_ids_; }
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
   AccessLogBuffer& access_log() { return access_log_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
   std::uint64_t next_sequence() { return sequence_++; }
 
   // Session bookkeeping, for drain.
@@ -66,6 +69,7 @@ class Worker {
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
   RelayBufferPool relay_buffers_;
+  WorkerMetrics metrics_;
   RequestIdGenerator request_ids_;
   std::uint64_t sequence_;
   std::shared_ptr<const Snapshot> snapshot_;

@@ -54,6 +54,20 @@ std::shared_ptr<BackendState> BackendRegistry::acquire(const HostPort& address,
   return handle;
 }
 
+std::uint32_t BackendRegistry::upstream_id(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 1; i < upstream_names_.size(); ++i) {
+    if (upstream_names_[i] == name) return static_cast<std::uint32_t>(i);
+  }
+  upstream_names_.push_back(name);
+  return static_cast<std::uint32_t>(upstream_names_.size() - 1);
+}
+
+std::vector<std::string> BackendRegistry::upstream_names() const {
+  std::lock_guard lock(mutex_);
+  return upstream_names_;
+}
+
 std::uint32_t BackendRegistry::slot_count() const {
   std::lock_guard lock(mutex_);
   return next_slot_;

@@ -58,6 +58,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
     }
     if (auto spec = HashKeySpec::parse(up.hash_key)) rt.hash_key = *spec;
     rt.retry_budget = std::make_unique<RetryBudget>();
+    rt.metrics_id = registry.upstream_id(up.name);
     try {
       if (up.algorithm == "maglev") {
         rt.picker = std::make_unique<MaglevPicker>(identities);
@@ -103,7 +104,8 @@ void Snapshot::apply_backend_settings() const {
     const auto& cb = up.config->circuit_breaker;
     if (!cb) continue;
     const auto settings = BreakerSettings::with_default_cap(
-        cb->failure_threshold, std::chrono::duration_cast<std::chrono::nanoseconds>(cb->open_duration),
+        cb->failure_threshold,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(cb->open_duration),
         cb->half_open_requests);
     for (const auto& b : up.backends) {
       b->breaker.configure(settings);

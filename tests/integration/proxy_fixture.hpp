@@ -326,7 +326,8 @@ class ProxyTest : public ::testing::Test {
 
   // Starts the proxy; use as ASSERT_TRUE(start_proxy(...)).
   bool start_proxy(const ProxyOptions& options = {}) {
-    proxy_ = ProxyProcess::start(kProxyBinary, build_config(options));
+    proxy_config_ = build_config(options);
+    proxy_ = ProxyProcess::start(kProxyBinary, proxy_config_);
     return proxy_ != nullptr && proxy_->port() != 0;
   }
   std::uint16_t port() const { return proxy_->port(); }
@@ -344,6 +345,7 @@ class ProxyTest : public ::testing::Test {
 
   std::vector<std::unique_ptr<OriginServer>> origins_;
   std::unique_ptr<ProxyProcess> proxy_;
+  std::string proxy_config_;  // the config the proxy was started with
 };
 
 }  // namespace ringproxy::test

@@ -1,0 +1,55 @@
+// Request counters of one worker, summed over all workers when /metrics is scraped.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+namespace ringproxy {
+
+// Written only by its worker's thread (relaxed load + store: no locked instruction, no shared
+// cache line on the hot path); read by the scraping thread with relaxed loads.
+class WorkerMetrics {
+ public:
+  static constexpr std::size_t kMaxUpstreams = 1024;  // upstream ids beyond this are not counted
+  static constexpr std::size_t kCodes = 500;          // status 100..599
+  static constexpr std::array<double, 14> kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+
+  // Responses of one upstream id by status code.
+  struct UpstreamCounts {
+    std::array<std::atomic<std::uint64_t>, kCodes> by_code{};
+  };
+
+  WorkerMetrics() = default;
+  ~WorkerMetrics();
+  WorkerMetrics(const WorkerMetrics&) = delete;
+  WorkerMetrics& operator=(const WorkerMetrics&) = delete;
+
+  // Owner thread only.
+  void count_response(std::uint32_t upstream_id, int status, std::chrono::nanoseconds duration);
+  void count_rate_limited() { bump(rate_limited_); }
+
+  // Any thread.
+  const UpstreamCounts* upstream(std::uint32_t id) const {
+    return id < kMaxUpstreams ? upstreams_[id].load(std::memory_order_acquire) : nullptr;
+  }
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  std::uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
+  std::uint64_t rate_limited() const { return rate_limited_.load(std::memory_order_relaxed); }
+
+ private:
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  std::array<std::atomic<UpstreamCounts*>, kMaxUpstreams> upstreams_{};
+  std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets_{};  // non-cumulative
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+  std::atomic<std::uint64_t> rate_limited_{0};
+};
+
+}  // namespace ringproxy

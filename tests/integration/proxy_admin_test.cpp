@@ -1,0 +1,137 @@
+// The admin listener: /healthz, /status, /metrics after known traffic, POST /reload and SIGHUP.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
+
+#include "proxy_fixture.hpp"
+
+namespace ringproxy::test {
+namespace {
+
+// One origin, the proxy, and a client for the admin port.
+class AdminTest : public ProxyTest {
+ protected:
+  void SetUp() override { start_origins(1); }
+
+  HttpResponse admin(std::string_view method, std::string_view target) {
+    HttpClient client;
+    if (!client.connect(proxy_->admin_port())) {
+      HttpResponse r;
+      r.error = client.last_error();
+      return r;
+    }
+    return client.request(method, target);
+  }
+
+  // The value of the sample line `name` (exact, with labels) in a metrics text; -1 if absent.
+  static long long sample(const std::string& metrics, const std::string& name) {
+    const std::string needle = "\n" + name + " ";
+    auto at = metrics.find(needle);
+    if (at == std::string::npos) return -1;
+    return std::stoll(metrics.substr(at + needle.size()));
+  }
+};
+
+TEST_F(AdminTest, HealthzAndStatus) {
+  ASSERT_TRUE(start_proxy());
+  auto h = admin("GET", "/healthz");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.body, "ok\n");
+  auto s = admin("GET", "/status");
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.header("Content-Type"), "application/json");
+  for (const char* key :
+       {"\"generation\": 1", "\"upstreams\"", "\"name\": \"app\"", "\"address\": \"",
+        "\"weight\": 1", "\"healthy\": true", "\"breaker\": \"closed\"", "\"in_flight\": 0",
+        "\"requests\": 0", "\"failures\": 0"}) {
+    EXPECT_TRUE(contains(s.body, key)) << key << " in " << s.body;
+  }
+  EXPECT_EQ(admin("GET", "/nope").status, 404);
+  EXPECT_EQ(admin("POST", "/status").status, 405);
+}
+
+TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
+  ASSERT_TRUE(start_proxy(ProxyOptions().workers(2)));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  for (int i = 0; i < 7; ++i) ASSERT_EQ(client->get("/ok").status, 200);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(client->get("/x?status=503").status, 503);
+  HttpClient other;
+  ASSERT_TRUE(other.connect(port()));
+  other.send_raw("BROKEN\r\n\r\n");
+  EXPECT_EQ(other.read_response().status, 400);
+
+  const auto m = admin("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  const std::string text = "\n" + m.body;
+  EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"app\",code=\"200\"}"), 7);
+  EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"app\",code=\"503\"}"), 3);
+  EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"\",code=\"400\"}"), 1);
+  EXPECT_EQ(sample(text, "ringproxy_request_duration_seconds_count"), 11);
+  EXPECT_EQ(sample(text, "ringproxy_request_duration_seconds_bucket{le=\"+Inf\"}"), 11);
+  EXPECT_EQ(sample(text, "ringproxy_rate_limited_total"), 0);
+  EXPECT_EQ(sample(text, "ringproxy_config_generation"), 1);
+  EXPECT_EQ(sample(text, "ringproxy_config_reloads_total{result=\"success\"}"), 0);
+  EXPECT_EQ(sample(text, "ringproxy_backend_requests_total{upstream=\"app\",backend=\"" +
+                             origin().address() + "\"}"),
+            10);
+  EXPECT_EQ(sample(text, "ringproxy_backend_healthy{upstream=\"app\",backend=\"" +
+                             origin().address() + "\"}"),
+            1);
+  EXPECT_EQ(sample(text, "ringproxy_circuit_breaker_state{upstream=\"app\",backend=\"" +
+                             origin().address() + "\"}"),
+            0);
+  EXPECT_GE(sample(text, "ringproxy_active_connections"), 1);
+  for (const char* type : {"# TYPE ringproxy_requests_total counter",
+                           "# TYPE ringproxy_request_duration_seconds histogram",
+                           "# TYPE ringproxy_active_connections gauge"}) {
+    EXPECT_TRUE(contains(text, type)) << type;
+  }
+}
+
+TEST_F(AdminTest, ReloadByPostAndSighupAndFailedReloadsChangeNothing) {
+  ASSERT_TRUE(start_proxy());
+  const std::string good = proxy_config_;
+  // A reload that adds a route: generation 2, the route answers.
+  ASSERT_TRUE(
+      proxy_->write_config(good + "\n[[route]]\npath_prefix = \"/only\"\nupstream = \"app\"\n"));
+  auto r = admin("POST", "/reload");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(contains(r.body, "generation 2"));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->get("/only/x").status, 200);
+  EXPECT_EQ(client->get("/elsewhere").status, 404);  // routes now exist and this one matches none
+
+  // Invalid configs, by POST and by SIGHUP: 400 with line numbers, old config kept.
+  const std::string bad_key = good + "\n[[route]]\nupstream = \"app\"\npath_prefx = \"/b\"\n";
+  ASSERT_TRUE(proxy_->write_config(bad_key));
+  r = admin("POST", "/reload");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(contains(r.body, "unknown key \"path_prefx\"")) << r.body;
+  EXPECT_TRUE(contains(r.body, proxy_->config_path() + ":")) << r.body;
+  ASSERT_TRUE(proxy_->write_config(good + "\nthis is not toml\n"));
+  proxy_->signal(SIGHUP);
+  EXPECT_TRUE(proxy_->wait_for_log("reload failed", 5s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto m = admin("GET", "/metrics");
+        return contains(m.body, "ringproxy_config_reloads_total{result=\"failure\"} 2");
+      },
+      5s));
+  auto s = admin("GET", "/status");
+  EXPECT_TRUE(contains(s.body, "\"generation\": 2")) << s.body;
+  EXPECT_EQ(client->get("/only/y").status, 200);  // still generation 2's routes
+  EXPECT_TRUE(client->is_open());
+
+  // A good SIGHUP: generation 3.
+  ASSERT_TRUE(proxy_->write_config(good));
+  proxy_->signal(SIGHUP);
+  EXPECT_TRUE(proxy_->wait_for_log("generation 3", 5s));
+  EXPECT_EQ(client->get("/elsewhere").status, 200);  // no routes again: all to "app"
+}
+
+}  // namespace
+}  // namespace ringproxy::test
