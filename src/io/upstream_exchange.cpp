@@ -62,8 +62,9 @@ void strip_hop_by_hop(Fields& fields) {
   for (const auto& n : named) fields.erase(n);
 }
 
-// One request's standing with a backend's breaker and concurrency cap: the permit is settled
-// exactly once (success, failure, or given back unused when the guard goes away).
+// One request's standing with a backend's breaker and concurrency cap. The breaker permit is
+// settled exactly once (success, failure, or given back unused); the concurrency slot is held
+// until the lease goes away, i.e. until the response has been relayed whole.
 class BackendLease {
  public:
   BackendLease() = default;
@@ -83,28 +84,32 @@ class BackendLease {
     }
     backend_ = &b;
     permit_ = permit;
+    unsettled_ = true;
     return true;
   }
   void success() {
-    if (backend_) backend_->breaker.on_success(permit_);
-    finish();
+    if (backend_ && unsettled_) backend_->breaker.on_success(permit_);
+    unsettled_ = false;
   }
   void failure() {
-    if (backend_) backend_->breaker.on_failure(permit_, std::chrono::steady_clock::now());
-    finish();
+    if (backend_ && unsettled_) {
+      backend_->breaker.on_failure(permit_, std::chrono::steady_clock::now());
+    }
+    unsettled_ = false;
   }
+  // Gives back an unsettled permit and the concurrency slot.
   void reset() {
-    if (backend_) backend_->breaker.release(permit_);
-    finish();
+    if (!backend_) return;
+    if (unsettled_) backend_->breaker.release(permit_);
+    backend_->concurrency.leave();
+    backend_ = nullptr;
+    unsettled_ = false;
   }
 
  private:
-  void finish() {
-    if (backend_) backend_->concurrency.leave();
-    backend_ = nullptr;
-  }
   BackendState* backend_ = nullptr;
   BreakerPermit permit_;
+  bool unsettled_ = false;
 };
 
 tcp::endpoint endpoint_of(const BackendState& b) {
@@ -221,8 +226,11 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
     BackendState& backend = *up.backends[*pick];
     // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.
     if (!lease.acquire(backend, breaker_on, now)) continue;
-    // Every attempt after the first is a retry, and retries spend the upstream's budget.
-    if (attempts_left <= ucfg.retries && !up.retry_budget->try_retry(now)) {
+    // Every attempt after the first is a retry. Re-sending a request a backend already had
+    // spends the upstream's retry budget (that is what multiplies load in an outage); trying
+    // the next backend after a refused connection costs the backends nothing and is free.
+    if (attempts_left <= ucfg.retries && last == Failure::stale_before_reply &&
+        !up.retry_budget->try_retry(now)) {
       lease.reset();
       break;
     }
@@ -245,6 +253,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           last = timed_out() ? Failure::connect_timeout : Failure::connect_refused;
           backend.failures.fetch_add(1, std::memory_order_relaxed);
           lease.failure();
+          lease.reset();
           log::debug("connect to " + backend.key + " failed: " + cec.message());
           break;  // next backend
         }
@@ -277,6 +286,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         last = timed_out() ? Failure::response_timeout : Failure::stale_before_reply;
         backend.failures.fetch_add(1, std::memory_order_relaxed);
         lease.failure();
+        lease.reset();
         break;
       }
 
@@ -361,12 +371,16 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         break;
       }
       if (!got_head) {
-        if (last == Failure::stale_before_reply && reused && !fresh_retry_used && !body_consumed) {
+        // The request reached the backend (it may have acted on it): only idempotent
+        // requests go again, on a fresh connection or to the next backend.
+        if (last == Failure::stale_before_reply && reused && !fresh_retry_used && idempotent &&
+            !body_consumed) {
           fresh_retry_used = true;
           continue;  // the pooled connection had gone stale: try a fresh one
         }
         backend.failures.fetch_add(1, std::memory_order_relaxed);
         lease.failure();
+        lease.reset();
         if (last == Failure::stale_before_reply && idempotent && !body_consumed) break;
         co_return co_await respond_status(last == Failure::response_timeout ? 504 : 502,
                                           client_keep_alive_);
