@@ -198,6 +198,7 @@ asio::awaitable<RequestEnd> ClientSession::respond_status(int status, bool keep_
   keep_alive = keep_alive && whole && !draining_;
   facts_.status = status;
   const std::string response = make_status_response(status, keep_alive, extra_headers);
+  facts_.bytes_out += response.size() - (response.find("\r\n\r\n") + 4);  // the body
   if (!co_await write_client(response)) co_return RequestEnd::abort;
   co_return keep_alive ? RequestEnd::keep_alive : RequestEnd::close;
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <random>
 
+#include "io/backend_endpoint.hpp"
 #include "io/log.hpp"
 #include "ringproxy/health_hysteresis.hpp"
 
@@ -54,9 +55,7 @@ struct HealthCheckers::Checker {
       timed_out = true;
       socket.close(ec);
     });
-    tcp::endpoint ep;
-    std::memcpy(ep.data(), &backend->sockaddr, backend->sockaddr_len);
-    ep.resize(backend->sockaddr_len);
+    const tcp::endpoint ep = endpoint_of(*backend);
     auto finish = [&](bool passed, std::string why) {
       deadline.cancel();
       *reason = timed_out ? "timed out after " + std::to_string(config.timeout.count()) + "ms"

@@ -10,6 +10,7 @@
 #include <boost/range/iterator_range.hpp>
 #include <cstring>
 
+#include "io/backend_endpoint.hpp"
 #include "io/client_session.hpp"
 #include "io/http_status.hpp"
 #include "io/log.hpp"
@@ -112,11 +113,15 @@ class BackendLease {
   bool unsettled_ = false;
 };
 
-tcp::endpoint endpoint_of(const BackendState& b) {
-  tcp::endpoint ep;
-  std::memcpy(ep.data(), &b.sockaddr, b.sockaddr_len);
-  ep.resize(b.sockaddr_len);
-  return ep;
+// Adds this proxy to Via (RFC 9110 §7.6.3), after what earlier hops wrote, as one line.
+template <class Fields>
+void append_via(Fields& fields) {
+  std::string via;
+  for (const auto& f : boost::make_iterator_range(fields.equal_range(http::field::via))) {
+    via.append(f.value()).append(", ");
+  }
+  via.append("1.1 ringproxy");
+  fields.set(http::field::via, via);
 }
 
 }  // namespace
@@ -149,13 +154,7 @@ void ClientSession::rewrite_request_head() {
   req.set("X-Forwarded-Proto", "http");
   if (!host_.empty()) req.set("X-Forwarded-Host", host_);
 
-  std::string via;
-  for (auto it = req.find(http::field::via); it != req.end() && it->name() == http::field::via;
-       ++it) {
-    via.append(it->value()).append(", ");
-  }
-  via.append("1.1 ringproxy");
-  req.set(http::field::via, via);
+  append_via(req);
 
   if (req.find("x-request-id") == req.end()) req.set("X-Request-Id", worker_.request_ids().next());
 
@@ -414,13 +413,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       } else if (!keep_client) {
         res.set(http::field::connection, "close");
       }
-      std::string via;
-      for (auto it = res.find(http::field::via); it != res.end() && it->name() == http::field::via;
-           ++it) {
-        via.append(it->value()).append(", ");
-      }
-      via.append("1.1 ringproxy");
-      res.set(http::field::via, via);
+      append_via(res);
       if (!rate_limit_policy_.empty()) {
         res.set("RateLimit-Policy", rate_limit_policy_);
         res.set("RateLimit", rate_limit_value_);

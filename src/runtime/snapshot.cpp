@@ -11,23 +11,21 @@ Snapshot::Snapshot(Config config) : config_(std::move(config)), router_(config_.
 
 namespace {
 
-// The limiter for rule: the previous generation's when it has one with the same rule.
+// The limiter for a rule: the one the same rule had in the previous generation (the default's
+// for the default, route i's own for route i), so unchanged rules keep their buckets; two
+// rules with equal numbers still never share buckets.
 RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
-                            const Snapshot* previous) {
+                            const RateLimitRuntime* previous) {
   RateLimitRuntime out;
   out.name = std::move(name);
   if (config.key.starts_with("header:")) out.header = config.key.substr(7);
   const RateLimitRule rule = RateLimitRule::from_config(config);
-  if (previous) {
-    auto reuse = [&](const RateLimitRuntime& old) {
-      if (!out.limiter && old.limiter && old.limiter->same_rule(rule)) out.limiter = old.limiter;
-    };
-    reuse(previous->rate_limit_for(static_cast<std::size_t>(-1)));  // the default
-    for (std::size_t i = 0; i < previous->config().routes.size(); ++i) {
-      reuse(previous->rate_limit_for(i));
-    }
+  if (previous && previous->limiter && previous->name == out.name &&
+      previous->limiter->same_rule(rule)) {
+    out.limiter = previous->limiter;
+  } else {
+    out.limiter = std::make_shared<RateLimiter>(rule);
   }
-  if (!out.limiter) out.limiter = std::make_shared<RateLimiter>(rule);
   return out;
 }
 
@@ -79,7 +77,10 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
     snap->upstreams_.push_back(std::move(rt));
   }
   const auto& cfg = snap->config_;
-  if (cfg.rate_limit) snap->default_limit_ = make_limit(*cfg.rate_limit, "default", previous);
+  if (cfg.rate_limit) {
+    snap->default_limit_ =
+        make_limit(*cfg.rate_limit, "default", previous ? &previous->default_limit_ : nullptr);
+  }
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
     const RouteConfig& r = cfg.routes[i];
     switch (r.rate_limit_mode) {
@@ -90,8 +91,10 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
         snap->route_limits_.emplace_back();
         break;
       case RouteRateLimit::override:
-        snap->route_limits_.push_back(
-            make_limit(*r.rate_limit, "route-" + std::to_string(i + 1), previous));
+        snap->route_limits_.push_back(make_limit(*r.rate_limit, "route-" + std::to_string(i + 1),
+                                                 previous && i < previous->route_limits_.size()
+                                                     ? &previous->route_limits_[i]
+                                                     : nullptr));
         break;
     }
   }
