@@ -1,4 +1,5 @@
 // The upstream phases of a request: pick a backend, connect or reuse, relay both ways.
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -113,6 +114,24 @@ class BackendLease {
   bool unsettled_ = false;
 };
 
+// The backends one request has tried: on the stack up to 256 backends (no allocation on the
+// request path), a heap bitmap beyond.
+class TriedBackends {
+ public:
+  explicit TriedBackends(std::size_t n) {
+    if (n > kInline * 64) heap_.assign((n + 63) / 64, 0);
+  }
+  bool contains(std::size_t i) const { return words()[i / 64] & (std::uint64_t{1} << (i % 64)); }
+  void insert(std::size_t i) { words()[i / 64] |= std::uint64_t{1} << (i % 64); }
+
+ private:
+  const std::uint64_t* words() const { return heap_.empty() ? inline_.data() : heap_.data(); }
+  std::uint64_t* words() { return heap_.empty() ? inline_.data() : heap_.data(); }
+  static constexpr std::size_t kInline = 4;
+  std::array<std::uint64_t, kInline> inline_{};
+  std::vector<std::uint64_t> heap_;
+};
+
 // Adds this proxy to Via (RFC 9110 §7.6.3), after what earlier hops wrote, as one line.
 template <class Fields>
 void append_via(Fields& fields) {
@@ -187,7 +206,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   RelayBuffer relay(worker_.relay_buffers());
   std::optional<http::request_serializer<http::buffer_body>> request_writer;
 
-  std::vector<bool> tried(up.backends.size(), false);
+  TriedBackends tried(up.backends.size());
   unsigned attempts_left = ucfg.retries + 1;
   const auto now = std::chrono::steady_clock::now();
   const bool breaker_on = ucfg.circuit_breaker.has_value();
@@ -209,7 +228,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
     const auto pick = up.picker->pick(
         key,
         [&](std::size_t i) {
-          if (tried[i]) return false;
+          if (tried.contains(i)) return false;
           const BackendState& b = *up.backends[i];
           if (health_on && !b.healthy.load(std::memory_order_relaxed)) return false;
           if (breaker_on && (!b.concurrency.available() || !b.breaker.available(now))) {
@@ -221,7 +240,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         },
         up.backends.size());
     if (!pick) break;
-    tried[*pick] = true;
+    tried.insert(*pick);
     BackendState& backend = *up.backends[*pick];
     // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.
     if (!lease.acquire(backend, breaker_on, now)) continue;
