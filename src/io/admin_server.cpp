@@ -10,6 +10,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <optional>
 
 #include "io/log.hpp"
 #include "io/metrics_text.hpp"
@@ -28,8 +29,10 @@ namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
+// The answer to req; reload is the outcome of the reload a POST /reload asked for.
 http::response<http::string_body> answer(Server& server,
-                                         const http::request<http::string_body>& req) {
+                                         const http::request<http::string_body>& req,
+                                         const std::optional<ReloadResult>& reload) {
   http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::server, "ringproxy");
   res.set(http::field::content_type, "text/plain");
@@ -44,8 +47,8 @@ http::response<http::string_body> answer(Server& server,
   } else if (path == "/metrics" && get) {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() = metrics_text(server);
-  } else if (path == "/reload" && req.method() == http::verb::post) {
-    ReloadResult r = server.reload();
+  } else if (path == "/reload" && req.method() == http::verb::post && reload) {
+    const ReloadResult& r = *reload;
     if (r.ok()) {
       res.body() = "reloaded: generation " + std::to_string(r.generation) + "\n";
     } else {
@@ -77,7 +80,17 @@ asio::awaitable<void> serve(Server& server, tcp::socket socket) {
     parser.body_limit(64 * 1024);
     auto [ec, n] = co_await http::async_read(socket, buffer, parser, use_nothrow);
     if (ec) break;
-    auto res = answer(server, parser.get());
+    std::optional<ReloadResult> reload;
+    const auto& req = parser.get();
+    const std::string_view target = req.target();
+    if (req.method() == http::verb::post && target.substr(0, target.find('?')) == "/reload") {
+      // Read, validate and build on the control loop, never on this worker's event loop.
+      reload = co_await asio::co_spawn(
+          server.control_executor(),
+          [&server]() -> asio::awaitable<ReloadResult> { co_return server.reload(); },
+          asio::use_awaitable);
+    }
+    auto res = answer(server, req, reload);
     auto [wec, wn] = co_await http::async_write(socket, res, use_nothrow);
     timer.cancel();
     if (wec || !res.keep_alive()) break;

@@ -1,5 +1,6 @@
 #include "io/server.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -51,35 +52,47 @@ void Server::connection_closed() {
   connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool Server::bind_listeners() {
-  const auto& cfg = snapshot_->config().server;
-  for (const HostPort& address : cfg.listen) {
-    boost::system::error_code ec;
-    auto ip = asio::ip::make_address(address.host, ec);
+std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::string* error) {
+  std::vector<tcp::acceptor> out;
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    *error = "cannot listen on " + address.to_string() + ": not an IP address";
+    return {};
+  }
+  tcp::endpoint endpoint(ip, address.port);
+  // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads
+  // connections, and no worker waits on a shared accept lock.
+  for (auto& worker : workers_) {
+    tcp::acceptor acceptor(worker->context());
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.set_option(reuse_port(true), ec);
+    if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      log::error("cannot listen on " + address.to_string() + ": not an IP address");
+      *error = "cannot listen on " + address.to_string() + ": " + ec.message();
+      return {};
+    }
+    endpoint = acceptor.local_endpoint(ec);  // port 0: the others join the chosen port
+    out.push_back(std::move(acceptor));
+  }
+  log::info("listening on " + HostPort{address.host, endpoint.port()}.to_string());
+  return out;
+}
+
+bool Server::bind_listeners() {
+  for (const HostPort& address : snapshot_->config().server.listen) {
+    std::string error;
+    auto acceptors = bind_address(address, &error);
+    if (acceptors.empty()) {
+      log::error(error);
       return false;
     }
-    tcp::endpoint endpoint(ip, address.port);
-    // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads
-    // connections, and no worker waits on a shared accept lock.
-    for (auto& worker : workers_) {
-      tcp::acceptor acceptor(worker->context());
-      acceptor.open(endpoint.protocol(), ec);
-      if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-      if (!ec) acceptor.set_option(reuse_port(true), ec);
-      if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-      if (!ec) acceptor.bind(endpoint, ec);
-      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
-        log::error("cannot listen on " + address.to_string() + ": " + ec.message());
-        return false;
-      }
-      endpoint = acceptor.local_endpoint(ec);  // port 0: the others join the chosen port
-      worker->add_acceptor(std::move(acceptor));
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->add_acceptor(address, std::move(acceptors[i]));
     }
-    HostPort bound{address.host, endpoint.port()};
-    log::info("listening on " + bound.to_string());
   }
   return true;
 }
@@ -149,7 +162,6 @@ ReloadResult Server::reload() {
       }
     };
     const Config& next = *loaded.config;
-    needs_restart(next.server.listen != old_cfg.server.listen, "server.listen");
     needs_restart(next.server.workers != old_cfg.server.workers, "server.workers");
     needs_restart(next.admin.listen != old_cfg.admin.listen, "admin.listen");
   }
@@ -164,7 +176,39 @@ ReloadResult Server::reload() {
       if (!access_log_sink_.open(access_log, &error))
         result.errors.push_back({config_path_, 0, error});
     }
+    // Listeners: bind the added addresses now (a failure fails the reload), close the removed
+    // ones after the swap; kept ones are not touched, nor are their connections.
+    const auto& old_listen = previous->config().server.listen;
+    std::vector<std::pair<HostPort, std::vector<tcp::acceptor>>> added;
+    std::vector<HostPort> removed;
     if (result.errors.empty()) {
+      const auto& new_listen = built.snapshot->config().server.listen;
+      for (const HostPort& a : new_listen) {
+        if (std::find(old_listen.begin(), old_listen.end(), a) != old_listen.end()) continue;
+        std::string error;
+        auto acceptors = bind_address(a, &error);
+        if (acceptors.empty()) {
+          result.errors.push_back({config_path_, 0, "server.listen: " + error});
+          break;
+        }
+        added.emplace_back(a, std::move(acceptors));
+      }
+      for (const HostPort& a : old_listen) {
+        if (std::find(new_listen.begin(), new_listen.end(), a) == new_listen.end()) {
+          removed.push_back(a);
+        }
+      }
+    }
+    if (result.errors.empty()) {
+      for (auto& [address, acceptors] : added) {
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+          workers_[i]->start_listener(address, std::move(acceptors[i]));
+        }
+      }
+      for (const HostPort& a : removed) {
+        for (auto& w : workers_) w->stop_listener(a);
+        log::info("stopped listening on " + a.to_string());
+      }
       // Nothing can fail from here on: settle the shared backend state, then publish.
       built.snapshot->apply_backend_settings();
       {

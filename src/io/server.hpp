@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,8 @@ class Server {
   ReloadResult reload();
 
   std::shared_ptr<const Snapshot> snapshot() const;
+  // The control loop (main thread): reloads and health checks run there, off the workers.
+  boost::asio::any_io_executor control_executor() { return control_.get_executor(); }
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   // Client connection admission (max_connections); thread-safe.
@@ -59,6 +62,9 @@ class Server {
 
  private:
   bool bind_listeners();
+  // One bound, listening acceptor per worker on address (empty, with *error, on failure).
+  std::vector<boost::asio::ip::tcp::acceptor> bind_address(const HostPort& address,
+                                                           std::string* error);
   void drain_and_stop();
 
   std::mutex reload_mutex_;

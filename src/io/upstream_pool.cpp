@@ -51,6 +51,12 @@ void UpstreamPool::clear() {
   sweep_timer_.cancel();
 }
 
+void UpstreamPool::retain_only(const std::vector<bool>& live_slots) {
+  for (std::size_t slot = 0; slot < idle_.size(); ++slot) {
+    if (slot >= live_slots.size() || !live_slots[slot]) idle_[slot].clear();
+  }
+}
+
 std::size_t UpstreamPool::idle_count() const {
   std::size_t n = 0;
   for (const auto& l : idle_) n += l.size();

@@ -32,6 +32,8 @@ class UpstreamPool {
   void release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn, std::size_t max_idle);
   // Closes every idle connection (shutdown).
   void clear();
+  // Closes the idle connections of backends whose slot is not live (a reload removed them).
+  void retain_only(const std::vector<bool>& live_slots);
   // Number of idle connections held.
   std::size_t idle_count() const;
 

@@ -65,8 +65,28 @@ Worker::~Worker() {
   access_log_.flush();
 }
 
-void Worker::add_acceptor(tcp::acceptor acceptor) {
-  acceptors_.push_back(std::make_unique<tcp::acceptor>(std::move(acceptor)));
+void Worker::add_acceptor(const HostPort& address, tcp::acceptor acceptor) {
+  acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(acceptor))});
+}
+
+void Worker::start_listener(const HostPort& address, tcp::acceptor acceptor) {
+  auto moved = std::make_shared<tcp::acceptor>(std::move(acceptor));
+  asio::post(context_, [this, address, moved] {
+    if (draining_) return;
+    acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(*moved))});
+    accept_loop(acceptors_.size() - 1);
+  });
+}
+
+void Worker::stop_listener(const HostPort& address) {
+  asio::post(context_, [this, address] {
+    for (auto& l : acceptors_) {
+      if (l.address == address && l.acceptor->is_open()) {
+        boost::system::error_code ignored;
+        l.acceptor->close(ignored);  // its accept loop ends; accepted connections live on
+      }
+    }
+  });
 }
 
 void Worker::start() {
@@ -82,12 +102,14 @@ void Worker::accept_loop(std::size_t listener) {
   asio::co_spawn(
       context_,
       [this, listener]() -> asio::awaitable<void> {
-        tcp::acceptor& acceptor = *acceptors_[listener];
+        tcp::acceptor& acceptor = *acceptors_[listener].acceptor;
         asio::steady_timer backoff(context_);
-        while (!draining_) {
+        while (!draining_ && acceptor.is_open()) {
           auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
           if (ec) {
-            if (ec == asio::error::operation_aborted || draining_) co_return;
+            if (ec == asio::error::operation_aborted || draining_ || !acceptor.is_open()) {
+              co_return;
+            }
             // Out of descriptors or similar: say so and pause instead of spinning.
             log::warn("accept failed: " + ec.message());
             backoff.expires_after(std::chrono::milliseconds(100));
@@ -105,7 +127,19 @@ void Worker::accept_loop(std::size_t listener) {
 }
 
 const std::shared_ptr<const Snapshot>& Worker::snapshot() {
-  if (snapshot_->generation() != server_.generation()) snapshot_ = server_.snapshot();
+  if (snapshot_->generation() != server_.generation()) {
+    snapshot_ = server_.snapshot();
+    // Backends the new generation no longer has get no new requests: drop their idle
+    // connections now rather than at the idle sweep.
+    std::vector<bool> live;
+    for (const auto& up : snapshot_->upstreams()) {
+      for (const auto& b : up.backends) {
+        if (b->slot >= live.size()) live.resize(b->slot + 1, false);
+        live[b->slot] = true;
+      }
+    }
+    pool_.retain_only(live);
+  }
   return snapshot_;
 }
 
@@ -122,9 +156,9 @@ void Worker::session_ended(ClientSession* s) {
 void Worker::begin_drain() {
   asio::post(context_, [this] {
     draining_ = true;
-    for (auto& a : acceptors_) {
+    for (auto& l : acceptors_) {
       boost::system::error_code ignored;
-      a->close(ignored);
+      l.acceptor->close(ignored);
     }
     // drain() may close a session's socket; sessions leave the set only from their
     // destructors, which cannot run inside this loop.

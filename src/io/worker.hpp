@@ -33,7 +33,10 @@ class Worker {
   unsigned index() const { return index_; }
 
   // Takes an acceptor bound by the server and accepts on it from this worker's thread.
-  void add_acceptor(boost::asio::ip::tcp::acceptor acceptor);
+  void add_acceptor(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  // From any thread, once running: accept on a new listener (reload added it) / close one.
+  void start_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  void stop_listener(const HostPort& address);
   void start();  // runs the thread
   void join();
 
@@ -76,7 +79,11 @@ class Worker {
 
   boost::asio::io_context context_;
   // I/O objects: declared after context_, so destroyed before it.
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  struct Listener {
+    HostPort address;  // as configured
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  };
+  std::vector<Listener> acceptors_;
   UpstreamPool pool_;
   AccessLogBuffer access_log_;
   std::thread thread_;

@@ -558,7 +558,7 @@ TEST_F(ReloadRateLimitTest, RouteOverrideEqualToTheDefaultKeepsItsOwnBucketsAcro
 // ---------------------------------------------------------------------------------------------
 // Not changeable by reload in this version: refused, and the old listener keeps serving.
 
-TEST_F(ReloadTest, ChangedListenWorkersOrAdminListenIsRefusedAndTheOldListenerKeepsServing) {
+TEST_F(ReloadTest, ChangedWorkersOrAdminListenIsRefusedAndTheOldListenerKeepsServing) {
   start_origins(1);
   ASSERT_TRUE(start_proxy());
   const std::string good = proxy_config_;
@@ -581,8 +581,6 @@ TEST_F(ReloadTest, ChangedListenWorkersOrAdminListenIsRefusedAndTheOldListenerKe
     return text;
   };
   const std::vector<Change> changes = {
-      {"server.listen",
-       replaced("listen = [\"127.0.0.1:0\"]", "listen = [\"" + new_listen + "\"]")},
       {"server.workers", replaced("workers = 1", "workers = 2")},
       {"admin.listen", replaced("listen = \"127.0.0.1:0\"",
                                 "listen = \"127.0.0.1:" + std::to_string(unused_port()) + "\"")},
@@ -612,10 +610,11 @@ TEST_F(ReloadTest, ChangedListenWorkersOrAdminListenIsRefusedAndTheOldListenerKe
       EXPECT_EQ(fresh->get("/new-connection").status, 200);
     }
   }
-  // Nothing listens on the refused address.
+  (void)new_listen;
+  // Nothing listens on the refused admin address.
   HttpClient probe;
   probe.set_timeout(2s);
-  EXPECT_FALSE(probe.connect(other_port)) << "the refused listen address was bound";
+  EXPECT_FALSE(probe.connect(other_port)) << "an unused port was bound";
   EXPECT_EQ(reloads("success"), 0);
 
   // The original config reloads fine.
@@ -624,6 +623,89 @@ TEST_F(ReloadTest, ChangedListenWorkersOrAdminListenIsRefusedAndTheOldListenerKe
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(client->get("/after").status, 200);
   EXPECT_EQ(client->local_port(), local_port);
+}
+
+TEST_F(ReloadTest, ListenersAddedAreBoundRemovedAreClosedAndKeptOnesUntouched) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  const std::string good = proxy_config_;
+  const std::string first = "listen = [\"127.0.0.1:0\"]";
+  ASSERT_NE(good.find(first), std::string::npos);
+  auto client = connect();
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->get("/before").status, 200);
+  const auto local_port = client->local_port();
+
+  // Add a listener: it is bound, and the kept one and its connection are untouched.
+  const std::uint16_t second_port = unused_port();
+  const std::string second = "127.0.0.1:" + std::to_string(second_port);
+  std::string both = good;
+  both.replace(both.find(first), first.size(), "listen = [\"127.0.0.1:0\", \"" + second + "\"]");
+  ASSERT_TRUE(proxy_->write_config(both));
+  auto r = admin("POST", "/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  HttpClient on_second;
+  ASSERT_TRUE(on_second.connect(second_port));
+  EXPECT_EQ(on_second.get("/second").status, 200);
+  EXPECT_EQ(client->get("/kept").status, 200);
+  EXPECT_EQ(client->local_port(), local_port);
+  auto fresh = connect();
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->get("/first-still-listening").status, 200);
+
+  // Remove the first listener: closed to new connections; its accepted ones live on.
+  std::string only_second = good;
+  only_second.replace(only_second.find(first), first.size(), "listen = [\"" + second + "\"]");
+  ASSERT_TRUE(proxy_->write_config(only_second));
+  r = admin("POST", "/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        HttpClient probe;
+        probe.set_timeout(1s);
+        return !probe.connect(port());
+      },
+      5s))
+      << "the removed listener still accepts";
+  EXPECT_EQ(client->get("/accepted-before-removal").status, 200);
+  EXPECT_EQ(on_second.get("/second-again").status, 200);
+
+  // A listener that cannot be bound fails the reload and changes nothing.
+  // (the admin port is taken, by the proxy itself)
+  std::string bad = good;
+  bad.replace(
+      bad.find(first), first.size(),
+      "listen = [\"" + second + "\", \"127.0.0.1:" + std::to_string(proxy_->admin_port()) + "\"]");
+  ASSERT_TRUE(proxy_->write_config(bad));
+  r = admin("POST", "/reload");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_TRUE(contains(r.body, "cannot listen on")) << r.body;
+  EXPECT_EQ(on_second.get("/still-second").status, 200);
+}
+
+TEST_F(ReloadTest, RemovedBackendGetsNoRequestsAndItsPooledConnectionsClose) {
+  start_origins(2);
+  ASSERT_TRUE(start_proxy(ProxyOptions().upstream("algorithm = \"round_robin\"")));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(client->get("/warm").status, 200);
+  ASSERT_GT(origin(1).requests_seen(), 0u);
+  ASSERT_TRUE(wait_until([&] { return origin(1).connections_open() > 0; }, 2s));
+
+  // Remove origin 1's backend line.
+  std::string without = proxy_config_;
+  const std::string line = "  [[upstream.backend]]\n  address = \"" + origin(1).address() + "\"\n";
+  const auto at = without.find(line);
+  ASSERT_NE(at, std::string::npos);
+  without.erase(at, line.size());
+  ASSERT_TRUE(proxy_->write_config(without));
+  ASSERT_EQ(admin("POST", "/reload").status, 200);
+
+  const auto seen = origin(1).requests_seen();
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(client->get("/after").header("X-Origin"), "o0");
+  EXPECT_EQ(origin(1).requests_seen(), seen);
+  EXPECT_TRUE(wait_until([&] { return origin(1).connections_open() == 0; }, 3s))
+      << "the removed backend's pooled connection stayed open";
 }
 
 }  // namespace
