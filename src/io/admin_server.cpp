@@ -107,11 +107,11 @@ AdminServer::AdminServer(Server& server, Worker& worker) : server_(server), work
 
 AdminServer::~AdminServer() = default;
 
-bool AdminServer::listen(const HostPort& address) {
+bool AdminServer::listen(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
-    log::error("cannot listen (admin) on " + address.to_string() + ": not an IP address");
+    *error = "cannot listen (admin) on " + address.to_string() + ": not an IP address";
     return false;
   }
   tcp::endpoint endpoint(ip, address.port);
@@ -121,7 +121,8 @@ bool AdminServer::listen(const HostPort& address) {
   if (!ec) acceptor_->bind(endpoint, ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    log::error("cannot listen (admin) on " + address.to_string() + ": " + ec.message());
+    *error = "cannot listen (admin) on " + address.to_string() + ": " + ec.message();
+    acceptor_.reset();
     return false;
   }
   endpoint = acceptor_->local_endpoint(ec);

@@ -3,6 +3,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <string>
 
 #include "ringproxy/host_port.hpp"
 
@@ -18,7 +19,8 @@ class AdminServer {
   AdminServer(Server& server, Worker& worker);
   ~AdminServer();
 
-  bool listen(const HostPort& address);
+  // Binds and starts accepting; false with *error when the address cannot be bound.
+  bool listen(const HostPort& address, std::string* error);
   void close();
 
  private:

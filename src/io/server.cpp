@@ -111,7 +111,11 @@ int Server::run() {
   if (!bind_listeners()) return 1;
   if (cfg.admin.listen) {
     admin_ = std::make_unique<AdminServer>(*this, *workers_.front());
-    if (!admin_->listen(*cfg.admin.listen)) return 1;
+    std::string error;
+    if (!admin_->listen(*cfg.admin.listen, &error)) {
+      log::error(error);
+      return 1;
+    }
   }
   for (auto& w : workers_) w->start();
   log::info("started " + std::to_string(n) + " worker(s), generation " +
@@ -163,7 +167,6 @@ ReloadResult Server::reload() {
     };
     const Config& next = *loaded.config;
     needs_restart(next.server.workers != old_cfg.server.workers, "server.workers");
-    needs_restart(next.admin.listen != old_cfg.admin.listen, "admin.listen");
   }
   if (result.errors.empty()) {
     const std::shared_ptr<const Snapshot> previous = snapshot();
@@ -199,7 +202,27 @@ ReloadResult Server::reload() {
         }
       }
     }
+    // The admin listener, when it moved: the new one is bound before anything is published.
+    std::unique_ptr<AdminServer> new_admin;
+    const auto& admin_listen =
+        built.snapshot ? built.snapshot->config().admin.listen : previous->config().admin.listen;
+    const bool admin_moved = admin_listen != previous->config().admin.listen;
+    if (result.errors.empty() && admin_moved && admin_listen) {
+      new_admin = std::make_unique<AdminServer>(*this, *workers_.front());
+      std::string error;
+      if (!new_admin->listen(*admin_listen, &error)) {
+        result.errors.push_back({config_path_, 0, "admin.listen: " + error});
+        new_admin.reset();
+      }
+    }
     if (result.errors.empty()) {
+      if (admin_moved) {
+        if (admin_) {
+          admin_->close();
+          retired_admins_.push_back(std::move(admin_));
+        }
+        admin_ = std::move(new_admin);
+      }
       for (auto& [address, acceptors] : added) {
         for (std::size_t i = 0; i < workers_.size(); ++i) {
           workers_[i]->start_listener(address, std::move(acceptors[i]));
@@ -256,6 +279,7 @@ void Server::drain_and_stop() {
   for (auto& w : workers_) w->join();
   if (health_) health_->stop_all();
   admin_.reset();  // its acceptor belongs to worker 0's io_context: goes first
+  retired_admins_.clear();
   workers_.clear();
 }
 

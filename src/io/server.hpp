@@ -82,6 +82,8 @@ class Server {
   std::unique_ptr<HealthCheckers> health_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  // Admin servers a reload replaced: closed, kept until shutdown (their loops may still run).
+  std::vector<std::unique_ptr<AdminServer>> retired_admins_;
 };
 
 }  // namespace ringproxy
