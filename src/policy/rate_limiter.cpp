@@ -108,7 +108,6 @@ struct alignas(64) RateLimiter::Shard {
   }
 
   void prefetch(std::uint64_t key) const {
-    __builtin_prefetch(this, 1);
     Slot* base = hint_slots.load(std::memory_order_relaxed);
     if (base == nullptr) return;
     // A stale address is harmless: a prefetch never faults.

@@ -1,5 +1,6 @@
 #include "ringproxy/snapshot.hpp"
 
+#include <random>
 #include <stdexcept>
 
 #include "ringproxy/hash_ring.hpp"
@@ -24,7 +25,11 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
       previous->limiter->same_rule(rule)) {
     out.limiter = previous->limiter;
   } else {
-    out.limiter = std::make_shared<RateLimiter>(rule);
+    // A random seed per limiter: clients cannot aim their keys at one shard or slot.
+    RateLimiter::Options options;
+    options.seed =
+        (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+    out.limiter = std::make_shared<RateLimiter>(rule, options);
   }
   return out;
 }
