@@ -41,8 +41,19 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+AccessLogSink::AccessLogSink() : writer_([this] { run(); }) {}
+
+AccessLogSink::~AccessLogSink() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  writer_.join();
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+}
+
 bool AccessLogSink::open(const std::string& target, std::string* error) {
-  std::lock_guard lock(mutex_);
   int new_fd = -1;
   if (target != "off" && target != "stdout") {
     new_fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -51,31 +62,46 @@ bool AccessLogSink::open(const std::string& target, std::string* error) {
       return false;
     }
   }
+  std::lock_guard lock(fd_mutex_);
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
   path_ = target;
-  if (target == "off") {
-    fd_ = -1;
-    owns_fd_ = false;
-    return true;
-  }
-  if (target == "stdout") {
-    fd_ = STDOUT_FILENO;
-    owns_fd_ = false;
-    return true;
-  }
-  fd_ = new_fd;
-  owns_fd_ = true;
+  owns_fd_ = new_fd >= 0;
+  fd_ = target == "stdout" ? STDOUT_FILENO : new_fd;
+  enabled_.store(fd_ >= 0, std::memory_order_relaxed);
   return true;
 }
 
-AccessLogSink::~AccessLogSink() {
-  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+void AccessLogSink::submit(std::string batch) {
+  if (batch.empty()) return;
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (queued_bytes_ + batch.size() > kMaxQueuedBytes) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);  // the disk is stuck: never stall a loop
+      return;
+    }
+    queued_bytes_ += batch.size();
+    queue_.push_back(std::move(batch));
+  }
+  wake_.notify_one();
 }
 
-void AccessLogSink::write(std::string_view batch) {
-  std::lock_guard lock(mutex_);
-  if (fd_ < 0) return;
-  while (!batch.empty()) {
+void AccessLogSink::run() {
+  std::unique_lock lock(queue_mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty() && stopping_) return;
+    std::deque<std::string> batches;
+    batches.swap(queue_);
+    queued_bytes_ = 0;
+    lock.unlock();
+    for (const auto& b : batches) write_all(b);
+    lock.lock();
+  }
+}
+
+void AccessLogSink::write_all(std::string_view batch) {
+  std::lock_guard lock(fd_mutex_);
+  while (fd_ >= 0 && !batch.empty()) {
     const ssize_t n = ::write(fd_, batch.data(), batch.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // a full disk must not stop the proxy
@@ -84,7 +110,7 @@ void AccessLogSink::write(std::string_view batch) {
 }
 
 void AccessLogSink::reopen() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(fd_mutex_);
   if (!owns_fd_) return;
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;  // keep writing to the old file rather than lose lines
@@ -156,8 +182,10 @@ void AccessLogBuffer::append(const AccessRecord& r) {
 
 void AccessLogBuffer::flush() {
   if (buffer_.empty()) return;
-  sink_.write(buffer_);
-  buffer_.clear();
+  std::string batch;
+  batch.reserve(kFlushBytes + 1024);
+  batch.swap(buffer_);
+  sink_.submit(std::move(batch));
 }
 
 }  // namespace ringproxy

@@ -1,32 +1,57 @@
 // The access log: one JSON object per request, buffered per worker, written in batches.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace ringproxy {
 
-// Where access log lines go: stdout or an append-only file. Thread-safe: write() and
-// reopen() take a mutex (once per batch, not per request).
+// Where access log lines go: stdout or an append-only file, written by one writer thread so
+// that no event loop ever waits on the disk or a pipe. Thread-safe: workers submit whole
+// batches (a mutex per batch, not per request); open() and reopen() swap the descriptor.
 class AccessLogSink {
  public:
+  static constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;  // beyond: batches dropped
+
+  AccessLogSink();
+  ~AccessLogSink();  // writes what is queued, then stops the writer
+  AccessLogSink(const AccessLogSink&) = delete;
+  AccessLogSink& operator=(const AccessLogSink&) = delete;
+
   // target: "stdout", "off" or a file path. False (with *error) when the file can't be opened.
   bool open(const std::string& target, std::string* error);
-  bool enabled() const { return fd_ >= 0; }
-  void write(std::string_view batch);
+  bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  // Queues a batch of lines for the writer; never blocks on I/O.
+  void submit(std::string batch);
   // Reopens the file (log rotation, SIGUSR1); a no-op for stdout.
   void reopen();
-  ~AccessLogSink();
+  std::uint64_t dropped_batches() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  std::mutex mutex_;
+  void run();
+  void write_all(std::string_view batch);
+
+  std::mutex queue_mutex_;
+  std::condition_variable wake_;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+
+  std::mutex fd_mutex_;  // guards path_, fd_, owns_fd_
   std::string path_;
   int fd_ = -1;
   bool owns_fd_ = false;
+  std::atomic<bool> enabled_{false};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::thread writer_;
 };
 
 // What the access log records about one request.
