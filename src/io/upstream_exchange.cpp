@@ -87,15 +87,29 @@ class BackendLease {
     backend_ = &b;
     permit_ = permit;
     unsettled_ = true;
+    if (permit.trial())
+      log::info("breaker for " + b.key + " is half-open: sending a trial request");
     return true;
   }
   void success() {
-    if (backend_ && unsettled_) backend_->breaker.on_success(permit_);
+    if (backend_ && unsettled_) {
+      backend_->breaker.on_success(permit_);
+      if (permit_.trial() &&
+          backend_->breaker.state(std::chrono::steady_clock::now()) == BreakerState::closed) {
+        log::info("breaker for " + backend_->key + " closed: the trial succeeded");
+      }
+    }
     unsettled_ = false;
   }
   void failure() {
     if (backend_ && unsettled_) {
-      backend_->breaker.on_failure(permit_, std::chrono::steady_clock::now());
+      const auto now = std::chrono::steady_clock::now();
+      const std::uint32_t trips = backend_->breaker.trips();
+      backend_->breaker.on_failure(permit_, now);
+      if (backend_->breaker.trips() != trips) {
+        log::warn("breaker for " + backend_->key + " opened for " +
+                  std::to_string(backend_->breaker.retry_after_seconds(now)) + "s");
+      }
     }
     unsettled_ = false;
   }

@@ -324,6 +324,11 @@ TEST_F(ResilienceTest, BreakerTripsAfterExactlyFailureThresholdAndATrialClosesIt
     EXPECT_EQ(r.header("X-Origin"), sick.name()) << "request " << i << " after the trial";
   }
   EXPECT_EQ(map_users(), before);
+  // Every transition is logged: opened (twice: the first trip and the failed trial), a trial
+  // sent while half-open, and closed by the successful trial.
+  EXPECT_EQ(proxy_->log_count("opened for"), 2u) << proxy_->log();
+  EXPECT_GE(proxy_->log_count("is half-open: sending a trial request"), 2u);
+  EXPECT_EQ(proxy_->log_count("closed: the trial succeeded"), 1u);
 }
 
 // ---------------------------------------------------------------------------------------------
