@@ -1,9 +1,9 @@
 // /metrics as Prometheus itself reads it: promtool accepts the text, and a real Prometheus
 // server scraping the admin endpoint answers a query for ringproxy_requests_total.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
