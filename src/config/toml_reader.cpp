@@ -178,11 +178,6 @@ bool TableReader::read_duration(std::string_view key, Duration& out) {
   return true;
 }
 
-void TableReader::reject_unsupported(std::string_view key, std::string_view what) {
-  if (const TomlValue* v = find(key))
-    error(line_of(*v), std::string(what) + " is not supported yet");
-}
-
 void TableReader::finish() {
   for (const auto& [key, value] : table_.as_table()) {
     if (known_.count(key)) continue;

@@ -84,8 +84,6 @@ class TableReader {
   // A duration string of at least 1ms.
   bool read_duration(std::string_view key, Duration& out);
 
-  // Reports key, when present, as "<what> is not supported yet".
-  void reject_unsupported(std::string_view key, std::string_view what);
   // Reports every key that no find() asked for.
   void finish();
 

@@ -11,10 +11,8 @@ char lower(char c) {
   return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 }
 
-}  // namespace
-
-std::string normalize_host(std::string_view host) {
-  std::string_view name = host;
+// The name part of a Host value: no port, no brackets, no trailing dot; case kept.
+std::string_view host_name(std::string_view name) {
   if (!name.empty() && name.front() == '[') {
     auto close = name.find(']');
     name = close == std::string_view::npos ? name.substr(1) : name.substr(1, close - 1);
@@ -22,7 +20,22 @@ std::string normalize_host(std::string_view host) {
     name = name.substr(0, colon);
   }
   while (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "example.com."
-  std::string out(name);
+  return name;
+}
+
+bool iends_with(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  s.remove_prefix(s.size() - suffix.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (lower(s[i]) != suffix[i]) return false;  // suffix is lower-case already
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string normalize_host(std::string_view host) {
+  std::string out(host_name(host));
   std::transform(out.begin(), out.end(), out.begin(), lower);
   return out;
 }
@@ -67,13 +80,13 @@ Router::Router(const std::vector<RouteConfig>& routes) {
 
 std::optional<std::size_t> Router::match(std::string_view host, std::string_view target) const {
   if (routes_.empty()) return 0;
-  std::string name = normalize_host(host);
-  std::string_view path = target_path(target);
+  // Compared in place, case-insensitively: no allocation per request.
+  const std::string_view name = host_name(host);
+  const std::string_view path = target_path(target);
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     const Entry& e = routes_[i];
-    if (!e.host.empty() && name != e.host) continue;
-    if (!e.suffix.empty() &&
-        (name.size() <= e.suffix.size() || !std::string_view(name).ends_with(e.suffix))) {
+    if (!e.host.empty() && (name.size() != e.host.size() || !iends_with(name, e.host))) continue;
+    if (!e.suffix.empty() && (name.size() <= e.suffix.size() || !iends_with(name, e.suffix))) {
       continue;
     }
     if (!path_has_prefix(path, e.path_prefix)) continue;
