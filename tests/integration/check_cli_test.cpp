@@ -38,6 +38,27 @@ TEST(CheckCli, ShippedConfigIsOk) {
   EXPECT_TRUE(contains(result.output, config + ": ok")) << result.output;
 }
 
+TEST(CheckCli, ReadmeConfigExampleIsOk) {
+  // The README's first toml block is what users copy: it must stay valid.
+  std::ifstream readme(kSourceDir + "/README.md");
+  ASSERT_TRUE(readme) << "README.md not found";
+  std::string line, toml;
+  bool inside = false;
+  while (std::getline(readme, line)) {
+    if (!inside && line == "```toml") {
+      inside = true;
+    } else if (inside && line.starts_with("```")) {
+      break;
+    } else if (inside) {
+      toml += line + "\n";
+    }
+  }
+  ASSERT_FALSE(toml.empty()) << "no ```toml block in README.md";
+  TempConfig config(toml);
+  auto result = ProxyProcess::run(kProxyBinary, {"--check", "--config", config.path()});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
 TEST(CheckCli, EveryErrorIsReportedWithItsLine) {
   TempConfig config(R"([server]
 listen = ["127.0.0.1:0"]
