@@ -63,9 +63,17 @@ TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
   other.send_raw("BROKEN\r\n\r\n");
   EXPECT_EQ(other.read_response().status, 400);
 
-  const auto m = admin("GET", "/metrics");
-  ASSERT_EQ(m.status, 200);
-  const std::string text = "\n" + m.body;
+  // A response is counted once it has been written, so the client may read it a moment
+  // before the counter moves (on another worker): wait for all 11, then check exactly.
+  std::string text;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto m = admin("GET", "/metrics");
+        text = "\n" + m.body;
+        return m.status == 200 && sample(text, "ringproxy_request_duration_seconds_count") >= 11;
+      },
+      5s))
+      << text;
   EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"app\",code=\"200\"}"), 7);
   EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"app\",code=\"503\"}"), 3);
   EXPECT_EQ(sample(text, "ringproxy_requests_total{upstream=\"\",code=\"400\"}"), 1);
