@@ -6,7 +6,12 @@
 // can when it learns the client key early (at accept, or when the head is parsed). Zipf draws
 // clients with the skewed popularity of real traffic (a few clients send most requests).
 // CachedClients takes from 4096 of the clients only: the cost of take() itself. NewClientAtMax
-// adds a new client per take to a table held at max_clients.
+// adds a new client per take to a table held at max_clients. MemoryLoad is the floor under
+// Uniform: one dependent load from a random line of 32 MB, with no take at all.
+//
+// The proxy does what UniformPrefetched does: it prefetches a client's bucket when it starts
+// waiting for that client's next request head (ClientSession::prefetch_rate_limit), and takes
+// once the head is parsed; with many connections per worker, other clients' takes run between.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -142,6 +147,27 @@ void BM_TakeCachedClients(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TakeCachedClients)->Threads(1)->Threads(2)->UseRealTime();
+
+// A chain of dependent loads through random 64-byte lines of a 32 MB block (the size of the
+// million-client tables): what one main-memory access costs here, the floor of a cold take().
+void BM_MemoryLoad(benchmark::State& state) {
+  constexpr std::size_t kLines = (32u << 20) / 64;
+  static const std::vector<std::uint64_t>* chain = [] {
+    std::vector<std::uint32_t> order(kLines);
+    for (std::uint32_t i = 0; i < kLines; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(11));
+    auto* lines = new std::vector<std::uint64_t>(kLines * 8);
+    for (std::size_t i = 0; i < kLines; ++i) {
+      (*lines)[std::size_t{order[i]} * 8] = std::size_t{order[(i + 1) % kLines]} * 8;
+    }
+    return lines;
+  }();
+  std::uint64_t at = static_cast<std::uint64_t>(state.thread_index()) * 8 * 1021;
+  for (auto _ : state) at = (*chain)[at];
+  benchmark::DoNotOptimize(at);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MemoryLoad)->Threads(1)->Threads(2)->UseRealTime();
 
 // Client number i (0 = the busiest) drawn with probability proportional to 1 / (i + 1).
 const std::vector<std::uint32_t>& zipf_draws() {

@@ -98,6 +98,8 @@ class RateLimiter {
 
   // The 64-bit key take(string_view) uses: XXH3-64 seeded with Options::seed.
   std::uint64_t key_hash(std::string_view client_key) const;
+  // Options::seed: two limiters with the same seed hash every key alike.
+  std::uint64_t seed() const { return seed_; }
 
   // Whether rule is this limiter's rule (key, rate, burst and max_clients all equal): on a
   // reload the proxy keeps this limiter, and so its buckets, when the rule is unchanged.

@@ -54,6 +54,8 @@ class Snapshot {
   const Router& router() const { return router_; }
   const std::vector<UpstreamRuntime>& upstreams() const { return upstreams_; }
   std::uint64_t generation() const { return generation_; }
+  // The [rate_limit] rule (limiter nullptr when there is none).
+  const RateLimitRuntime& default_rate_limit() const { return default_limit_; }
   // The limit for requests on route (its override, the default, or none); with no routes,
   // route 0 means the default.
   const RateLimitRuntime& rate_limit_for(std::size_t route) const {

@@ -106,6 +106,7 @@ asio::awaitable<void> ClientSession::run() {
       // Between requests: idle_timeout runs until the first byte (client_header_timeout for
       // a new connection, armed above).
       if (!first) arm(limits.idle_timeout);
+      prefetch_rate_limit();
       idle_ = true;
       auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
       idle_ = false;
@@ -157,6 +158,25 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
   co_await respond_status(status, false);
   worker_.metrics().count_response(0, status, std::chrono::nanoseconds(0));
   co_await linger_close();
+}
+
+std::uint64_t ClientSession::address_key(const RateLimiter& limiter) {
+  if (address_key_seed_ != limiter.seed()) {
+    // Addresses live in their own key space, so a header value naming someone's address
+    // cannot spend that client's tokens.
+    address_key_ = limiter.key_hash(client_ip_) ^ 0x9e3779b97f4a7c15ULL;
+    address_key_seed_ = limiter.seed();
+  }
+  return address_key_;
+}
+
+void ClientSession::prefetch_rate_limit() {
+  const Snapshot& snap = *worker_.snapshot();
+  const RateLimitRuntime& limit = snap.default_rate_limit();
+  if (!limit.limiter || !limit.header.empty() || !snap.config().server.trusted_proxies.empty()) {
+    return;
+  }
+  limit.limiter->prefetch(address_key(*limit.limiter));
 }
 
 std::string_view ClientSession::client_address_of(const Snapshot& snap) {
@@ -281,9 +301,10 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
       }
     }
     if (key == 0) {
-      // Addresses live in their own key space, so a header value naming someone's address
-      // cannot spend that client's tokens.
-      key = limit.limiter->key_hash(client_address_of(snap)) ^ 0x9e3779b97f4a7c15ULL;
+      const std::string_view address = client_address_of(snap);
+      key = address.data() == client_ip_.data()
+                ? address_key(*limit.limiter)
+                : limit.limiter->key_hash(address) ^ 0x9e3779b97f4a7c15ULL;
     }
     const TakeResult taken = limit.limiter->take(key, Clock::now());
     RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);

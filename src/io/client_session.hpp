@@ -47,6 +47,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool names_other_http_version() const;
   // Who the client is: the peer, or what trusted proxies say (server.trusted_proxies).
   std::string_view client_address_of(const Snapshot& snap);
+  // The bucket key of the connection's own address under limiter (cached per hash seed).
+  std::uint64_t address_key(const RateLimiter& limiter);
+  // Starts loading this client's default-rule bucket into the CPU cache, so that the take()
+  // after the head is parsed does not wait for main memory. Only when the key is the socket
+  // address (no trusted proxies, no header key): otherwise it is not known yet.
+  void prefetch_rate_limit();
 
   // The upstream phases (upstream_exchange.cpp).
   boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);
@@ -100,6 +106,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   } facts_;
   // The RateLimit fields an allowed request's response carries (empty: no limit applies).
   std::string forwarded_for_;  // joined X-Forwarded-For lines, when there are several
+  // The bucket key of client_ip_ for limiters seeded with address_key_seed_ (hashed once per
+  // connection and seed), prefetched while the next request head is awaited.
+  std::optional<std::uint64_t> address_key_seed_;
+  std::uint64_t address_key_ = 0;
   std::string rate_limit_policy_;
   std::string rate_limit_value_;
   std::string target_;

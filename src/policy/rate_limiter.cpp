@@ -385,7 +385,10 @@ void RateLimiter::make_room(std::size_t own, std::int64_t now) {
 
 void RateLimiter::prefetch(std::uint64_t key) const {
   const std::uint64_t mixed = mix(key ^ seed_);
-  shard_of(mixed).prefetch(mixed);
+  Shard& shard = shard_of(mixed);
+  // The shard's lock line too, for writing: another thread may have it, and the take will.
+  __builtin_prefetch(&shard, 1);
+  shard.prefetch(mixed);
 }
 
 TakeResult RateLimiter::take(std::uint64_t key, std::int64_t now_ns) {
