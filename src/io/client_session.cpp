@@ -241,6 +241,7 @@ asio::awaitable<void> ClientSession::linger_close() {
 asio::awaitable<RequestEnd> ClientSession::handle_request() {
   facts_ = RequestFacts{};
   facts_.started = Clock::now();
+  request_id_.clear();
   // Hold this request's snapshot for its whole life (the access record points into it too):
   // a reload must not change it midway.
   const std::shared_ptr<const Snapshot> snap = worker_.snapshot();
@@ -253,7 +254,11 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   AccessLogBuffer& access_log = worker_.access_log();
   const auto& req = request_->get();
   std::string_view request_id;
-  if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
+  if (auto it = req.find("x-request-id"); it != req.end()) {
+    request_id = it->value();
+  } else {
+    request_id = request_id_;  // the one this proxy added, if it forwarded the request
+  }
   access_log.append(AccessRecord{client_ip_, req.method_string(), target_, facts_.status,
                                  facts_.upstream, facts_.backend, facts_.bytes_in, facts_.bytes_out,
                                  duration, request_id, facts_.attempts, facts_.aborted,

@@ -56,7 +56,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // The upstream phases (upstream_exchange.cpp).
   boost::asio::awaitable<RequestEnd> forward(const Snapshot& snap, const UpstreamRuntime& up);
-  void rewrite_request_head();
+  // Writes the request head for the backend into upstream_head_ (see forwarded_head.hpp).
+  void prepare_upstream_head();
   // The key the backend picker walks from: the request's hash key (or a sequence number).
   std::uint64_t request_key_hash(const Snapshot& snap, const UpstreamRuntime& up);
 
@@ -113,6 +114,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string rate_limit_policy_;
   std::string rate_limit_value_;
   std::string target_;
+  std::string origin_target_;  // an absolute-form target in origin-form
+  std::string request_id_;     // the X-Request-Id this proxy added, if it added one
+  std::string upstream_head_;  // the request head sent to the backend
+  std::string response_head_;  // the response head sent to the client
 };
 
 }  // namespace ringproxy

@@ -9,10 +9,13 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/range/iterator_range.hpp>
+#include <charconv>
 #include <cstring>
+#include <span>
 
 #include "io/backend_endpoint.hpp"
 #include "io/client_session.hpp"
+#include "io/forwarded_head.hpp"
 #include "io/http_status.hpp"
 #include "io/log.hpp"
 #include "io/relay_buffer.hpp"
@@ -46,22 +49,32 @@ enum class Failure {
   bad_response,        // 502
 };
 
-// Drops hop-by-hop fields and the fields Connection names (RFC 9110 §7.6.1).
-template <class Fields>
-void strip_hop_by_hop(Fields& fields) {
-  std::vector<std::string> named;
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    for_each_token(it->value(), [&](std::string_view t) { named.emplace_back(t); });
-  }
-  for (auto it = fields.begin(); it != fields.end();) {
-    if (is_hop_by_hop(it->name_string())) {
-      it = fields.erase(it);
-    } else {
-      ++it;
+// Writes one piece of a relayed body, after head (when not empty), in one gather write: as is,
+// or framed as a chunk when chunked (with the last chunk after it when last). Nothing to write
+// is no write. False when the write failed.
+asio::awaitable<bool> write_body_piece(tcp::socket& socket, std::string_view head, const char* data,
+                                       std::size_t n, bool chunked, bool last) {
+  static constexpr std::string_view kCrlf = "\r\n";
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  std::array<asio::const_buffer, 5> pieces;
+  std::size_t count = 0;
+  char size_line[2 * sizeof(std::size_t) + 2];
+  if (!head.empty()) pieces[count++] = asio::buffer(head.data(), head.size());
+  if (n > 0) {
+    if (chunked) {
+      auto [end, ec] = std::to_chars(size_line, size_line + sizeof(size_line) - 2, n, 16);
+      *end++ = '\r';
+      *end++ = '\n';
+      pieces[count++] = asio::buffer(size_line, static_cast<std::size_t>(end - size_line));
     }
+    pieces[count++] = asio::buffer(data, n);
+    if (chunked) pieces[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
   }
-  for (const auto& n : named) fields.erase(n);
+  if (chunked && last) pieces[count++] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+  if (count == 0) co_return true;
+  auto [ec, written] = co_await asio::async_write(
+      socket, std::span<const asio::const_buffer>(pieces.data(), count), use_nothrow);
+  co_return !ec;
 }
 
 // One request's standing with a backend's breaker and concurrency cap. The breaker permit is
@@ -146,17 +159,6 @@ class TriedBackends {
   std::vector<std::uint64_t> heap_;
 };
 
-// Adds this proxy to Via (RFC 9110 §7.6.3), after what earlier hops wrote, as one line.
-template <class Fields>
-void append_via(Fields& fields) {
-  std::string via;
-  for (const auto& f : boost::make_iterator_range(fields.equal_range(http::field::via))) {
-    via.append(f.value()).append(", ");
-  }
-  via.append("1.1 ringproxy");
-  fields.set(http::field::via, via);
-}
-
 }  // namespace
 
 std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const UpstreamRuntime& up) {
@@ -169,40 +171,26 @@ std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const Upstre
   return hash_request_key(up.hash_key, KeySource{client_address_of(snap), req.target(), header});
 }
 
-void ClientSession::rewrite_request_head() {
-  auto& req = request_->get();
-  const bool chunked = request_->chunked();
-  strip_hop_by_hop(req);
-  if (chunked) req.chunked(true);  // re-frame the body we relay
-  req.erase(http::field::expect);  // we answer 100-continue ourselves
-  req.version(11);
-
-  // X-Forwarded-For: the received list (all its lines, in order) plus this client.
-  std::string forwarded;
-  for (const auto& f : boost::make_iterator_range(req.equal_range("X-Forwarded-For"))) {
-    if (!forwarded.empty()) forwarded.append(", ");
-    forwarded.append(f.value());
-  }
-  req.set("X-Forwarded-For", append_forwarded_for(forwarded, client_ip_));
-  req.set("X-Forwarded-Proto", "http");
-  if (!host_.empty()) req.set("X-Forwarded-Host", host_);
-
-  append_via(req);
-
-  if (req.find("x-request-id") == req.end()) req.set("X-Request-Id", worker_.request_ids().next());
-
+void ClientSession::prepare_upstream_head() {
+  const auto& req = request_->get();
   // absolute-form targets go upstream in origin-form.
-  const std::string_view target = req.target();
+  std::string_view target = req.target();
   if (!target.empty() && target.front() != '/' && target != "*") {
     auto scheme = target.find("://");
     if (scheme != std::string_view::npos) {
       auto slash = target.find_first_of("/?", scheme + 3);
-      std::string origin_form =
-          slash == std::string_view::npos ? "/" : std::string(target.substr(slash));
-      if (origin_form.front() == '?') origin_form.insert(0, "/");
-      req.target(origin_form);
+      origin_target_.assign(slash == std::string_view::npos ? "/" : "");
+      if (slash != std::string_view::npos) {
+        if (target[slash] == '?') origin_target_.push_back('/');
+        origin_target_.append(target.substr(slash));
+      }
+      target = origin_target_;
     }
   }
+  if (req.find("x-request-id") == req.end()) request_id_.assign(worker_.request_ids().next());
+  write_upstream_request_head(
+      req, UpstreamRequestHead{target, client_ip_, host_, request_id_, request_->chunked()},
+      upstream_head_);
 }
 
 asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
@@ -213,12 +201,12 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   const bool idempotent = is_idempotent_method(req.method_string());
   const bool head_request = req.method() == http::verb::head;
   const std::uint64_t key = request_key_hash(snap, up);
-  rewrite_request_head();
+  prepare_upstream_head();
+  const bool chunked_request = request_->chunked();
   facts_.upstream = ucfg.name;
   facts_.upstream_id = up.metrics_id;
 
   RelayBuffer relay(worker_.relay_buffers());
-  std::optional<http::request_serializer<http::buffer_body>> request_writer;
 
   TriedBackends tried(up.backends.size());
   unsigned attempts_left = ucfg.retries + 1;
@@ -292,7 +280,6 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         boost::system::error_code ignored;
         conn->socket.set_option(tcp::no_delay(true), ignored);
       }
-      request_writer.emplace(req);
       ++conn->uses;
       backend.in_flight.fetch_add(1, std::memory_order_relaxed);
       backend.requests.fetch_add(1, std::memory_order_relaxed);
@@ -308,8 +295,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
       // --- send the request head ---
       arm(ucfg.response_timeout);
-      auto [wec, wn] =
-          co_await http::async_write_header(conn->socket, *request_writer, use_nothrow);
+      auto [wec, wn] = co_await asio::async_write(
+          conn->socket, asio::buffer(upstream_head_.data(), upstream_head_.size()), use_nothrow);
       if (wec) {
         if (reused && !fresh_retry_used) {
           fresh_retry_used = true;
@@ -324,6 +311,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
       // --- stream the request body, if any ---
       const bool had_body = !request_->is_done();
+      bool request_sent = !had_body;
       if (had_body) {
         if (expect_continue_ && !continue_sent) {
           continue_sent = true;
@@ -331,38 +319,24 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         }
         body_consumed = true;
         auto& body = req.body();
-        do {
+        while (!request_sent) {
           body.data = relay.data();
           body.size = relay.size();
           arm(scfg.idle_timeout);
           auto [rec, rn] =
-              co_await http::async_read(client_, client_buffer_, *request_, use_nothrow);
+              co_await http::async_read_some(client_, client_buffer_, *request_, use_nothrow);
           if (rec == http::error::need_buffer) rec = {};
           if (rec == http::error::body_limit) {
             // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
             co_return co_await respond_status(413, false);
           }
           if (rec) co_return RequestEnd::abort;  // client gone or timed out mid-body
-          body.size = relay.size() - body.size;
-          body.data = relay.data();
-          facts_.bytes_in += body.size;
-          body.more = !request_->is_done();
+          const std::size_t n = relay.size() - body.size;
+          facts_.bytes_in += n;
+          request_sent = request_->is_done();
           arm(ucfg.response_timeout);
-          auto [bwec, bwn] = co_await http::async_write(conn->socket, *request_writer, use_nothrow);
-          if (bwec == http::error::need_buffer) bwec = {};
-          if (bwec) {
-            backend.failures.fetch_add(1, std::memory_order_relaxed);
-            lease.failure();
-            co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
-          }
-        } while (!request_->is_done());
-        if (!request_writer->is_done()) {
-          body.data = nullptr;
-          body.size = 0;
-          body.more = false;
-          auto [fwec, fwn] = co_await http::async_write(conn->socket, *request_writer, use_nothrow);
-          if (fwec == http::error::need_buffer) fwec = {};
-          if (fwec) {
+          if (!co_await write_body_piece(conn->socket, {}, relay.data(), n, chunked_request,
+                                         request_sent)) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
             lease.failure();
             co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
@@ -429,71 +403,58 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         lease.success();
       }
       const bool upstream_keep_alive = res.keep_alive();
-      const bool has_body = !response.is_done();
       const bool known_length = static_cast<bool>(response.content_length());
-      strip_hop_by_hop(res);
       bool keep_client = client_keep_alive_ && request_->is_done() && !draining_;
-      if (has_body && !known_length) {
-        if (client_version_ >= 11) {
-          res.chunked(true);
-        } else {
-          keep_client = false;  // close-delimited for an HTTP/1.0 client
-        }
+      const bool chunked_response = !response.is_done() && !known_length && client_version_ >= 11;
+      if (!response.is_done() && !known_length && client_version_ < 11) {
+        keep_client = false;  // close-delimited for an HTTP/1.0 client
       }
-      res.version(11);
+      std::string_view connection;
       if (client_version_ == 10) {
-        res.set(http::field::connection, keep_client ? "keep-alive" : "close");
+        connection = keep_client ? "keep-alive" : "close";
       } else if (!keep_client) {
-        res.set(http::field::connection, "close");
+        connection = "close";
       }
-      append_via(res);
-      if (!rate_limit_policy_.empty()) {
-        res.set("RateLimit-Policy", rate_limit_policy_);
-        res.set("RateLimit", rate_limit_value_);
-      }
+      write_client_response_head(
+          res,
+          ClientResponseHead{chunked_response, connection, rate_limit_policy_, rate_limit_value_},
+          response_head_);
+      facts_.status = res.result_int();
 
       // --- relay the response head and body to the client ---
-      facts_.status = res.result_int();
-      http::response_serializer<http::buffer_body> response_writer(res);
-      arm(scfg.idle_timeout);
-      auto [rhec, rhn] = co_await http::async_write_header(client_, response_writer, use_nothrow);
-      if (rhec) co_return RequestEnd::abort;
+      // The head goes out with the first body bytes (those that came with it) in one write.
       auto& rbody = res.body();
-      while (!response.is_done()) {
-        rbody.data = relay.data();
-        rbody.size = relay.size();
-        arm(ucfg.response_timeout);
-        auto [rec, rn] =
-            co_await http::async_read(conn->socket, conn->buffer, response, use_nothrow);
-        if (rec == http::error::need_buffer) rec = {};
-        if (rec) {
-          // Truncated by the backend: never pass it off as complete.
-          backend.failures.fetch_add(1, std::memory_order_relaxed);
-          log::debug("response from " + backend.key + " cut off: " + rec.message());
+      bool head_sent = false;
+      do {
+        std::size_t n = 0;
+        if (!response.is_done()) {
+          rbody.data = relay.data();
+          rbody.size = relay.size();
+          arm(ucfg.response_timeout);
+          auto [rec, rn] =
+              co_await http::async_read_some(conn->socket, conn->buffer, response, use_nothrow);
+          if (rec == http::error::need_buffer) rec = {};
+          if (rec) {
+            // Truncated by the backend: never pass it off as complete.
+            backend.failures.fetch_add(1, std::memory_order_relaxed);
+            log::debug("response from " + backend.key + " cut off: " + rec.message());
+            if (!head_sent) co_return co_await respond_status(502, false);
+            co_return RequestEnd::abort;
+          }
+          n = relay.size() - rbody.size;
+          facts_.bytes_out += n;
+        }
+        arm(scfg.idle_timeout);
+        const std::string_view head = head_sent ? std::string_view{} : response_head_;
+        head_sent = true;
+        if (!co_await write_body_piece(client_, head, relay.data(), n, chunked_response,
+                                       response.is_done())) {
           co_return RequestEnd::abort;
         }
-        rbody.size = relay.size() - rbody.size;
-        rbody.data = relay.data();
-        facts_.bytes_out += rbody.size;
-        rbody.more = !response.is_done();
-        arm(scfg.idle_timeout);
-        auto [cwec, cwn] = co_await http::async_write(client_, response_writer, use_nothrow);
-        if (cwec == http::error::need_buffer) cwec = {};
-        if (cwec) co_return RequestEnd::abort;
-      }
-      if (!response_writer.is_done()) {
-        rbody.data = nullptr;
-        rbody.size = 0;
-        rbody.more = false;
-        arm(scfg.idle_timeout);
-        auto [fcwec, fcwn] = co_await http::async_write(client_, response_writer, use_nothrow);
-        if (fcwec == http::error::need_buffer) fcwec = {};
-        if (fcwec) co_return RequestEnd::abort;
-      }
+      } while (!response.is_done());
 
       // --- back to the pool, if the connection is clean ---
-      if (upstream_keep_alive && response.is_done() && conn->buffer.size() == 0 &&
-          (!had_body || request_writer->is_done())) {
+      if (upstream_keep_alive && response.is_done() && conn->buffer.size() == 0 && request_sent) {
         upstream_ = nullptr;
         worker_.pool().release(backend.slot, std::move(conn), ucfg.max_idle_per_backend);
       }

@@ -26,7 +26,11 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot) {
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (now - conn->idle_since < max_idle_time && still_open(*conn)) return conn;
+    const auto idle = now - conn->idle_since;
+    // A connection used moments ago is taken on trust (a recv per request is a syscall per
+    // request); one idle longer may have met the backend's keep-alive timeout, so look first.
+    // A stale one is still caught after the write (retried for idempotent requests).
+    if (idle < max_idle_time && (idle < trust_idle_for || still_open(*conn))) return conn;
     boost::system::error_code ignored;
     conn->socket.close(ignored);
   }

@@ -13,7 +13,9 @@ namespace ringproxy {
 
 // One connection to a backend with its read buffer. Owned by one session at a time.
 struct UpstreamConnection {
-  explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : socket(ex) {}
+  explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : socket(ex) {
+    buffer.reserve(16 * 1024);  // a typical response head and body in one read
+  }
   boost::asio::ip::tcp::socket socket;
   boost::beast::flat_buffer buffer{128 * 1024};
   std::chrono::steady_clock::time_point idle_since{};
@@ -38,6 +40,8 @@ class UpstreamPool {
   std::size_t idle_count() const;
 
   static constexpr std::chrono::seconds max_idle_time{60};
+  // Idle for less than this, a connection is reused without checking that it is still open.
+  static constexpr std::chrono::seconds trust_idle_for{1};
 
  private:
   void schedule_sweep();

@@ -56,7 +56,9 @@ Worker::Worker(Server& server, unsigned index)
       request_ids_(random_seed()),
       sequence_(random_seed()),
       snapshot_(server.snapshot()),
-      context_(1),
+      // One thread runs this context and only it touches the context's sockets and timers
+      // (other threads post to it), so the reactor's per-socket locks can go.
+      context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       pool_(context_.get_executor()),
       access_log_(context_.get_executor(), server.access_log_sink()) {}
 

@@ -515,7 +515,7 @@ TEST_F(ResilienceTest, AllBreakersOpenGive503WithRetryAfterAtOnce) {
     auto r = get_as(*client, 1 + i, "/x");
     const auto took = ms_since(sent);
     EXPECT_EQ(r.status, 503) << "request " << i << ": " << r.error;
-    EXPECT_LT(took, 50) << "503 took " << took << " ms";
+    EXPECT_LT(took, 300) << "503 took " << took << " ms (the slow request holds the slot 800 ms)";
     const auto retry_after = retry_after_of(r);
     EXPECT_GE(retry_after, 2) << "Retry-After: \"" << r.header("Retry-After") << "\"";
     EXPECT_LE(retry_after, 3) << "Retry-After: \"" << r.header("Retry-After") << "\"";
@@ -546,7 +546,7 @@ TEST_F(ResilienceTest, AllBackendsHealthCheckedDownGive503WithRetryAfterAtOnce) 
     auto r = get_as(*client, i, "/x");
     const auto took = ms_since(sent);
     EXPECT_EQ(r.status, 503) << r.error;
-    EXPECT_LT(took, 50) << "503 took " << took << " ms";
+    EXPECT_LT(took, 300) << "503 took " << took << " ms (the slow request holds the slot 800 ms)";
     EXPECT_GE(retry_after_of(r), 1) << "Retry-After: \"" << r.header("Retry-After") << "\"";
   }
   // No client request reached a backend (the next checks are 5 s away).
@@ -659,7 +659,7 @@ TEST_F(ResilienceTest, MaxConcurrentWithOneBackendGives503WithRetryAfter) {
   EXPECT_EQ(slow.status, 200) << slow.error;
   EXPECT_EQ(second.status, 503) << second.error;
   EXPECT_GE(retry_after_of(second), 1) << "Retry-After: \"" << second.header("Retry-After") << "\"";
-  EXPECT_LT(took, 50) << "503 took " << took << " ms";
+  EXPECT_LT(took, 300) << "503 took " << took << " ms (the slow request holds the slot 800 ms)";
   EXPECT_EQ(origin(0).requests_seen(), 1u);
   EXPECT_EQ(get_as(*client, 1, "/fast").status, 200) << "the slot was not given back";
 }
