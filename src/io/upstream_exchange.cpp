@@ -38,6 +38,7 @@ namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
+constexpr std::size_t kUpstreamReadSize = 64 * 1024;  // at most this much per body read
 
 // Why an attempt at one backend failed, classified for retries and the client's status.
 enum class Failure {
@@ -206,7 +207,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   facts_.upstream = ucfg.name;
   facts_.upstream_id = up.metrics_id;
 
-  RelayBuffer relay(worker_.relay_buffers());
+  // Taken only for bodies that go through the parser (chunked ones, and request bodies).
+  std::optional<RelayBuffer> relay;
 
   TriedBackends tried(up.backends.size());
   unsigned attempts_left = ucfg.retries + 1;
@@ -318,10 +320,11 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (!co_await write_client(kContinueResponse)) co_return RequestEnd::abort;
         }
         body_consumed = true;
+        if (!relay) relay.emplace(worker_.relay_buffers());
         auto& body = req.body();
         while (!request_sent) {
-          body.data = relay.data();
-          body.size = relay.size();
+          body.data = relay->data();
+          body.size = relay->size();
           arm(scfg.idle_timeout);
           auto [rec, rn] =
               co_await http::async_read_some(client_, client_buffer_, *request_, use_nothrow);
@@ -331,11 +334,11 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             co_return co_await respond_status(413, false);
           }
           if (rec) co_return RequestEnd::abort;  // client gone or timed out mid-body
-          const std::size_t n = relay.size() - body.size;
+          const std::size_t n = relay->size() - body.size;
           facts_.bytes_in += n;
           request_sent = request_->is_done();
           arm(ucfg.response_timeout);
-          if (!co_await write_body_piece(conn->socket, {}, relay.data(), n, chunked_request,
+          if (!co_await write_body_piece(conn->socket, {}, relay->data(), n, chunked_request,
                                          request_sent)) {
             backend.failures.fetch_add(1, std::memory_order_relaxed);
             lease.failure();
@@ -423,38 +426,75 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
       // --- relay the response head and body to the client ---
       // The head goes out with the first body bytes (those that came with it) in one write.
-      auto& rbody = res.body();
-      bool head_sent = false;
-      do {
-        std::size_t n = 0;
-        if (!response.is_done()) {
-          rbody.data = relay.data();
-          rbody.size = relay.size();
+      bool body_done = response.is_done();
+      if (!body_done && known_length) {
+        // Content-Length: relay the bytes straight from the connection's buffer, no parsing.
+        std::uint64_t remaining = *response.content_length();
+        std::string_view head = response_head_;
+        for (;;) {
+          const auto buffered = conn->buffer.data();
+          const std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(buffered.size(), remaining));
+          remaining -= n;
+          facts_.bytes_out += n;
+          arm(scfg.idle_timeout);
+          if (!co_await write_body_piece(client_, head, static_cast<const char*>(buffered.data()),
+                                         n, false, false)) {
+            co_return RequestEnd::abort;
+          }
+          head = {};
+          conn->buffer.consume(n);
+          if (remaining == 0) break;
           arm(ucfg.response_timeout);
-          auto [rec, rn] =
-              co_await http::async_read_some(conn->socket, conn->buffer, response, use_nothrow);
-          if (rec == http::error::need_buffer) rec = {};
+          auto [rec, rn] = co_await conn->socket.async_read_some(
+              conn->buffer.prepare(static_cast<std::size_t>(
+                  std::min<std::uint64_t>(remaining, kUpstreamReadSize))),
+              use_nothrow);
           if (rec) {
             // Truncated by the backend: never pass it off as complete.
             backend.failures.fetch_add(1, std::memory_order_relaxed);
             log::debug("response from " + backend.key + " cut off: " + rec.message());
-            if (!head_sent) co_return co_await respond_status(502, false);
             co_return RequestEnd::abort;
           }
-          n = relay.size() - rbody.size;
-          facts_.bytes_out += n;
+          conn->buffer.commit(rn);
         }
-        arm(scfg.idle_timeout);
-        const std::string_view head = head_sent ? std::string_view{} : response_head_;
-        head_sent = true;
-        if (!co_await write_body_piece(client_, head, relay.data(), n, chunked_response,
-                                       response.is_done())) {
-          co_return RequestEnd::abort;
-        }
-      } while (!response.is_done());
+        body_done = true;
+      } else {
+        auto& rbody = res.body();
+        bool head_sent = false;
+        do {
+          std::size_t n = 0;
+          if (!response.is_done()) {
+            if (!relay) relay.emplace(worker_.relay_buffers());
+            rbody.data = relay->data();
+            rbody.size = relay->size();
+            arm(ucfg.response_timeout);
+            auto [rec, rn] =
+                co_await http::async_read_some(conn->socket, conn->buffer, response, use_nothrow);
+            if (rec == http::error::need_buffer) rec = {};
+            if (rec) {
+              // Truncated by the backend: never pass it off as complete.
+              backend.failures.fetch_add(1, std::memory_order_relaxed);
+              log::debug("response from " + backend.key + " cut off: " + rec.message());
+              if (!head_sent) co_return co_await respond_status(502, false);
+              co_return RequestEnd::abort;
+            }
+            n = relay->size() - rbody.size;
+            facts_.bytes_out += n;
+          }
+          arm(scfg.idle_timeout);
+          const std::string_view head = head_sent ? std::string_view{} : response_head_;
+          head_sent = true;
+          if (!co_await write_body_piece(client_, head, relay ? relay->data() : nullptr, n,
+                                         chunked_response, response.is_done())) {
+            co_return RequestEnd::abort;
+          }
+        } while (!response.is_done());
+        body_done = true;
+      }
 
       // --- back to the pool, if the connection is clean ---
-      if (upstream_keep_alive && response.is_done() && conn->buffer.size() == 0 && request_sent) {
+      if (upstream_keep_alive && body_done && conn->buffer.size() == 0 && request_sent) {
         upstream_ = nullptr;
         worker_.pool().release(backend.slot, std::move(conn), ucfg.max_idle_per_backend);
       }
