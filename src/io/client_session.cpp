@@ -33,6 +33,8 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 ClientSession::ClientSession(Worker& worker, tcp::socket socket)
     : worker_(worker),
       client_(std::move(socket)),
+      request_arena_(worker.arena_blocks()),
+      response_arena_(worker.arena_blocks()),
       timer_(client_.get_executor()),
       deadline_(Clock::time_point::max()) {
   worker_.session_started(this);
@@ -116,7 +118,10 @@ asio::awaitable<void> ClientSession::run() {
     if (!first) arm(limits.client_header_timeout);
     first = false;
 
-    request_.emplace();
+    request_.reset();
+    request_arena_.reset();
+    request_.emplace(std::piecewise_construct, std::make_tuple(),
+                     std::make_tuple(ArenaAllocator<char>(request_arena_)));
     request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     request_->body_limit(limits.max_body_bytes);
     auto [hec, hn] =
@@ -126,6 +131,10 @@ asio::awaitable<void> ClientSession::run() {
       break;
     }
     const RequestEnd end = co_await handle_request();
+    // Nothing of the request is needed any more: its memory goes back while the client idles.
+    request_.reset();
+    request_arena_.reset();
+    response_arena_.reset();
     if (end == RequestEnd::abort) break;
     if (end == RequestEnd::close) {
       co_await linger_close();

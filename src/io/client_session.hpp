@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "io/message_arena.hpp"
 #include "ringproxy/snapshot.hpp"
 
 namespace ringproxy {
@@ -38,7 +39,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void drain();
 
  private:
-  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+  using RequestParser =
+      boost::beast::http::request_parser<boost::beast::http::buffer_body, ArenaAllocator<char>>;
+  using ResponseParser =
+      boost::beast::http::response_parser<boost::beast::http::buffer_body, ArenaAllocator<char>>;
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<RequestEnd> handle_request();
@@ -76,6 +80,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
   boost::beast::flat_buffer client_buffer_;
+  MessageArena request_arena_;   // the current request's fields
+  MessageArena response_arena_;  // the current response's fields
   std::optional<RequestParser> request_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;

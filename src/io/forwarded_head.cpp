@@ -15,7 +15,7 @@ namespace {
 // The tokens of a message's Connection fields: the fields they name are hop-by-hop too.
 class ConnectionNames {
  public:
-  explicit ConnectionNames(const http::fields& fields) {
+  explicit ConnectionNames(const MessageFields& fields) {
     for (auto it = fields.find(http::field::connection);
          it != fields.end() && it->name() == http::field::connection; ++it) {
       for_each_token(it->value(), [this](std::string_view t) {
@@ -46,7 +46,7 @@ class ConnectionNames {
   std::array<std::string_view, 8> names_;
   std::size_t count_ = 0;
   bool overflow_ = false;
-  const http::fields* values_ = nullptr;
+  const MessageFields* values_ = nullptr;
 };
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -54,7 +54,7 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 }
 
 // Appends "Name: v1, v2, ..., tail\r\n": every line of the received field joined, then tail.
-void append_joined(std::string& out, const http::fields& fields, http::field name,
+void append_joined(std::string& out, const MessageFields& fields, http::field name,
                    std::string_view name_text, std::string_view tail) {
   out.append(name_text).append(": ");
   for (auto it = fields.find(name); it != fields.end() && it->name() == name; ++it) {
@@ -66,7 +66,7 @@ void append_joined(std::string& out, const http::fields& fields, http::field nam
 }
 
 // The same for a field Beast has no enum for (found by name).
-void append_joined(std::string& out, const http::fields& fields, std::string_view name,
+void append_joined(std::string& out, const MessageFields& fields, std::string_view name,
                    std::string_view tail) {
   out.append(name).append(": ");
   auto range = fields.equal_range(name);
@@ -102,7 +102,7 @@ bool is_forwarding_field(std::string_view name) {
 
 }  // namespace
 
-void write_upstream_request_head(const http::request_header<>& req,
+void write_upstream_request_head(const http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out) {
   out.clear();
   out.append(req.method_string()).append(" ").append(parts.target).append(" HTTP/1.1\r\n");
@@ -125,8 +125,8 @@ void write_upstream_request_head(const http::request_header<>& req,
   out.append("\r\n");
 }
 
-void write_client_response_head(const http::response_header<>& res, const ClientResponseHead& parts,
-                                std::string& out) {
+void write_client_response_head(const http::header<false, MessageFields>& res,
+                                const ClientResponseHead& parts, std::string& out) {
   out.clear();
   char code[4];
   const unsigned status = res.result_int();

@@ -8,7 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "io/message_arena.hpp"
+
 namespace ringproxy {
+
+// The fields of a message as the proxy parses them: allocated from the message's arena.
+using MessageFields = boost::beast::http::basic_fields<ArenaAllocator<char>>;
 
 // What the request head to a backend adds to or changes in the client's head.
 struct UpstreamRequestHead {
@@ -24,7 +29,7 @@ struct UpstreamRequestHead {
 // and the forwarding fields it rewrites (X-Forwarded-*, Via), then Transfer-Encoding when
 // chunked, X-Forwarded-For (the received list plus the client), X-Forwarded-Proto,
 // X-Forwarded-Host, Via (the received list plus this proxy) and X-Request-Id.
-void write_upstream_request_head(const boost::beast::http::request_header<>& req,
+void write_upstream_request_head(const boost::beast::http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out);
 
 // What the response head to a client adds to or changes in the backend's head.
@@ -39,7 +44,7 @@ struct ClientResponseHead {
 // HTTP/1.1, the backend's fields minus hop-by-hop ones, those Connection names and the fields
 // it sets itself (Via, RateLimit-Policy, RateLimit when given), then Transfer-Encoding when
 // chunked, Connection, Via (the received list plus this proxy) and the RateLimit fields.
-void write_client_response_head(const boost::beast::http::response_header<>& res,
+void write_client_response_head(const boost::beast::http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out);
 
 // Appends the line that opens a chunk of size bytes ("1f4\r\n").

@@ -348,10 +348,14 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       }
 
       // --- read the response head (skipping interim 1xx) ---
-      std::optional<http::response_parser<http::buffer_body>> response_parser;
+      std::optional<ResponseParser> response_parser;
       bool got_head = false;
       for (;;) {
-        auto& response = response_parser.emplace();
+        response_parser.reset();
+        response_arena_.reset();
+        auto& response =
+            response_parser.emplace(std::piecewise_construct, std::make_tuple(),
+                                    std::make_tuple(ArenaAllocator<char>(response_arena_)));
         response.header_limit(kUpstreamHeaderLimit);
         response.body_limit(std::numeric_limits<std::uint64_t>::max());
         if (head_request) response.skip(true);
@@ -447,8 +451,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (remaining == 0) break;
           arm(ucfg.response_timeout);
           auto [rec, rn] = co_await conn->socket.async_read_some(
-              conn->buffer.prepare(static_cast<std::size_t>(
-                  std::min<std::uint64_t>(remaining, kUpstreamReadSize))),
+              conn->buffer.prepare(
+                  static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kUpstreamReadSize))),
               use_nothrow);
           if (rec) {
             // Truncated by the backend: never pass it off as complete.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/access_log.hpp"
+#include "io/message_arena.hpp"
 #include "io/relay_buffer.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker_metrics.hpp"
@@ -45,6 +46,7 @@ class Worker {
   UpstreamPool& pool() { return pool_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
+  ArenaBlockPool& arena_blocks() { return arena_blocks_; }
   AccessLogBuffer& access_log() { return access_log_; }
   WorkerMetrics& metrics() { return metrics_; }
   const WorkerMetrics& metrics() const { return metrics_; }
@@ -72,6 +74,7 @@ class Worker {
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
   RelayBufferPool relay_buffers_;
+  ArenaBlockPool arena_blocks_;
   WorkerMetrics metrics_;
   RequestIdGenerator request_ids_;
   std::uint64_t sequence_;
