@@ -15,6 +15,7 @@
 #include "io/upstream_pool.hpp"
 #include "io/worker.hpp"
 #include "ringproxy/client_address.hpp"
+#include "ringproxy/head_validator.hpp"
 #include "ringproxy/http_fields.hpp"
 #include "ringproxy/rate_limit_headers.hpp"
 
@@ -28,6 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// A request-target longer than this gets 414 (nginx's default large header buffer is 8k).
+constexpr RequestHeadLimits kRequestHeadLimits{8192, kMaxFieldLines};
 }  // namespace
 
 ClientSession::ClientSession(Worker& worker, tcp::socket socket)
@@ -118,6 +121,45 @@ asio::awaitable<void> ClientSession::run() {
     if (!first) arm(limits.client_header_timeout);
     first = false;
 
+    // The whole head in the buffer, held to RFC 9112 strictly before Beast parses it; a start
+    // that can never become valid is refused without waiting for the rest.
+    HeadVerdict verdict;
+    bool gone = false;
+    for (;;) {
+      const auto data = client_buffer_.cdata();
+      const std::string_view buffered(static_cast<const char*>(data.data()), data.size());
+      const std::size_t head_end = find_head_end(buffered);
+      if (head_end != std::string_view::npos) {
+        verdict = head_end > limits.max_header_bytes
+                      ? HeadVerdict{431, true, "request head too large"}
+                      : validate_request_head(buffered.substr(0, head_end), kRequestHeadLimits);
+        break;
+      }
+      verdict = check_partial_request_head(buffered, kRequestHeadLimits);
+      if (!verdict) break;
+      if (buffered.size() >= limits.max_header_bytes) {
+        verdict = HeadVerdict{431, true, "request head too large"};
+        break;
+      }
+      auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
+      if (rec) {
+        // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
+        if (timed_out_) {
+          verdict = HeadVerdict{408, true, "request head timed out"};
+        } else {
+          gone = true;
+        }
+        break;
+      }
+      client_buffer_.commit(n);
+    }
+    if (gone) break;
+    if (!verdict) {
+      log::debug("refused a request head from " + client_ip_ + ": " + std::string(verdict.reason));
+      co_await answer_refusal(verdict.status);
+      break;
+    }
+
     request_.reset();
     request_arena_.reset();
     request_.emplace(std::piecewise_construct, std::make_tuple(),
@@ -164,6 +206,10 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
     status = 400;
   }
   if (status == 0) co_return;
+  co_await answer_refusal(status);
+}
+
+asio::awaitable<void> ClientSession::answer_refusal(int status) {
   co_await respond_status(status, false);
   worker_.metrics().count_response(0, status, std::chrono::nanoseconds(0));
   co_await linger_close();
@@ -298,6 +344,17 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   if (auto it = req.find(http::field::expect); it != req.end()) {
     if (!iequals(it->value(), "100-continue")) co_return co_await respond_status(417, false);
     expect_continue_ = !request_->is_done();
+  }
+
+  // Max-Forwards: 0 on OPTIONS or TRACE: this proxy is the final recipient (RFC 9110 §7.6.2).
+  // It allows every method but TRACE, which it never echoes (cross-site tracing).
+  if (req.method() == http::verb::options || req.method() == http::verb::trace) {
+    if (auto it = req.find(http::field::max_forwards); it != req.end() && it->value() == "0") {
+      static constexpr std::string_view kAllow =
+          "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n";
+      co_return co_await respond_status(req.method() == http::verb::options ? 200 : 405,
+                                        client_keep_alive_, kAllow);
+    }
   }
 
   // Route.

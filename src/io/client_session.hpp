@@ -48,6 +48,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<RequestEnd> handle_request();
   boost::asio::awaitable<RequestEnd> request_phases(const Snapshot& snap);
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
+  // Answers a refused head with status, counts it, and closes (lingering).
+  boost::asio::awaitable<void> answer_refusal(int status);
   bool names_other_http_version() const;
   // Who the client is: the peer, or what trusted proxies say (server.trusted_proxies).
   std::string_view client_address_of(const Snapshot& snap);

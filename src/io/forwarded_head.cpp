@@ -107,9 +107,28 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
   out.clear();
   out.append(req.method_string()).append(" ").append(parts.target).append(" HTTP/1.1\r\n");
   const ConnectionNames connection_names(req);
+  const bool hop_counted = req.method() == http::verb::options || req.method() == http::verb::trace;
+  bool trailers = false;  // the client's TE lists "trailers": the one TE a proxy passes on
   for (const auto& f : req) {
     const std::string_view name = f.name_string();
     const http::field id = f.name();
+    if (id == http::field::te) {
+      for_each_token(f.value(),
+                     [&](std::string_view t) { trailers = trailers || iequals(t, "trailers"); });
+      continue;
+    }
+    if (id == http::field::max_forwards && hop_counted) {
+      // RFC 9110 §7.6.2: decremented on the way (a 0 was answered by the proxy).
+      std::uint64_t hops = 0;
+      const std::string_view v = f.value();
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), hops);
+      if (ec == std::errc{} && end == v.data() + v.size() && hops > 0) {
+        char digits[24];
+        const auto [dend, dec] = std::to_chars(digits, digits + sizeof(digits), hops - 1);
+        append_field(out, name, std::string_view(digits, static_cast<std::size_t>(dend - digits)));
+        continue;
+      }
+    }
     if (id == http::field::expect || id == http::field::via) continue;  // answered; rewritten
     if (id == http::field::content_length && parts.chunked) continue;
     if (id == http::field::unknown && is_forwarding_field(name)) continue;  // rewritten below
@@ -117,6 +136,7 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
     append_field(out, name, f.value());
   }
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
+  if (trailers) out.append("TE: trailers\r\nConnection: TE\r\n");
   append_joined(out, req, "X-Forwarded-For", parts.client_ip);
   out.append("X-Forwarded-Proto: http\r\n");
   if (!parts.host.empty()) append_field(out, "X-Forwarded-Host", parts.host);

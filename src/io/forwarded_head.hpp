@@ -26,9 +26,11 @@ struct UpstreamRequestHead {
 
 // Appends to out (which it clears first) the request head for a backend: the request line in
 // HTTP/1.1, then the client's fields minus hop-by-hop ones, those Connection names, Expect,
-// and the forwarding fields it rewrites (X-Forwarded-*, Via), then Transfer-Encoding when
-// chunked, X-Forwarded-For (the received list plus the client), X-Forwarded-Proto,
-// X-Forwarded-Host, Via (the received list plus this proxy) and X-Request-Id.
+// and the forwarding fields it rewrites (X-Forwarded-*, Via), with Max-Forwards decremented on
+// OPTIONS and TRACE; then Transfer-Encoding when chunked, "TE: trailers" (with Connection: TE)
+// when the client's TE listed trailers, X-Forwarded-For (the received list plus the client),
+// X-Forwarded-Proto, X-Forwarded-Host, Via (the received list plus this proxy) and
+// X-Request-Id.
 void write_upstream_request_head(const boost::beast::http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out);
 

@@ -25,6 +25,7 @@
 #include "ringproxy/bounded_load.hpp"
 #include "ringproxy/client_address.hpp"
 #include "ringproxy/hash_key.hpp"
+#include "ringproxy/head_validator.hpp"
 #include "ringproxy/http_fields.hpp"
 
 namespace ringproxy {
@@ -361,24 +362,62 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         if (head_request) response.skip(true);
         arm(ucfg.response_timeout);
         const bool had_bytes = conn->buffer.size() > 0;
-        auto [hec, hn] =
-            co_await http::async_read_header(conn->socket, conn->buffer, response, use_nothrow);
-        if (hec) {
+        // The whole head in the buffer, held to RFC 9112 strictly, before Beast parses it.
+        boost::system::error_code hec;
+        std::size_t received = 0;
+        HeadVerdict verdict;
+        for (;;) {
+          const auto data = conn->buffer.cdata();
+          const std::string_view buffered(static_cast<const char*>(data.data()), data.size());
+          const std::size_t head_end = find_head_end(buffered);
+          if (head_end != std::string_view::npos) {
+            verdict = validate_response_head(buffered.substr(0, head_end));
+            break;
+          }
+          if (buffered.size() >= kUpstreamHeaderLimit) {
+            verdict = HeadVerdict{502, true, "response head too large"};
+            break;
+          }
+          auto [rec, rn] =
+              co_await conn->socket.async_read_some(conn->buffer.prepare(16 * 1024), use_nothrow);
+          if (rec) {
+            hec = rec;
+            break;
+          }
+          conn->buffer.commit(rn);
+          received += rn;
+        }
+        if (!hec && verdict) {
+          auto [pec, pn] =
+              co_await http::async_read_header(conn->socket, conn->buffer, response, use_nothrow);
+          hec = pec;
+        }
+        if (hec || !verdict) {
           if (timed_out()) {
             last = Failure::response_timeout;
-          } else if (!had_bytes && hn == 0 &&
-                     (hec == http::error::end_of_stream || hec == asio::error::eof ||
-                      hec == asio::error::connection_reset ||
-                      hec == http::error::partial_message)) {
+          } else if (hec && !had_bytes && received == 0 &&
+                     (hec == asio::error::eof || hec == asio::error::connection_reset)) {
             last = Failure::stale_before_reply;
           } else {
             last = Failure::bad_response;
+            log::debug("bad response head from " + backend.key + ": " +
+                       (verdict ? hec.message() : std::string(verdict.reason)));
           }
           break;
         }
         const int status = response.get().result_int();
-        if (status >= 100 && status < 200 && status != 101) {
-          continue;  // interim response: we already answered 100-continue ourselves
+        if (status == 101) {  // Upgrade is never forwarded: a switch nobody asked for
+          last = Failure::bad_response;
+          break;
+        }
+        if (status >= 100 && status < 200) {
+          // Interim responses go on to HTTP/1.1 clients (103 Early Hints, ...), except 100
+          // Continue: the proxy answered Expect itself.
+          if (status != 100 && client_version_ >= 11) {
+            write_client_response_head(response.get(), ClientResponseHead{}, response_head_);
+            if (!co_await write_client(response_head_)) co_return RequestEnd::abort;
+          }
+          continue;
         }
         got_head = true;
         break;

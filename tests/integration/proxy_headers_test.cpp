@@ -131,7 +131,7 @@ TEST_F(HeadersTest, ConnectionAndTheFieldsItNamesAreRemoved) {
 }
 
 TEST_F(HeadersTest, HopByHopFieldsAreNotForwarded) {
-  auto seen = relay({{"TE", "trailers"},
+  auto seen = relay({{"TE", "gzip"},
                      {"Upgrade", "websocket"},
                      {"Keep-Alive", "timeout=5, max=100"},
                      {"Proxy-Connection", "keep-alive"},
@@ -196,6 +196,65 @@ TEST_F(ResponseHeadersTest, HopByHopFieldsAreRemovedFromResponses) {
   EXPECT_EQ(r.header("Via"), "1.1 origin-cache, 1.1 ringproxy");
   EXPECT_TRUE(r.keep_alive);
   EXPECT_EQ(canned.requests_seen(), 1u);
+}
+
+TEST_F(ResponseHeadersTest, EarlyHintsGoOnToTheClientBeforeTheResponse) {
+  CannedOrigin canned(
+      "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("canned", {canned.address()}))));
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  ASSERT_TRUE(raw.send("GET /hints HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(raw.wait_closed(3s));
+  const std::string& got = raw.received();
+  ASSERT_TRUE(got.starts_with("HTTP/1.1 103 Early Hints\r\n")) << got;
+  EXPECT_TRUE(contains(got.substr(0, got.find("\r\n\r\n")), "Link: </style.css>; rel=preload"))
+      << got;
+  const auto final_at = got.find("HTTP/1.1 200 OK\r\n");
+  ASSERT_NE(final_at, std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n\r\nok")) << got;
+}
+
+TEST_F(ResponseHeadersTest, AnUnaskedProtocolSwitchIs502) {
+  CannedOrigin canned(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("canned", {canned.address()}))));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto r = client->get("/switch", {{"Upgrade", "h2c"}, {"Connection", "Upgrade"}});
+  EXPECT_EQ(r.status, 502) << r.error;
+}
+
+TEST_F(HeadersTest, MaxForwardsZeroOnOptionsIsAnsweredByTheProxy) {
+  auto client = connect();
+  ASSERT_TRUE(client);
+  const std::size_t before = origin().requests_seen();
+  auto r = client->request("OPTIONS", "/x", {{"Max-Forwards", "0"}});
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_FALSE(r.header("Allow").empty());
+  EXPECT_TRUE(r.keep_alive);
+  auto t = client->request("TRACE", "/x", {{"Max-Forwards", "0"}});
+  EXPECT_EQ(t.status, 405) << t.error;
+  EXPECT_EQ(origin().requests_seen(), before) << "a Max-Forwards: 0 request was forwarded";
+}
+
+TEST_F(HeadersTest, MaxForwardsIsDecrementedOnOptions) {
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto r = client->request("OPTIONS", "/x", {{"Max-Forwards", "5"}});
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(origin().last_request().header("Max-Forwards"), "4");
+  auto g = client->get("/y", {{"Max-Forwards", "5"}});  // other methods: left alone
+  EXPECT_EQ(g.status, 200) << g.error;
+  EXPECT_EQ(origin().last_request().header("Max-Forwards"), "5");
+}
+
+TEST_F(HeadersTest, TeIsForwardedOnlyAsTrailers) {
+  auto seen = relay({{"TE", "trailers, deflate;q=0.5"}, {"Connection", "TE"}});
+  EXPECT_EQ(seen.header("TE"), "trailers");
+  auto plain = relay({{"TE", "gzip"}, {"Connection", "TE"}});
+  EXPECT_EQ(count_header(plain.headers, "TE"), 0u);
 }
 
 }  // namespace
