@@ -13,7 +13,8 @@
 //     (scheme case-insensitive) + host[:port] without userinfo; authority-form host:port (port
 //     required), used by CONNECT and only by it; asterisk-form "*" for OPTIONS only.
 //     Status-line (§4): "HTTP/1.1" / "HTTP/1.0", SP, 3 digits in 100-599, then end of line or SP
-//     and a reason-phrase without CTLs other than HTAB ("HTTP/1.1 200" without SP is accepted).
+//     and a reason-phrase (possibly empty) without CTLs other than HTAB. "HTTP/1.1 200" without
+//     the SP is refused (§4 requires it; Beast's parser refuses it too).
 //  3. Field lines (§5, RFC 9110 §5.5): a line starting with SP/HTAB (obs-fold, or whitespace
 //     after the start-line) -> error; name = non-empty token directly followed by ':' (no
 //     whitespace before the colon); the value has no CTL except HTAB (NUL, DEL refused; obs-text
@@ -91,5 +92,9 @@ HeadVerdict validate_response_head(std::string_view head);
 // nothing is wrong so far.
 HeadVerdict check_partial_request_head(std::string_view partial,
                                        const RequestHeadLimits& limits = {});
+
+// The same for a response head that has not ended yet: a bare LF or bare CR -> 502 at once
+// (a head of bare-LF lines would otherwise never end).
+HeadVerdict check_partial_response_head(std::string_view partial);
 
 }  // namespace ringproxy

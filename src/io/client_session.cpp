@@ -36,6 +36,7 @@ constexpr RequestHeadLimits kRequestHeadLimits{8192, kMaxFieldLines};
 ClientSession::ClientSession(Worker& worker, tcp::socket socket)
     : worker_(worker),
       client_(std::move(socket)),
+      client_buffer_(BlockAllocator<char>(worker.arena_blocks())),
       request_arena_(worker.arena_blocks()),
       response_arena_(worker.arena_blocks()),
       timer_(client_.get_executor()),
@@ -96,6 +97,13 @@ asio::awaitable<void> ClientSession::run() {
   client_.set_option(tcp::no_delay(true), ec);
   auto remote = client_.remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
+  // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
+  auto local = client_.local_endpoint(ec);
+  if (!ec) {
+    local_authority_ = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                               : local.address().to_string();
+    local_authority_ += ":" + std::to_string(local.port());
+  }
   {
     const auto& server_cfg = worker_.snapshot()->config().server;
     client_buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
@@ -113,6 +121,13 @@ asio::awaitable<void> ClientSession::run() {
       if (!first) arm(limits.idle_timeout);
       prefetch_rate_limit();
       idle_ = true;
+      if (!first) {
+        // Idle between requests: hold no read buffer, only wait until the socket is readable
+        // (this costs the same one syscall as a read that would find nothing).
+        client_buffer_.shrink_to_fit();
+        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, use_nothrow);
+        if (wec) break;  // idle timeout or drain
+      }
       auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
       idle_ = false;
       if (rec) break;  // closed by the client, idle timeout or drain: nothing to answer
@@ -340,6 +355,20 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   if (hosts > 1 || (hosts == 0 && client_version_ == 11)) {
     co_return co_await respond_status(400, false);
   }
+  // An absolute-form target names the host itself, and wins over Host (RFC 9112 §3.2.2); it
+  // is routed and forwarded in origin-form.
+  path_ = req.target();
+  if (!path_.empty() && path_.front() != '/' && path_ != "*") {
+    if (const auto scheme = path_.find("://"); scheme != std::string_view::npos) {
+      const std::string_view rest = path_.substr(scheme + 3);
+      const auto slash = rest.find_first_of("/?");
+      host_.assign(rest.substr(0, slash));
+      origin_target_.clear();
+      if (slash == std::string_view::npos || rest[slash] == '?') origin_target_.push_back('/');
+      if (slash != std::string_view::npos) origin_target_.append(rest.substr(slash));
+      path_ = origin_target_;
+    }
+  }
   expect_continue_ = false;
   if (auto it = req.find(http::field::expect); it != req.end()) {
     if (!iequals(it->value(), "100-continue")) co_return co_await respond_status(417, false);
@@ -358,7 +387,7 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   }
 
   // Route.
-  const auto route = snap.router().match(host_, req.target());
+  const auto route = snap.router().match(host_, path_);
   if (!route) co_return co_await respond_status(404, client_keep_alive_);
 
   // Rate limit: the route's rule (or the default), keyed by client address or a header.

@@ -81,7 +81,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
-  boost::beast::flat_buffer client_buffer_;
+  // The client's bytes; its usual 4 KiB comes from the worker's block pool and goes back
+  // while the connection idles between requests.
+  boost::beast::basic_flat_buffer<BlockAllocator<char>> client_buffer_;
   MessageArena request_arena_;   // the current request's fields
   MessageArena response_arena_;  // the current response's fields
   std::optional<RequestParser> request_;
@@ -122,10 +124,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string rate_limit_policy_;
   std::string rate_limit_value_;
   std::string target_;
-  std::string origin_target_;  // an absolute-form target in origin-form
-  std::string request_id_;     // the X-Request-Id this proxy added, if it added one
-  std::string upstream_head_;  // the request head sent to the backend
-  std::string response_head_;  // the response head sent to the client
+  std::string origin_target_;    // an absolute-form target in origin-form
+  std::string_view path_;        // the target in origin-form (into the request or origin_target_)
+  std::string local_authority_;  // "ip:port" this connection reached
+  std::string request_id_;       // the X-Request-Id this proxy added, if it added one
+  std::string upstream_head_;    // the request head sent to the backend
+  std::string response_head_;    // the response head sent to the client
 };
 
 }  // namespace ringproxy

@@ -106,6 +106,7 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out) {
   out.clear();
   out.append(req.method_string()).append(" ").append(parts.target).append(" HTTP/1.1\r\n");
+  append_field(out, "Host", parts.host);
   const ConnectionNames connection_names(req);
   const bool hop_counted = req.method() == http::verb::options || req.method() == http::verb::trace;
   bool trailers = false;  // the client's TE lists "trailers": the one TE a proxy passes on
@@ -129,7 +130,9 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
         continue;
       }
     }
-    if (id == http::field::expect || id == http::field::via) continue;  // answered; rewritten
+    if (id == http::field::expect || id == http::field::via || id == http::field::host) {
+      continue;  // answered by the proxy; rewritten
+    }
     if (id == http::field::content_length && parts.chunked) continue;
     if (id == http::field::unknown && is_forwarding_field(name)) continue;  // rewritten below
     if (hop_by_hop(id) || connection_names.names(name)) continue;
@@ -139,7 +142,7 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
   if (trailers) out.append("TE: trailers\r\nConnection: TE\r\n");
   append_joined(out, req, "X-Forwarded-For", parts.client_ip);
   out.append("X-Forwarded-Proto: http\r\n");
-  if (!parts.host.empty()) append_field(out, "X-Forwarded-Host", parts.host);
+  if (!parts.forwarded_host.empty()) append_field(out, "X-Forwarded-Host", parts.forwarded_host);
   append_joined(out, req, http::field::via, "Via", "1.1 ringproxy");
   if (!parts.request_id.empty()) append_field(out, "X-Request-Id", parts.request_id);
   out.append("\r\n");

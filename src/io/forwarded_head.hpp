@@ -17,16 +17,17 @@ using MessageFields = boost::beast::http::basic_fields<ArenaAllocator<char>>;
 
 // What the request head to a backend adds to or changes in the client's head.
 struct UpstreamRequestHead {
-  std::string_view target;      // origin-form target to send
-  std::string_view client_ip;   // appended to X-Forwarded-For
-  std::string_view host;        // X-Forwarded-Host (omitted when empty)
-  std::string_view request_id;  // X-Request-Id to add (empty: the client sent one)
-  bool chunked = false;         // the body is sent chunked
+  std::string_view target;          // origin-form target to send
+  std::string_view client_ip;       // appended to X-Forwarded-For
+  std::string_view host;            // the Host to send (replaces the client's)
+  std::string_view forwarded_host;  // X-Forwarded-Host (omitted when empty)
+  std::string_view request_id;      // X-Request-Id to add (empty: the client sent one)
+  bool chunked = false;             // the body is sent chunked
 };
 
 // Appends to out (which it clears first) the request head for a backend: the request line in
-// HTTP/1.1, then the client's fields minus hop-by-hop ones, those Connection names, Expect,
-// and the forwarding fields it rewrites (X-Forwarded-*, Via), with Max-Forwards decremented on
+// HTTP/1.1, Host, then the client's fields minus hop-by-hop ones, those Connection names,
+// Expect, and the fields it rewrites (Host, X-Forwarded-*, Via), with Max-Forwards decremented on
 // OPTIONS and TRACE; then Transfer-Encoding when chunked, "TE: trailers" (with Connection: TE)
 // when the client's TE listed trailers, X-Forwarded-For (the received list plus the client),
 // X-Forwarded-Proto, X-Forwarded-Host, Via (the received list plus this proxy) and

@@ -14,11 +14,17 @@ namespace ringproxy {
 class ArenaBlockPool {
  public:
   static constexpr std::size_t kBlockSize = 4096;
-  static constexpr std::size_t kMaxSpare = 4096;  // 16 MiB of spare blocks at most
+  static constexpr std::size_t kMaxSpare = 256;  // 1 MiB of spare blocks at most
 
   ArenaBlockPool() = default;
   ArenaBlockPool(const ArenaBlockPool&) = delete;
   ArenaBlockPool& operator=(const ArenaBlockPool&) = delete;
+
+  // The same as raw memory, for allocators: a block of kBlockSize bytes.
+  void* take_raw() { return take().release(); }
+  void give_back_raw(void* block) {
+    give_back(std::unique_ptr<std::byte[]>(static_cast<std::byte*>(block)));
+  }
 
   std::unique_ptr<std::byte[]> take() {
     if (spare_.empty()) return std::unique_ptr<std::byte[]>(new std::byte[kBlockSize]);
@@ -94,6 +100,39 @@ class ArenaAllocator {
 
  private:
   MessageArena* arena_;
+};
+
+// A standard allocator that takes kBlockSize-byte requests from a worker's block pool (the
+// client read buffer's usual size) and anything else from the heap.
+template <class T>
+class BlockAllocator {
+ public:
+  using value_type = T;
+
+  explicit BlockAllocator(ArenaBlockPool& pool) noexcept : pool_(&pool) {}
+  template <class U>
+  BlockAllocator(const BlockAllocator<U>& other) noexcept : pool_(other.pool()) {}
+
+  T* allocate(std::size_t n) {
+    if (n * sizeof(T) == ArenaBlockPool::kBlockSize) return static_cast<T*>(pool_->take_raw());
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n * sizeof(T) == ArenaBlockPool::kBlockSize) {
+      pool_->give_back_raw(p);
+    } else {
+      std::allocator<T>().deallocate(p, n);
+    }
+  }
+
+  ArenaBlockPool* pool() const noexcept { return pool_; }
+  template <class U>
+  bool operator==(const BlockAllocator<U>& other) const noexcept {
+    return pool_ == other.pool();
+  }
+
+ private:
+  ArenaBlockPool* pool_;
 };
 
 }  // namespace ringproxy

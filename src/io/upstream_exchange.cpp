@@ -170,28 +170,16 @@ std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const Upstre
     auto it = req.find(name);
     return it == req.end() ? std::string_view{} : std::string_view(it->value());
   };
-  return hash_request_key(up.hash_key, KeySource{client_address_of(snap), req.target(), header});
+  return hash_request_key(up.hash_key, KeySource{client_address_of(snap), path_, header});
 }
 
 void ClientSession::prepare_upstream_head() {
   const auto& req = request_->get();
-  // absolute-form targets go upstream in origin-form.
-  std::string_view target = req.target();
-  if (!target.empty() && target.front() != '/' && target != "*") {
-    auto scheme = target.find("://");
-    if (scheme != std::string_view::npos) {
-      auto slash = target.find_first_of("/?", scheme + 3);
-      origin_target_.assign(slash == std::string_view::npos ? "/" : "");
-      if (slash != std::string_view::npos) {
-        if (target[slash] == '?') origin_target_.push_back('/');
-        origin_target_.append(target.substr(slash));
-      }
-      target = origin_target_;
-    }
-  }
   if (req.find("x-request-id") == req.end()) request_id_.assign(worker_.request_ids().next());
   write_upstream_request_head(
-      req, UpstreamRequestHead{target, client_ip_, host_, request_id_, request_->chunked()},
+      req,
+      UpstreamRequestHead{path_, client_ip_, host_.empty() ? local_authority_ : host_, host_,
+                          request_id_, request_->chunked()},
       upstream_head_);
 }
 
@@ -374,6 +362,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             verdict = validate_response_head(buffered.substr(0, head_end));
             break;
           }
+          verdict = check_partial_response_head(buffered);
+          if (!verdict) break;
           if (buffered.size() >= kUpstreamHeaderLimit) {
             verdict = HeadVerdict{502, true, "response head too large"};
             break;

@@ -106,6 +106,8 @@ void Worker::accept_loop(std::size_t listener) {
       [this, listener]() -> asio::awaitable<void> {
         tcp::acceptor& acceptor = *acceptors_[listener].acceptor;
         asio::steady_timer backoff(context_);
+        boost::system::error_code nbec;
+        acceptor.non_blocking(true, nbec);  // accept() below returns would_block, not waits
         while (!draining_ && acceptor.is_open()) {
           auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
           if (ec) {
@@ -118,14 +120,26 @@ void Worker::accept_loop(std::size_t listener) {
             co_await backoff.async_wait(use_nothrow);
             continue;
           }
-          if (!server_.admit_connection()) {
-            asio::co_spawn(context_, refuse(std::move(socket)), asio::detached);
-            continue;
+          admit(std::move(socket));
+          // Then whatever else is queued, at once (up to kAcceptBatch): waiting for another
+          // completion would put each accept behind every ready session, and a burst of new
+          // connections would drain slowly under load.
+          boost::system::error_code bec;
+          for (int i = 0; !bec && i < kAcceptBatch && !draining_; ++i) {
+            tcp::socket next = acceptor.accept(bec);
+            if (!bec) admit(std::move(next));
           }
-          std::make_shared<ClientSession>(*this, std::move(socket))->start();
         }
       },
       asio::detached);
+}
+
+void Worker::admit(tcp::socket socket) {
+  if (!server_.admit_connection()) {
+    asio::co_spawn(context_, refuse(std::move(socket)), asio::detached);
+    return;
+  }
+  std::make_shared<ClientSession>(*this, std::move(socket))->start();
 }
 
 const std::shared_ptr<const Snapshot>& Worker::snapshot() {

@@ -65,6 +65,9 @@ class Worker {
 
  private:
   void accept_loop(std::size_t listener);
+  // Starts a session for a new connection, or refuses it over max_connections.
+  void admit(boost::asio::ip::tcp::socket socket);
+  static constexpr int kAcceptBatch = 64;  // connections accepted per wake-up at most
 
   // Declared before context_ so that they outlive it: sessions still suspended when the
   // loop stops are destroyed by ~io_context, and their destructors use these.

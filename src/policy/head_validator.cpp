@@ -361,7 +361,9 @@ HeadVerdict validate_response_head(std::string_view head) {
   }
   int status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
   if (status < 100 || status > 599) return refuse(502, "status code out of range");
-  if (line.size() > 12) {
+  // RFC 9112 §4: the SP after the status code is required even when the reason is empty.
+  if (line.size() == 12) return refuse(502, "status-line without SP after the status code");
+  {
     if (line[12] != ' ') return refuse(502, "malformed status-line");
     for (char c : line.substr(13)) {
       if (is_forbidden_ctl(c)) return refuse(502, "control character in reason-phrase");
@@ -384,14 +386,26 @@ HeadVerdict validate_response_head(std::string_view head) {
   return {};
 }
 
-HeadVerdict check_partial_request_head(std::string_view partial, const RequestHeadLimits& limits) {
+namespace {
+
+// A bare LF, or a CR followed by anything but LF (a CR at the very end may still get its LF).
+std::string_view bare_line_end(std::string_view partial) {
   for (std::size_t i = 0; i < partial.size(); ++i) {
-    if (partial[i] == '\n' && (i == 0 || partial[i - 1] != '\r')) return refuse(400, "bare LF");
-    // A CR at the very end may still be followed by its LF.
-    if (partial[i] == '\r' && i + 1 < partial.size() && partial[i + 1] != '\n') {
-      return refuse(400, "bare CR");
-    }
+    if (partial[i] == '\n' && (i == 0 || partial[i - 1] != '\r')) return "bare LF";
+    if (partial[i] == '\r' && i + 1 < partial.size() && partial[i + 1] != '\n') return "bare CR";
   }
+  return {};
+}
+
+}  // namespace
+
+HeadVerdict check_partial_response_head(std::string_view partial) {
+  if (auto reason = bare_line_end(partial); !reason.empty()) return refuse(502, reason);
+  return {};
+}
+
+HeadVerdict check_partial_request_head(std::string_view partial, const RequestHeadLimits& limits) {
+  if (auto reason = bare_line_end(partial); !reason.empty()) return refuse(400, reason);
   constexpr std::size_t kRequestLineSlack = 64;  // method, two SP, version, CRLF
   if (partial.find('\n') == std::string_view::npos &&
       partial.size() > limits.max_target + kRequestLineSlack) {

@@ -229,6 +229,8 @@ class CannedOrigin {
   std::uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::size_t requests_seen() const { return requests_.load(); }
+  // Connections accepted so far (to tell whether the proxy reused an upstream connection).
+  std::size_t connections_accepted() const { return accepted_.load(); }
 
  private:
   // Connection fds and their unread bytes, polled with the listener until stop_.
@@ -240,6 +242,7 @@ class CannedOrigin {
       if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
       if (fds[0].revents & POLLIN) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) ++accepted_;
         if (fd >= 0) conns.emplace_back(fd, std::string());
       }
       for (std::size_t i = 1; i < fds.size(); ++i) {
@@ -273,6 +276,7 @@ class CannedOrigin {
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> requests_{0};
+  std::atomic<std::size_t> accepted_{0};
   std::thread thread_;
 };
 

@@ -218,7 +218,8 @@ std::vector<ResponseCase> response_cases() {
       // Status-line.
       {"Ok", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, false},
       {"Http10", "HTTP/1.0 200 OK\r\n\r\n", 0, false},
-      {"NoReasonNoSpace", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, false},
+      {"NoReasonNoSpace", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 502, true},
+      {"EmptyReasonWithSpace", "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", 0, false},
       {"EmptyReason", "HTTP/1.1 404 \r\n\r\n", 0, false},
       {"ReasonWithTabAndObsText", "HTTP/1.1 200 O\tK \xe9\r\n\r\n", 0, false},
       {"TwoDigitStatus", "HTTP/1.1 20 OK\r\n\r\n", 502, true},
@@ -358,6 +359,12 @@ TEST(PartialRequestHead, RefusesABareLfAtOnce) {
 
 TEST(PartialRequestHead, RefusesABareCrFollowedByAnythingButLf) {
   EXPECT_EQ(check_partial_request_head("GET / HTTP/1.1\rHost: a").status, 400);
+}
+
+TEST(PartialResponseHead, RefusesBareLineEndsWith502) {
+  EXPECT_TRUE(check_partial_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r"));
+  EXPECT_EQ(check_partial_response_head("HTTP/1.1 200 OK\nContent-Length: 2\n\nok").status, 502);
+  EXPECT_EQ(check_partial_response_head("HTTP/1.1 200 OK\rX").status, 502);
 }
 
 TEST(PartialRequestHead, RefusesAnEndlessRequestLineWith414) {
