@@ -376,11 +376,15 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   }
 
   // Max-Forwards: 0 on OPTIONS or TRACE: this proxy is the final recipient (RFC 9110 §7.6.2).
-  // It allows every method but TRACE, which it never echoes (cross-site tracing).
+  // It allows every method but TRACE, which it never echoes (cross-site tracing), and CONNECT:
+  // a reverse proxy opens no tunnels.
+  static constexpr std::string_view kAllow =
+      "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n";
+  if (req.method() == http::verb::connect) {
+    co_return co_await respond_status(405, client_keep_alive_, kAllow);
+  }
   if (req.method() == http::verb::options || req.method() == http::verb::trace) {
     if (auto it = req.find(http::field::max_forwards); it != req.end() && it->value() == "0") {
-      static constexpr std::string_view kAllow =
-          "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n";
       co_return co_await respond_status(req.method() == http::verb::options ? 200 : 405,
                                         client_keep_alive_, kAllow);
     }

@@ -366,6 +366,15 @@ std::vector<RequestCase> request_cases() {
       // The request-line never ends: refused once it is too long, without waiting for the rest.
       {"Target9000BytesUnfinishedLine", "GET " + target9000, {414}, true},
       {"Target8192Bytes", get11(target8192), {200}, false, {target8192}},
+      // Methods the proxy answers itself.
+      {"ConnectIs405",
+       "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+       {405},
+       false},
+      {"TraceMaxForwardsZeroIs405",
+       "TRACE / HTTP/1.1\r\nHost: localhost\r\nMax-Forwards: 0\r\n\r\n",
+       {405},
+       false},
       // Expect.
       {"ExpectFoo", post11("Expect: foo\r\nContent-Length: 5\r\n", "hello"), {417}, true},
       // Size limits.
