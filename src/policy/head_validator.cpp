@@ -1,6 +1,8 @@
 #include "ringproxy/head_validator.hpp"
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "ringproxy/http_fields.hpp"
@@ -23,29 +25,18 @@ bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// tchar (RFC 9110 §5.6.2).
+// tchar (RFC 9110 §5.6.2), as a table: one load per byte on the request path.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
 bool is_tchar(char c) {
-  if (is_digit(c) || is_alpha(c)) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
+  return kTchar[static_cast<unsigned char>(c)];
 }
 
 bool is_token(std::string_view s) {
@@ -57,9 +48,15 @@ bool is_token(std::string_view s) {
 }
 
 // CTLs other than HTAB: %x00-08 / %x0A-1F / %x7F.
+constexpr std::array<bool, 256> kForbiddenCtl = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = c != '\t';
+  table[0x7F] = true;
+  return table;
+}();
+
 bool is_forbidden_ctl(char c) {
-  auto u = static_cast<unsigned char>(c);
-  return (u < 0x20 && u != '\t') || u == 0x7F;
+  return kForbiddenCtl[static_cast<unsigned char>(c)];
 }
 
 bool is_ows(char c) {
@@ -196,13 +193,22 @@ struct Fault {
 
 // Rule 1: CRLF-only line ends, head ends at its first empty line.
 std::string_view check_line_ends(std::string_view head) {
-  for (std::size_t i = 0; i < head.size(); ++i) {
-    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) return "bare LF";
-    if (head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n')) return "bare CR";
+  // Every LF after a CR and every CR before an LF, found with memchr (vectorized).
+  const char* const begin = head.data();
+  const char* const end = begin + head.size();
+  for (const char* p = begin; p < end; ++p) {
+    p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) break;
+    if (p == begin || p[-1] != '\r') return "bare LF";
   }
-  std::size_t end = find_head_end(head);
-  if (end == std::string_view::npos) return "head not terminated by an empty line";
-  if (end != head.size()) return "bytes after the end of the head";
+  for (const char* p = begin; p < end; ++p) {
+    p = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) break;
+    if (p + 1 == end || p[1] != '\n') return "bare CR";
+  }
+  std::size_t head_end = find_head_end(head);
+  if (head_end == std::string_view::npos) return "head not terminated by an empty line";
+  if (head_end != head.size()) return "bytes after the end of the head";
   return {};
 }
 
