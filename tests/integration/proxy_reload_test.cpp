@@ -358,11 +358,11 @@ TEST_F(ReloadTest, HealthBreakerAndMappingSurviveAReloadThatChangesOtherBackends
   OriginServer& tripped = origin(1);  // breaker open
   OriginServer& kept = origin(2);     // untouched by the first reload, weight 2 -> 1 by the second
   OriginServer& removed = origin(3);  // removed by the first reload
-  constexpr auto kInterval = 800ms;
+  constexpr auto kInterval = 1500ms;
   const std::string subtables =
       "  [upstream.health_check]\n"
       "  path = \"/healthz\"\n"
-      "  interval = \"800ms\"\n"
+      "  interval = \"1500ms\"\n"
       "  timeout = \"200ms\"\n"
       "  healthy_threshold = 2\n"
       "  unhealthy_threshold = 2\n"
