@@ -225,8 +225,24 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
 }
 
 asio::awaitable<void> ClientSession::answer_refusal(int status) {
+  const auto started = Clock::now();
+  facts_ = RequestFacts{};
   co_await respond_status(status, false);
   worker_.metrics().count_response(0, status, std::chrono::nanoseconds(0));
+  // Logged like any request, with no method or target: the head was refused unparsed.
+  worker_.access_log().append(AccessRecord{client_ip_,
+                                           {},
+                                           {},
+                                           status,
+                                           {},
+                                           {},
+                                           0,
+                                           facts_.bytes_out,
+                                           Clock::now() - started,
+                                           {},
+                                           0,
+                                           false,
+                                           false});
   co_await linger_close();
 }
 

@@ -252,7 +252,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
     // A pooled connection, or a new one; a stale pooled one is replaced once, for free.
     bool fresh_retry_used = false;
     for (;;) {
-      std::unique_ptr<UpstreamConnection> conn = worker_.pool().acquire(backend.slot);
+      std::unique_ptr<UpstreamConnection> conn = worker_.pool().acquire(backend.slot, !idempotent);
       const bool reused = conn != nullptr;
       if (!conn) {
         conn = std::make_unique<UpstreamConnection>(client_.get_executor());

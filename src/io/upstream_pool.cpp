@@ -19,7 +19,7 @@ bool still_open(UpstreamConnection& c) {
 
 UpstreamPool::UpstreamPool(boost::asio::any_io_executor ex) : sweep_timer_(ex) {}
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bool always_check) {
   if (slot >= idle_.size()) return nullptr;
   auto& list = idle_[slot];
   const auto now = std::chrono::steady_clock::now();
@@ -30,7 +30,9 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot) {
     // A connection used moments ago is taken on trust (a recv per request is a syscall per
     // request); one idle longer may have met the backend's keep-alive timeout, so look first.
     // A stale one is still caught after the write (retried for idempotent requests).
-    if (idle < max_idle_time && (idle < trust_idle_for || still_open(*conn))) return conn;
+    if (idle < max_idle_time && ((idle < trust_idle_for && !always_check) || still_open(*conn))) {
+      return conn;
+    }
     boost::system::error_code ignored;
     conn->socket.close(ignored);
   }

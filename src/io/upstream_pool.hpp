@@ -28,8 +28,10 @@ class UpstreamPool {
   explicit UpstreamPool(boost::asio::any_io_executor ex);
 
   // A live idle connection to the backend in slot, or nullptr. Connections the peer has
-  // closed, or idle longer than max_idle_time, are dropped on the way.
-  std::unique_ptr<UpstreamConnection> acquire(std::uint32_t slot);
+  // closed, or idle longer than max_idle_time, are dropped on the way. A connection idle for
+  // less than trust_idle_for is not checked, unless always_check: a request that cannot be
+  // sent twice (POST) should not find out after its body went that the backend died.
+  std::unique_ptr<UpstreamConnection> acquire(std::uint32_t slot, bool always_check = false);
   // Keeps conn for reuse unless the slot already holds max_idle connections.
   void release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn, std::size_t max_idle);
   // Closes every idle connection (shutdown).

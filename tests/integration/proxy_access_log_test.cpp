@@ -573,6 +573,29 @@ TEST_F(AccessLogTest, StdoutTargetWritesRecordsToStdout) {
   EXPECT_EQ(record->str("backend"), origin().address());
 }
 
+TEST_F(AccessLogTest, RefusedHeadsAreRecordedToo) {
+  start_origins(1);
+  const auto log_path = dir_ / "access.log";
+  ASSERT_TRUE(start_with_access_log(ProxyOptions(), log_path.string()));
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  ASSERT_TRUE(
+      raw.send("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
+  ASSERT_TRUE(raw.wait_closed(3s));
+  ASSERT_TRUE(raw.received().starts_with("HTTP/1.1 400 ")) << raw.received();
+  std::vector<JsonObject> got;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        got = records(log_path);
+        return !got.empty();
+      },
+      5s));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].integer("status"), 400);
+  EXPECT_EQ(got[0].str("path"), "");
+  EXPECT_EQ(got[0].str("client"), "127.0.0.1");
+}
+
 TEST_F(AccessLogTest, OffWritesNothingAnywhere) {
   start_origins(1);
   ASSERT_TRUE(start_with_access_log(ProxyOptions(), "off"));

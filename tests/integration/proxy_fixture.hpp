@@ -285,6 +285,19 @@ class CannedOrigin {
 class ProxyTest : public ::testing::Test {
  protected:
   void TearDown() override {
+    // Every client connection the test opened has closed by now (its clients were locals of
+    // the test body): the proxy must hold none, or a session leaked.
+    if (proxy_ && !HasFailure() && check_connections_at_end_ && proxy_->running()) {
+      std::string held;
+      const bool drained = wait_until(
+          [&] {
+            held = active_connections();
+            return held == "0";
+          },
+          3s);
+      EXPECT_TRUE(drained) << "the proxy still holds " << held
+                           << " client connection(s) after the test";
+    }
     if (proxy_ && HasFailure()) {
       std::string log = proxy_->log();
       if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);
@@ -292,6 +305,18 @@ class ProxyTest : public ::testing::Test {
     }
     proxy_.reset();
     origins_.clear();
+  }
+
+  // ringproxy_active_connections from /metrics, as text ("" when it cannot be read).
+  std::string active_connections() {
+    HttpClient client;
+    if (!client.connect(proxy_->admin_port())) return "";
+    const HttpResponse r = client.get("/metrics");
+    const std::string name = "\nringproxy_active_connections ";
+    const auto at = r.body.find(name);
+    if (at == std::string::npos) return "";
+    const auto begin = at + name.size();
+    return r.body.substr(begin, r.body.find('\n', begin) - begin);
   }
 
   // Adds an origin named `name` on an ephemeral port.
@@ -310,6 +335,9 @@ class ProxyTest : public ::testing::Test {
     for (const auto& o : origins_) n += o->requests_seen();
     return n;
   }
+
+  // Off in tests that keep client connections past the test body on purpose.
+  bool check_connections_at_end_ = true;
 
   std::string build_config(const ProxyOptions& options) const {
     std::string toml =

@@ -705,6 +705,7 @@ TEST_F(ReloadTest, RemovedBackendGetsNoRequestsAndItsPooledConnectionsClose) {
 }
 
 TEST_F(ReloadTest, AdminListenerMovesOnReload) {
+  check_connections_at_end_ = false;  // the admin port the fixture knows has moved
   start_origins(1);
   ASSERT_TRUE(start_proxy());
   const std::uint16_t old_admin = proxy_->admin_port();

@@ -59,6 +59,11 @@ upstream = "later"
     return r.header("X-Origin");
   }
 
+  void TearDown() override {
+    client_.reset();  // closed before the fixture checks that no connection is left
+    ProxyTest::TearDown();
+  }
+
   std::unique_ptr<HttpClient> client_;
 };
 
