@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include "sections.hpp"
@@ -148,8 +149,54 @@ std::string ConfigError::to_string() const {
   return file + ": " + message;
 }
 
+namespace {
+
+// The 1-based line of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF) or is a NUL, or 0 when the text is clean. TOML documents must be
+// valid UTF-8, and toml11 3.7 reads past the end of its buffer on some invalid sequences
+// (found by fuzz/config_fuzz), so the loader refuses them before parsing.
+int first_bad_utf8_line(std::string_view text) {
+  int line = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') ++line;
+    if (c == 0) return line;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t min = 0;
+    std::uint32_t code = 0;
+    if ((c & 0xE0) == 0xC0) {
+      length = 2, min = 0x80, code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3, min = 0x800, code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4, min = 0x10000, code = c & 0x07;
+    } else {
+      return line;
+    }
+    if (i + length > text.size()) return line;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return line;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return line;
+    i += length;
+  }
+  return 0;
+}
+
+}  // namespace
+
 ConfigLoadResult load_config_text(const std::string& text, const std::string& name) {
   ConfigLoadResult result;
+  if (const int line = first_bad_utf8_line(text); line != 0) {
+    result.errors.push_back(ConfigError{name, line, "not valid UTF-8 (TOML files must be)"});
+    return result;
+  }
   try {
     TomlValue doc;
     try {

@@ -329,9 +329,13 @@ TEST(ConfigLoader, SyntaxErrorIsTheOnlyError) {
   }
 }
 
-TEST(ConfigLoader, BinaryGarbageIsASyntaxError) {
+TEST(ConfigLoader, BinaryGarbageIsRefusedAsNotUtf8) {
   std::string text("\xff\xfe\x00\x01 = [[[", 9);
   std::vector<std::string> errors = errors_of(text);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0], HasSubstr("x.toml:1: not valid UTF-8"));
+  // Garbage that is valid UTF-8 is a syntax error.
+  errors = errors_of("= [[[ \xc3\xa9");
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], HasSubstr("x.toml:1: TOML syntax error"));
 }
@@ -1309,6 +1313,36 @@ TEST(ConfigLoader, RateLimitErrors) {
         "days) for an empty bucket to refill, got 2e+08"}},
   };
   for (const auto& c : cases) expect_errors(c);
+}
+
+TEST(ConfigLoader, InvalidUtf8IsRefusedWithItsLine) {
+  const std::string text =
+      "[server]\nlisten = [\"127.0.0.1:8080\"]\n# caf\xc3\xa9 is fine\n"
+      "[log]\nlevel = 'in\xdf"
+      "fo'\n";
+  auto r = load_config_text(text, "bad.toml");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 5);
+  EXPECT_NE(r.errors[0].to_string().find("bad.toml:5: not valid UTF-8"), std::string::npos)
+      << r.errors[0].to_string();
+  // Overlong forms, surrogates, NUL and a sequence cut off by the end are refused too.
+  for (std::string bad : {std::string("a = '\xc0\xaf'"), std::string("a = '\xed\xa0\x80'"),
+                          std::string("a = 1\0"), std::string("a = '\xe2\x82")}) {
+    EXPECT_FALSE(load_config_text(bad, "x.toml").ok()) << bad;
+  }
+}
+
+TEST(ConfigLoader, FuzzFoundToml11OverreadIsRefusedCleanly) {
+  // fuzz/corpus/config/crash-toml11-literal-string: invalid UTF-8 inside a literal string made
+  // toml11 3.7.1 read past its buffer.
+  const std::string text =
+      "\n[[upstream]]\nname = \"app\"\nbalev------el = 'l = idle_timeoutf\xdf"
+      "ffffffffffffffffv-------el = 'l = idle_timeoutf\xdf"
+      "f000ms\", eppax_cYn"
+      "current = 8 }\n";
+  auto r = load_config_text(text, "crash.toml");
+  EXPECT_FALSE(r.ok());
 }
 
 }  // namespace
