@@ -322,6 +322,12 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
             co_return co_await respond_status(413, false);
           }
+          if (rec && rec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+              rec != http::error::end_of_stream && rec != http::error::partial_message) {
+            // Broken framing in the body (a bad or overflowing chunk size, ...): the backend
+            // got part of it and its connection is dropped; the client gets 400 and a close.
+            co_return co_await respond_status(400, false);
+          }
           if (rec) co_return RequestEnd::abort;  // client gone or timed out mid-body
           const std::size_t n = relay->size() - body.size;
           facts_.bytes_in += n;
