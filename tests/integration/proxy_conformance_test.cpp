@@ -244,6 +244,9 @@ struct RequestCase {
   std::vector<std::string> origin_targets = {};
   std::string origin_host = {};  // the Host the origin saw for the first 200 ("" = not checked)
   const char* known = nullptr;   // set: the proxy is known to differ; the case is skipped
+  // The head may have reached the origin before the bad body did (the proxy sends the head
+  // on before it reads the body); the origin then saw a request that never completed.
+  bool head_may_reach_origin = false;
 };
 
 std::ostream& operator<<(std::ostream& os, const RequestCase& c) {
@@ -298,10 +301,18 @@ std::vector<RequestCase> request_cases() {
       {"ChunkSizeOverflow",
        post11("Transfer-Encoding: chunked\r\n", "fffffffffffffffff\r\nhello\r\n0\r\n\r\n"),
        {400},
+       true,
+       {},
+       {},
+       nullptr,
        true},
       {"ChunkSizeNotHex",
        post11("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n"),
        {400},
+       true,
+       {},
+       {},
+       nullptr,
        true},
       {"TransferEncodingGzipChunked",
        post11("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"),
@@ -464,7 +475,11 @@ TEST_P(RequestConformanceTest, StatusAndConnection) {
       ++forwarded;
     }
   }
-  EXPECT_EQ(origin().requests_seen(), forwarded);
+  if (c.head_may_reach_origin) {
+    EXPECT_LE(origin().requests_seen(), forwarded + 1);
+  } else {
+    EXPECT_EQ(origin().requests_seen(), forwarded);
+  }
 
   if (c.close) {
     EXPECT_TRUE(client.eof_within(2s)) << "the proxy left the connection open";
