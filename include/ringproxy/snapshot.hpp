@@ -34,6 +34,7 @@ struct RateLimitRuntime {
   std::shared_ptr<RateLimiter> limiter;  // nullptr: no limit
   std::string name;
   std::string header;
+  std::string policy;  // the RateLimit-Policy value, the same on every response of the rule
 };
 
 class Snapshot;

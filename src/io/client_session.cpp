@@ -411,7 +411,7 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   if (!route) co_return co_await respond_status(404, client_keep_alive_);
 
   // Rate limit: the route's rule (or the default), keyed by client address or a header.
-  rate_limit_policy_.clear();
+  rate_limit_policy_ = {};
   rate_limit_value_.clear();
   if (const RateLimitRuntime& limit = snap.rate_limit_for(*route); limit.limiter) {
     std::uint64_t key = 0;
@@ -427,16 +427,17 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
                 : limit.limiter->key_hash(address) ^ 0x9e3779b97f4a7c15ULL;
     }
     const TakeResult taken = limit.limiter->take(key, Clock::now());
-    RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
     if (!taken.allowed) {
       facts_.rate_limited = true;
+      RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
       const std::string extra = "Retry-After: " + fields.retry_after +
                                 "\r\nRateLimit-Policy: " + fields.policy +
                                 "\r\nRateLimit: " + fields.limit + "\r\n";
       co_return co_await respond_status(429, client_keep_alive_, extra);
     }
-    rate_limit_policy_ = std::move(fields.policy);
-    rate_limit_value_ = std::move(fields.limit);
+    // The policy is the rule's, made once per snapshot (which outlives this request).
+    rate_limit_policy_ = limit.policy;
+    rate_limit_value_ = format_rate_limit(limit.name, taken.remaining, taken.reset_seconds());
   }
 
   const auto& upstream = snap.upstreams()[snap.router().upstream_of(*route)];

@@ -121,7 +121,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // connection and seed), prefetched while the next request head is awaited.
   std::optional<std::uint64_t> address_key_seed_;
   std::uint64_t address_key_ = 0;
-  std::string rate_limit_policy_;
+  std::string_view rate_limit_policy_;  // into the request's snapshot
   std::string rate_limit_value_;
   std::string target_;
   std::string origin_target_;    // an absolute-form target in origin-form

@@ -5,6 +5,7 @@
 
 #include "ringproxy/hash_ring.hpp"
 #include "ringproxy/maglev.hpp"
+#include "ringproxy/rate_limit_headers.hpp"
 
 namespace ringproxy {
 
@@ -31,6 +32,8 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
         (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
     out.limiter = std::make_shared<RateLimiter>(rule, options);
   }
+  const TokenBucketRule& bucket = out.limiter->bucket_rule();
+  out.policy = format_rate_limit_policy(out.name, bucket.burst(), bucket.window_seconds());
   return out;
 }
 
