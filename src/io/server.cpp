@@ -99,6 +99,11 @@ bool Server::bind_listeners() {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
+  // Signals are caught from before the first "listening" line: a SIGTERM sent as soon as the
+  // proxy says it listens must drain it, not kill it. Asio holds signals that arrive before
+  // the first async_wait.
+  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   const Config& cfg = snapshot_->config();
   unsigned n = cfg.server.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
@@ -123,8 +128,6 @@ int Server::run() {
 
   health_ = std::make_unique<HealthCheckers>(control_);
   health_->sync(*snapshot());
-  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
-  signals.add(SIGUSR1);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
