@@ -10,6 +10,7 @@ namespace ringproxy {
 // True for the fixed hop-by-hop fields a proxy never forwards as received:
 // Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
 bool is_hop_by_hop(std::string_view name);
+// (io/forwarded_head.cpp applies the same list by Beast's field code, on the request path.)
 
 // True when the comma-separated Connection value lists name (case-insensitive).
 bool connection_lists(std::string_view connection_value, std::string_view name);
@@ -31,9 +32,6 @@ void for_each_token(std::string_view list, F&& f) {
 
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
-
-// The X-Forwarded-For value to send: the received value with client appended.
-std::string append_forwarded_for(std::string_view received, std::string_view client);
 
 // True for methods RFC 9110 §9.2.2 calls idempotent (safe to retry).
 bool is_idempotent_method(std::string_view method);

@@ -78,8 +78,15 @@ void append_joined(std::string& out, const MessageFields& fields, std::string_vi
   out.append(tail).append("\r\n");
 }
 
-// is_hop_by_hop() on Beast's field code: every hop-by-hop name has one.
-bool hop_by_hop(http::field id) {
+bool is_forwarding_field(std::string_view name) {
+  return name.size() >= 15 && (name[0] == 'x' || name[0] == 'X') &&
+         (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
+          iequals(name, "x-forwarded-host"));
+}
+
+}  // namespace
+
+bool is_hop_by_hop_field(http::field id) {
   switch (id) {
     case http::field::connection:
     case http::field::keep_alive:
@@ -93,14 +100,6 @@ bool hop_by_hop(http::field id) {
       return false;
   }
 }
-
-bool is_forwarding_field(std::string_view name) {
-  return name.size() >= 15 && (name[0] == 'x' || name[0] == 'X') &&
-         (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
-          iequals(name, "x-forwarded-host"));
-}
-
-}  // namespace
 
 void write_upstream_request_head(const http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out) {
@@ -135,7 +134,7 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
     }
     if (id == http::field::content_length && parts.chunked) continue;
     if (id == http::field::unknown && is_forwarding_field(name)) continue;  // rewritten below
-    if (hop_by_hop(id) || connection_names.names(name)) continue;
+    if (is_hop_by_hop_field(id) || connection_names.names(name)) continue;
     append_field(out, name, f.value());
   }
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
@@ -171,7 +170,7 @@ void write_client_response_head(const http::header<false, MessageFields>& res,
       continue;
     }
     if (id == http::field::content_length && parts.chunked) continue;
-    if (hop_by_hop(id) || connection_names.names(name)) continue;
+    if (is_hop_by_hop_field(id) || connection_names.names(name)) continue;
     append_field(out, name, f.value());
   }
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
@@ -182,12 +181,6 @@ void write_client_response_head(const http::header<false, MessageFields>& res,
     append_field(out, "RateLimit", parts.rate_limit);
   }
   out.append("\r\n");
-}
-
-void append_chunk_size(std::string& out, std::size_t size) {
-  char digits[2 * sizeof(std::size_t)];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), size, 16);
-  out.append(digits, end).append("\r\n");
 }
 
 }  // namespace ringproxy

@@ -50,7 +50,8 @@ struct ClientResponseHead {
 void write_client_response_head(const boost::beast::http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out);
 
-// Appends the line that opens a chunk of size bytes ("1f4\r\n").
-void append_chunk_size(std::string& out, std::size_t size);
+// is_hop_by_hop() (ringproxy/http_fields.hpp) on Beast's field code: every hop-by-hop name
+// has one, so the request path needs no string comparison.
+bool is_hop_by_hop_field(boost::beast::http::field id);
 
 }  // namespace ringproxy

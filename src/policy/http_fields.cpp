@@ -36,20 +36,6 @@ bool connection_lists(std::string_view connection_value, std::string_view name) 
   return found;
 }
 
-std::string append_forwarded_for(std::string_view received, std::string_view client) {
-  while (!received.empty() && (received.back() == ' ' || received.back() == ',')) {
-    received.remove_suffix(1);
-  }
-  std::string out;
-  out.reserve(received.size() + client.size() + 2);
-  if (!received.empty()) {
-    out.append(received);
-    out.append(", ");
-  }
-  out.append(client);
-  return out;
-}
-
 bool is_idempotent_method(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
          method == "OPTIONS" || method == "TRACE";

@@ -30,12 +30,6 @@ TEST(HttpFields, ForEachTokenTrimsAndSkipsEmpty) {
   EXPECT_EQ(tokens, (std::vector<std::string>{"a", "b", "c"}));
 }
 
-TEST(HttpFields, ForwardedForAppends) {
-  EXPECT_EQ(append_forwarded_for("", "10.0.0.1"), "10.0.0.1");
-  EXPECT_EQ(append_forwarded_for("1.1.1.1", "10.0.0.1"), "1.1.1.1, 10.0.0.1");
-  EXPECT_EQ(append_forwarded_for("1.1.1.1, ", "::1"), "1.1.1.1, ::1");
-}
-
 TEST(HttpFields, IdempotentMethods) {
   for (const char* m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}) {
     EXPECT_TRUE(is_idempotent_method(m)) << m;
