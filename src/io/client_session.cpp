@@ -330,7 +330,7 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   request_id_.clear();
   // Hold this request's snapshot for its whole life (the access record points into it too):
   // a reload must not change it midway.
-  const std::shared_ptr<const Snapshot> snap = worker_.snapshot();
+  const Worker::SnapshotLease snap(worker_);
   const RequestEnd end = co_await request_phases(*snap);
   facts_.aborted = facts_.aborted || end == RequestEnd::abort;
   const auto duration = Clock::now() - facts_.started;

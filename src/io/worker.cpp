@@ -55,7 +55,7 @@ Worker::Worker(Server& server, unsigned index)
       index_(index),
       request_ids_(random_seed()),
       sequence_(random_seed()),
-      snapshot_(server.snapshot()),
+      current_(std::make_unique<SnapshotHold>(SnapshotHold{server.snapshot(), 0})),
       // One thread runs this context and only it touches the context's sockets and timers
       // (other threads post to it), so the reactor's per-socket locks can go.
       context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
@@ -142,13 +142,26 @@ void Worker::admit(tcp::socket socket) {
   std::make_shared<ClientSession>(*this, std::move(socket))->start();
 }
 
+Worker::SnapshotLease::SnapshotLease(Worker& worker) : worker_(worker) {
+  worker_.snapshot();  // the current generation
+  hold_ = worker_.current_.get();
+  ++hold_->leases;
+}
+
+Worker::SnapshotLease::~SnapshotLease() {
+  if (--hold_->leases == 0 && hold_ != worker_.current_.get()) delete hold_;
+}
+
 const std::shared_ptr<const Snapshot>& Worker::snapshot() {
-  if (snapshot_->generation() != server_.generation()) {
-    snapshot_ = server_.snapshot();
+  if (current_->snapshot->generation() != server_.generation()) {
+    SnapshotHold* replaced = current_.release();
+    current_ = std::make_unique<SnapshotHold>(SnapshotHold{server_.snapshot(), 0});
+    if (replaced->leases == 0) delete replaced;  // else its last lease deletes it
+    const Snapshot& fresh = *current_->snapshot;
     // Backends the new generation no longer has get no new requests: drop their idle
     // connections now rather than at the idle sweep.
     std::vector<bool> live;
-    for (const auto& up : snapshot_->upstreams()) {
+    for (const auto& up : fresh.upstreams()) {
       for (const auto& b : up.backends) {
         if (b->slot >= live.size()) live.resize(b->slot + 1, false);
         live[b->slot] = true;
@@ -156,7 +169,7 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
     }
     pool_.retain_only(live);
   }
-  return snapshot_;
+  return current_->snapshot;
 }
 
 void Worker::session_started(ClientSession* s) {

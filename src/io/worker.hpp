@@ -24,6 +24,12 @@ class ClientSession;
 
 // Everything here runs on the worker's own thread; other threads reach it only through
 // post() (begin_drain, stop) and the atomic session count.
+// A snapshot and the number of this worker's requests still using it. Worker thread only.
+struct SnapshotHold {
+  std::shared_ptr<const Snapshot> snapshot;
+  std::size_t leases = 0;
+};
+
 class Worker {
  public:
   Worker(Server& server, unsigned index);
@@ -43,6 +49,24 @@ class Worker {
 
   // The snapshot new requests use; refreshed from the server when its generation moves.
   const std::shared_ptr<const Snapshot>& snapshot();
+
+  // One request's hold on this worker's current snapshot, counted without atomics (the
+  // snapshot's shared_ptr is copied once per worker and generation, not once per request, so
+  // workers do not contend on its count). Worker thread only; a snapshot a reload replaced
+  // lives on until the last request that leased it ends.
+  class SnapshotLease {
+   public:
+    explicit SnapshotLease(Worker& worker);
+    ~SnapshotLease();
+    SnapshotLease(const SnapshotLease&) = delete;
+    SnapshotLease& operator=(const SnapshotLease&) = delete;
+    const Snapshot& operator*() const { return *hold_->snapshot; }
+    const Snapshot* operator->() const { return hold_->snapshot.get(); }
+
+   private:
+    Worker& worker_;
+    SnapshotHold* hold_;
+  };
   UpstreamPool& pool() { return pool_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
@@ -81,7 +105,8 @@ class Worker {
   WorkerMetrics metrics_;
   RequestIdGenerator request_ids_;
   std::uint64_t sequence_;
-  std::shared_ptr<const Snapshot> snapshot_;
+  // The current snapshot and the requests leasing it; replaced ones are owned by their leases.
+  std::unique_ptr<SnapshotHold> current_;
 
   boost::asio::io_context context_;
   // I/O objects: declared after context_, so destroyed before it.
