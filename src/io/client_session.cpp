@@ -7,7 +7,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <cctype>
 
 #include "io/http_status.hpp"
 #include "io/log.hpp"
@@ -211,8 +210,6 @@ asio::awaitable<void> ClientSession::answer_head_error(boost::system::error_code
     status = 431;
   } else if (ec == http::error::body_limit) {
     status = 413;
-  } else if (ec == http::error::bad_version && names_other_http_version()) {
-    status = 505;
   } else if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
              ec == asio::error::eof || ec == asio::error::connection_reset ||
              ec == asio::error::operation_aborted) {
@@ -284,20 +281,6 @@ std::string_view ClientSession::client_address_of(const Snapshot& snap) {
   return client_address(client_ip_, list, trusted);
 }
 
-bool ClientSession::names_other_http_version() const {
-  // Beast refuses every version but 1.0 and 1.1 as bad_version; a well-formed
-  // "HTTP/d.d" on the request line deserves 505 rather than 400.
-  const auto data = client_buffer_.cdata();
-  const std::string_view head(static_cast<const char*>(data.data()), data.size());
-  const std::string_view line = head.substr(0, head.find('\r'));
-  const auto space = line.rfind(' ');
-  if (space == std::string_view::npos) return false;
-  const std::string_view version = line.substr(space + 1);
-  return version.size() == 8 && version.starts_with("HTTP/") &&
-         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
-         std::isdigit(static_cast<unsigned char>(version[7]));
-}
-
 asio::awaitable<RequestEnd> ClientSession::respond_status(int status, bool keep_alive,
                                                           std::string_view extra_headers) {
   const bool whole = request_ && request_->is_done();
@@ -358,19 +341,10 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   client_version_ = req.version();
   client_keep_alive_ = req.keep_alive() && !draining_;
 
-  // Request filter: what every request must satisfy before it is routed.
-  if (client_version_ != 10 && client_version_ != 11) {
-    co_return co_await respond_status(505, false);
-  }
-  std::size_t hosts = 0;
+  // The head passed validate_request_head (run()): HTTP/1.0 or 1.1, at most one Host (one in
+  // 1.1), Expect only 100-continue. What is left here is to read them.
   host_.clear();
-  for (auto it = req.find(http::field::host); it != req.end() && it->name() == http::field::host;
-       ++it) {
-    if (hosts++ == 0) host_ = std::string(it->value());
-  }
-  if (hosts > 1 || (hosts == 0 && client_version_ == 11)) {
-    co_return co_await respond_status(400, false);
-  }
+  if (auto it = req.find(http::field::host); it != req.end()) host_.assign(it->value());
   // An absolute-form target names the host itself, and wins over Host (RFC 9112 §3.2.2); it
   // is routed and forwarded in origin-form.
   path_ = req.target();
@@ -385,11 +359,8 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
       path_ = origin_target_;
     }
   }
-  expect_continue_ = false;
-  if (auto it = req.find(http::field::expect); it != req.end()) {
-    if (!iequals(it->value(), "100-continue")) co_return co_await respond_status(417, false);
-    expect_continue_ = !request_->is_done();
-  }
+  expect_continue_ =
+      req.find(http::field::expect) != req.end() && !request_->is_done();  // 100-continue
 
   // Max-Forwards: 0 on OPTIONS or TRACE: this proxy is the final recipient (RFC 9110 §7.6.2).
   // It allows every method but TRACE, which it never echoes (cross-site tracing), and CONNECT:

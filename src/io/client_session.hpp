@@ -50,7 +50,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
   // Answers a refused head with status, counts it, and closes (lingering).
   boost::asio::awaitable<void> answer_refusal(int status);
-  bool names_other_http_version() const;
   // Who the client is: the peer, or what trusted proxies say (server.trusted_proxies).
   std::string_view client_address_of(const Snapshot& snap);
   // The bucket key of the connection's own address under limiter (cached per hash seed).
