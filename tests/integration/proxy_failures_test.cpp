@@ -243,6 +243,22 @@ TEST_F(FailuresTest, BackendClosingAfterAPostIs502AndTheClientConnectionStaysOpe
   EXPECT_EQ(client->get("/after").status, 200);
 }
 
+TEST_F(FailuresTest, APostNeverUsesAPooledConnectionTheBackendHasClosed) {
+  // The backend answers keep-alive, then closes: the pooled connection is dead moments later.
+  CannedOrigin canned("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true);
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("canned", {canned.address()}))));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->get("/pooled").status, 200);
+  ASSERT_TRUE(wait_until([&] { return canned.connections_accepted() == 1; }, 2s));
+  std::this_thread::sleep_for(100ms);  // the close arrives; well under the 1 s of trust
+  // A GET may be sent on it and retried; a POST cannot be sent twice, so the proxy must
+  // notice before sending.
+  auto r = client->request("POST", "/once", {{"Content-Length", "0"}});
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(canned.connections_accepted(), 2u);
+}
+
 TEST_F(FailuresTest, TruncatedUpstreamBodyClosesTheClientConnection) {
   ASSERT_TRUE(start_proxy());
   // HttpClient::wait_closed cannot see an EOF its previous read already consumed, so the close
