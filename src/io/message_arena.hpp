@@ -3,6 +3,7 @@
 // free per header field.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -10,7 +11,8 @@
 
 namespace ringproxy {
 
-// A worker's spare arena blocks; used only on that worker's thread (not thread-safe).
+// A worker's spare arena blocks; used only on that worker's thread (not thread-safe), except
+// spare_bytes(), which any thread may read.
 class ArenaBlockPool {
  public:
   static constexpr std::size_t kBlockSize = 4096;
@@ -30,14 +32,24 @@ class ArenaBlockPool {
     if (spare_.empty()) return std::unique_ptr<std::byte[]>(new std::byte[kBlockSize]);
     auto block = std::move(spare_.back());
     spare_.pop_back();
+    spare_count_.store(spare_.size(), std::memory_order_relaxed);
     return block;
   }
   void give_back(std::unique_ptr<std::byte[]> block) {
-    if (spare_.size() < kMaxSpare) spare_.push_back(std::move(block));
+    if (spare_.size() < kMaxSpare) {
+      spare_.push_back(std::move(block));
+      spare_count_.store(spare_.size(), std::memory_order_relaxed);
+    }
+  }
+
+  // Bytes held for reuse now (a relaxed read: for /metrics).
+  std::size_t spare_bytes() const {
+    return spare_count_.load(std::memory_order_relaxed) * kBlockSize;
   }
 
  private:
   std::vector<std::unique_ptr<std::byte[]>> spare_;
+  std::atomic<std::size_t> spare_count_{0};  // spare_.size(), for other threads
 };
 
 // Bump allocation for one message at a time. Not thread-safe: one session owns it. reset()

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "io/heap_usage.hpp"
 #include "io/server.hpp"
 #include "io/worker.hpp"
 
@@ -89,6 +90,21 @@ std::string metrics_text(const Server& server) {
 
   header(out, "active_connections", "gauge", "Client connections open now.");
   out += "ringproxy_active_connections " + std::to_string(server.active_connections()) + "\n";
+
+  std::size_t pooled = 0;
+  std::size_t idle_upstream = 0;
+  for (const auto& w : workers) {
+    pooled += w->relay_buffers().spare_bytes() + w->arena_blocks().spare_bytes();
+    idle_upstream += w->pool().idle_count();
+  }
+  header(out, "upstream_idle_connections", "gauge",
+         "Kept-alive backend connections idle in the pools.");
+  out += "ringproxy_upstream_idle_connections " + std::to_string(idle_upstream) + "\n";
+  header(out, "heap_bytes", "gauge", "Heap memory allocated now, pooled buffers included.");
+  out += "ringproxy_heap_bytes " + std::to_string(heap_bytes_in_use()) + "\n";
+  header(out, "pooled_buffer_bytes", "gauge",
+         "Spare request buffers the workers keep for reuse (part of heap_bytes).");
+  out += "ringproxy_pooled_buffer_bytes " + std::to_string(pooled) + "\n";
 
   header(out, "config_reloads_total", "counter", "Config reloads, by result.");
   out += "ringproxy_config_reloads_total{result=\"success\"} " +

@@ -328,7 +328,10 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             // got part of it and its connection is dropped; the client gets 400 and a close.
             co_return co_await respond_status(400, false);
           }
-          if (rec) co_return RequestEnd::abort;  // client gone or timed out mid-body
+          // A client too slow with its body gets 408 (nothing has been answered yet), as
+          // from nginx's client_body_timeout; one that is gone gets nothing.
+          if (rec && timed_out()) co_return co_await respond_status(408, false);
+          if (rec) co_return RequestEnd::abort;
           const std::size_t n = relay->size() - body.size;
           facts_.bytes_in += n;
           request_sent = request_->is_done();

@@ -26,6 +26,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bo
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
+    idle_count_.store(idle_count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     const auto idle = now - conn->idle_since;
     // A connection used moments ago is taken on trust (a recv per request is a syscall per
     // request); one idle longer may have met the backend's keep-alive timeout, so look first.
@@ -48,12 +49,14 @@ void UpstreamPool::release(std::uint32_t slot, std::unique_ptr<UpstreamConnectio
   conn->idle_since = std::chrono::steady_clock::now();
   conn->buffer.clear();
   list.push_back(std::move(conn));
+  idle_count_.store(idle_count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   schedule_sweep();
 }
 
 void UpstreamPool::clear() {
   stopped_ = true;
   idle_.clear();
+  recount();
   sweep_timer_.cancel();
 }
 
@@ -61,12 +64,13 @@ void UpstreamPool::retain_only(const std::vector<bool>& live_slots) {
   for (std::size_t slot = 0; slot < idle_.size(); ++slot) {
     if (slot >= live_slots.size() || !live_slots[slot]) idle_[slot].clear();
   }
+  recount();
 }
 
-std::size_t UpstreamPool::idle_count() const {
+void UpstreamPool::recount() {
   std::size_t n = 0;
   for (const auto& l : idle_) n += l.size();
-  return n;
+  idle_count_.store(n, std::memory_order_relaxed);
 }
 
 void UpstreamPool::schedule_sweep() {
@@ -87,6 +91,7 @@ void UpstreamPool::sweep() {
     });
     any = any || !list.empty();
   }
+  recount();
   if (any) schedule_sweep();
 }
 

@@ -1,6 +1,7 @@
 // Per-worker keep-alive connections to backends, indexed by backend slot.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -22,7 +23,8 @@ struct UpstreamConnection {
   std::uint64_t uses = 0;  // requests sent over it so far
 };
 
-// The idle connections of one worker; used only on that worker's thread (not thread-safe).
+// The idle connections of one worker; used only on that worker's thread (not thread-safe),
+// except idle_count(), which any thread may read.
 class UpstreamPool {
  public:
   explicit UpstreamPool(boost::asio::any_io_executor ex);
@@ -38,8 +40,8 @@ class UpstreamPool {
   void clear();
   // Closes the idle connections of backends whose slot is not live (a reload removed them).
   void retain_only(const std::vector<bool>& live_slots);
-  // Number of idle connections held.
-  std::size_t idle_count() const;
+  // Number of idle connections held (a relaxed read: for /metrics).
+  std::size_t idle_count() const { return idle_count_.load(std::memory_order_relaxed); }
 
   static constexpr std::chrono::seconds max_idle_time{60};
   // Idle for less than this, a connection is reused without checking that it is still open.
@@ -48,10 +50,12 @@ class UpstreamPool {
  private:
   void schedule_sweep();
   void sweep();
+  void recount();  // refreshes idle_count_ after idle_ changed
 
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   bool stopped_ = false;
+  std::atomic<std::size_t> idle_count_{0};
 };
 
 }  // namespace ringproxy

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -297,6 +298,7 @@ class ProxyTest : public ::testing::Test {
           3s);
       EXPECT_TRUE(drained) << "the proxy still holds " << held
                            << " client connection(s) after the test";
+      if (drained && check_resources_at_end_ && baseline_) expect_resources_back();
     }
     if (proxy_ && HasFailure()) {
       std::string log = proxy_->log();
@@ -308,15 +310,69 @@ class ProxyTest : public ::testing::Test {
   }
 
   // ringproxy_active_connections from /metrics, as text ("" when it cannot be read).
-  std::string active_connections() {
+  std::string active_connections() { return metric_text("ringproxy_active_connections"); }
+
+  // An unlabelled metric from /metrics, as text ("" when it cannot be read).
+  std::string metric_text(std::string_view name) {
     HttpClient client;
     if (!client.connect(proxy_->admin_port())) return "";
     const HttpResponse r = client.get("/metrics");
-    const std::string name = "\nringproxy_active_connections ";
-    const auto at = r.body.find(name);
+    const std::string line = "\n" + std::string(name) + " ";
+    const auto at = r.body.find(line);
     if (at == std::string::npos) return "";
-    const auto begin = at + name.size();
+    const auto begin = at + line.size();
     return r.body.substr(begin, r.body.find('\n', begin) - begin);
+  }
+
+  // What the proxy holds that must return after a test: heap memory not kept in its buffer
+  // pools, and descriptors not kept for idle backend connections.
+  struct Resources {
+    long long heap = -1;  // heap_bytes - pooled_buffer_bytes
+    long long fds = -1;
+    long long idle_upstream = -1;
+    bool valid() const { return heap >= 0 && fds >= 0 && idle_upstream >= 0; }
+  };
+  Resources resources() {
+    Resources r;
+    const std::string heap = metric_text("ringproxy_heap_bytes");
+    const std::string pooled = metric_text("ringproxy_pooled_buffer_bytes");
+    const std::string idle = metric_text("ringproxy_upstream_idle_connections");
+    if (heap.empty() || pooled.empty() || idle.empty()) return r;
+    r.heap = std::stoll(heap) - std::stoll(pooled);
+    r.idle_upstream = std::stoll(idle);
+    std::error_code ec;
+    long long fds = 0;
+    for (std::filesystem::directory_iterator
+             it("/proc/" + std::to_string(proxy_->pid()) + "/fd", ec),
+         end;
+         !ec && it != end; it.increment(ec)) {
+      ++fds;
+    }
+    if (!ec) r.fds = fds;
+    return r;
+  }
+
+  // Heap memory and descriptors are back to what they were when the proxy had started, but
+  // for idle backend connections (a descriptor and a read buffer each), health checks in
+  // flight, and kResourceSlack of heap for caches that fill once (the allocator's, the
+  // rate limiter's buckets for the test's one client address, ...).
+  void expect_resources_back() {
+    static constexpr long long kResourceSlack = 512 * 1024;
+    static constexpr long long kPerIdleUpstream = 24 * 1024;
+    const Resources& base = *baseline_;
+    const long long checks = static_cast<long long>(origins_.size()) + 8;
+    Resources now;
+    const bool back = wait_until(
+        [&] {
+          now = resources();
+          return now.valid() &&
+                 now.heap <= base.heap + kResourceSlack + now.idle_upstream * kPerIdleUpstream &&
+                 now.fds <= base.fds + now.idle_upstream + checks;
+        },
+        3s);
+    EXPECT_TRUE(back) << "the proxy did not give its resources back: heap " << base.heap << " -> "
+                      << now.heap << " bytes (outside pools), descriptors " << base.fds << " -> "
+                      << now.fds << ", idle backend connections " << now.idle_upstream;
   }
 
   // Adds an origin named `name` on an ephemeral port.
@@ -338,6 +394,9 @@ class ProxyTest : public ::testing::Test {
 
   // Off in tests that keep client connections past the test body on purpose.
   bool check_connections_at_end_ = true;
+  // Off in tests whose proxy keeps memory or descriptors on purpose (said where it is set).
+  bool check_resources_at_end_ = true;
+  std::optional<Resources> baseline_;  // taken when the proxy has started
 
   std::string build_config(const ProxyOptions& options) const {
     std::string toml =
@@ -360,7 +419,10 @@ class ProxyTest : public ::testing::Test {
   bool start_proxy(const ProxyOptions& options = {}) {
     proxy_config_ = build_config(options);
     proxy_ = ProxyProcess::start(kProxyBinary, proxy_config_);
-    return proxy_ != nullptr && proxy_->port() != 0;
+    baseline_.reset();
+    if (proxy_ == nullptr || proxy_->port() == 0) return false;
+    if (Resources r = resources(); r.valid()) baseline_ = r;
+    return true;
   }
   std::uint16_t port() const { return proxy_->port(); }
 

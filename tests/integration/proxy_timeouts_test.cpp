@@ -1,6 +1,10 @@
-// Client-side timeouts: a slow head (slowloris), a silent connection, an idle keep-alive one.
+// Client-side timeouts: a slow head (slowloris), a silent connection, an idle keep-alive one, a
+// client that never reads its response.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -75,6 +79,50 @@ TEST_F(TimeoutsTest, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
   EXPECT_GE(elapsed, 800);
   EXPECT_LE(elapsed, 2500);  // well under client_header_timeout (5 s)
   EXPECT_EQ(origin().requests_seen(), 1u);
+}
+
+TEST_F(TimeoutsTest, ClientThatNeverReadsIsClosedAfterIdleTimeoutWithBoundedMemory) {
+  ASSERT_TRUE(
+      start_proxy(ProxyOptions().server("client_header_timeout = \"5s\"\nidle_timeout = \"1s\"")));
+  // A client with a small receive buffer asks for 64 MiB and never reads a byte.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request = "GET /big?bytes=67108864 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  const auto start = Clock::now();
+
+  // While it stalls, the proxy buffers a relay buffer's worth, not the response.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(active_connections(), "1");
+  const Resources stalled = resources();
+  ASSERT_TRUE(stalled.valid());
+  EXPECT_LT(stalled.heap, baseline_->heap + 2 * 1024 * 1024)
+      << "the proxy buffers the response of a client that does not read";
+
+  // Then the write times out (idle_timeout), the connection closes and the backend
+  // connection, left mid-body, is not kept.
+  ASSERT_TRUE(wait_until([&] { return active_connections() == "0"; }, 5s))
+      << "a client that never reads is still held";
+  const auto elapsed = ms_since(start);
+  EXPECT_GE(elapsed, 900);
+  EXPECT_LE(elapsed, 3500);
+  EXPECT_EQ(metric_text("ringproxy_upstream_idle_connections"), "0");
+  // What the client can still read is a cut-off response, then the end.
+  std::string received;
+  char buffer[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) received.append(buffer, n);
+  ::close(fd);
+  EXPECT_TRUE(received.starts_with("HTTP/1.1 200 ")) << received.substr(0, 200);
+  EXPECT_LT(received.size(), 67108864u);
 }
 
 }  // namespace
