@@ -32,20 +32,23 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr RequestHeadLimits kRequestHeadLimits{8192, kMaxFieldLines};
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker, tcp::socket socket)
+ClientSession::ClientSession(Worker& worker, WorkerSocket socket,
+                             std::optional<Clock::time_point> head_deadline, bool resumed)
     : worker_(worker),
       client_(std::move(socket)),
       client_buffer_(BlockAllocator<char>(worker.arena_blocks())),
       request_arena_(worker.arena_blocks()),
       response_arena_(worker.arena_blocks()),
       timer_(client_.get_executor()),
-      deadline_(Clock::time_point::max()) {
+      deadline_(Clock::time_point::max()),
+      resumed_(resumed),
+      head_deadline_(head_deadline) {
   worker_.session_started(this);
 }
 
 ClientSession::~ClientSession() {
   worker_.session_ended(this);
-  worker_.server().connection_closed();
+  if (!parked_) worker_.server().connection_closed();
 }
 
 void ClientSession::start() {
@@ -91,9 +94,27 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   co_return !ec;
 }
 
+asio::awaitable<bool> ClientSession::wait_or_park(Clock::time_point deadline, bool is_new) {
+  const auto now = Clock::now();
+  arm(std::min<Clock::duration>(kParkAfter, deadline - now));
+  auto [wec] = co_await client_.async_wait(WorkerSocket::wait_read, use_nothrow);
+  if (!wec) co_return true;
+  if (timed_out_ && !draining_ && Clock::now() < deadline) park(deadline, is_new);
+  co_return false;
+}
+
+void ClientSession::park(Clock::time_point deadline, bool is_new) {
+  if (is_new) {
+    worker_.park().park_new(std::move(client_), deadline);
+  } else {
+    worker_.park().park_idle(std::move(client_), deadline);
+  }
+  parked_ = true;
+}
+
 asio::awaitable<void> ClientSession::run() {
   boost::system::error_code ec;
-  client_.set_option(tcp::no_delay(true), ec);
+  if (!resumed_) client_.set_option(tcp::no_delay(true), ec);
   auto remote = client_.remote_endpoint(ec);
   if (!ec) client_ip_ = remote.address().to_string();
   // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
@@ -106,7 +127,8 @@ asio::awaitable<void> ClientSession::run() {
   {
     const auto& server_cfg = worker_.snapshot()->config().server;
     client_buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
-    deadline_ = Clock::now() + server_cfg.client_header_timeout;
+    if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
+    deadline_ = *head_deadline_;
   }
   watch();
 
@@ -116,23 +138,34 @@ asio::awaitable<void> ClientSession::run() {
     const ServerConfig::Limits limits = worker_.snapshot()->config().server.limits();
     if (client_buffer_.size() == 0) {
       // Between requests: idle_timeout runs until the first byte (client_header_timeout for
-      // a new connection, armed above).
-      if (!first) arm(limits.idle_timeout);
+      // a new connection). A connection quiet for kParkAfter goes to the worker's park, as a
+      // bare socket, and comes back in a new session when it has something to say.
       prefetch_rate_limit();
       idle_ = true;
       if (!first) {
         // Idle between requests: hold no read buffer, only wait until the socket is readable
         // (this costs the same one syscall as a read that would find nothing).
         client_buffer_.shrink_to_fit();
-        auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, use_nothrow);
-        if (wec) break;  // idle timeout or drain
+        if (!co_await wait_or_park(Clock::now() + limits.idle_timeout, false)) break;
+      } else {
+        // A new connection: its bytes usually came with it, so read at once, for kParkAfter.
+        arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
       }
       auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
       idle_ = false;
-      if (rec) break;  // closed by the client, idle timeout or drain: nothing to answer
+      if (rec) {
+        // Closed by the client, idle timeout or drain: nothing to answer. A new connection
+        // that has said nothing yet waits in the park for the rest of its head's time.
+        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
+          client_buffer_.shrink_to_fit();
+          park(*head_deadline_, true);
+        }
+        break;
+      }
       client_buffer_.commit(n);
     }
-    if (!first) arm(limits.client_header_timeout);
+    // The rest of the head: client_header_timeout from its first byte, or from the accept.
+    arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
     first = false;
 
     // The whole head in the buffer, held to RFC 9112 strictly before Beast parses it; a start
@@ -296,7 +329,7 @@ asio::awaitable<void> ClientSession::linger_close() {
   // Half-close, then read and drop what the client still sends for a moment, so that a
   // reset does not destroy the response we just wrote (nginx's lingering close).
   boost::system::error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.shutdown(WorkerSocket::shutdown_send, ec);
   if (ec) co_return;
   arm(std::chrono::seconds(2));
   char sink[4096];

@@ -3,7 +3,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -14,6 +13,8 @@
 
 #include "io/message_arena.hpp"
 #include "ringproxy/snapshot.hpp"
+
+#include "io/worker_socket.hpp"
 
 namespace ringproxy {
 
@@ -30,7 +31,11 @@ enum class RequestEnd {
 // Lives on its worker's thread; kept alive by the coroutine that runs it (shared_from_this).
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(Worker& worker, boost::asio::ip::tcp::socket socket);
+  // head_deadline: when the first request head must be in (default: client_header_timeout
+  // from now). resumed: the connection comes back from the worker's park (already set up).
+  ClientSession(Worker& worker, WorkerSocket socket,
+                std::optional<std::chrono::steady_clock::time_point> head_deadline = {},
+                bool resumed = false);
   ~ClientSession();
 
   // Starts the connection's coroutine on the worker's executor.
@@ -73,25 +78,37 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> linger_close();
   boost::asio::awaitable<bool> write_client(std::string_view bytes);
 
+  // Waits up to kParkAfter for the client's next bytes; true when they came. Else, unless
+  // draining or past `deadline`, hands the socket to the worker's park (parked_ is set).
+  boost::asio::awaitable<bool> wait_or_park(std::chrono::steady_clock::time_point deadline,
+                                            bool is_new = false);
+  // Hands the socket to the worker's park until `deadline` (the session then ends).
+  void park(std::chrono::steady_clock::time_point deadline, bool is_new);
+  // A connection with nothing to say for this long leaves its session for the park.
+  static constexpr std::chrono::milliseconds kParkAfter{100};
+
   // Deadlines: one timer per session cancels whatever socket op is pending when it passes.
   void arm(std::chrono::steady_clock::duration d);
   void watch();
   bool timed_out() const { return timed_out_; }
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket client_;
+  WorkerSocket client_;
   // The client's bytes; its usual 4 KiB comes from the worker's block pool and goes back
   // while the connection idles between requests.
   boost::beast::basic_flat_buffer<BlockAllocator<char>> client_buffer_;
   MessageArena request_arena_;   // the current request's fields
   MessageArena response_arena_;  // the current response's fields
   std::optional<RequestParser> request_;
-  boost::asio::steady_timer timer_;
+  WorkerTimer timer_;
   std::chrono::steady_clock::time_point deadline_;
   bool timed_out_ = false;
   bool closed_ = false;
   bool idle_ = false;  // waiting for the first byte of a request
   bool draining_ = false;
+  bool resumed_ = false;
+  bool parked_ = false;  // the socket went to the worker's park, which now counts it
+  std::optional<std::chrono::steady_clock::time_point> head_deadline_;
   std::string client_ip_;
   UpstreamConnection* upstream_ = nullptr;  // the connection the deadline must also cancel
 

@@ -2,7 +2,8 @@
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RINGPROXY_SANITIZER_HEAP 1
-#include <sanitizer/allocator_interface.h>
+// From the sanitizer runtime (its header is not installed with g++'s libasan).
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #else
 #include <malloc.h>
 #endif

@@ -91,6 +91,13 @@ std::string metrics_text(const Server& server) {
   header(out, "active_connections", "gauge", "Client connections open now.");
   out += "ringproxy_active_connections " + std::to_string(server.active_connections()) + "\n";
 
+  std::size_t parked = 0;
+  for (const auto& w : workers) parked += w->park().size();
+  header(out, "parked_connections", "gauge",
+         "Client connections idle long enough to be held as a bare socket (part of "
+         "active_connections).");
+  out += "ringproxy_parked_connections " + std::to_string(parked) + "\n";
+
   std::size_t pooled = 0;
   std::size_t idle_upstream = 0;
   for (const auto& w : workers) {

@@ -54,8 +54,8 @@ enum class Failure {
 // Writes one piece of a relayed body, after head (when not empty), in one gather write: as is,
 // or framed as a chunk when chunked (with the last chunk after it when last). Nothing to write
 // is no write. False when the write failed.
-asio::awaitable<bool> write_body_piece(tcp::socket& socket, std::string_view head, const char* data,
-                                       std::size_t n, bool chunked, bool last) {
+asio::awaitable<bool> write_body_piece(WorkerSocket& socket, std::string_view head,
+                                       const char* data, std::size_t n, bool chunked, bool last) {
   static constexpr std::string_view kCrlf = "\r\n";
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   std::array<asio::const_buffer, 5> pieces;

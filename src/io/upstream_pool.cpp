@@ -17,7 +17,7 @@ bool still_open(UpstreamConnection& c) {
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(boost::asio::any_io_executor ex) : sweep_timer_(ex) {}
+UpstreamPool::UpstreamPool(const boost::asio::io_context::executor_type& ex) : sweep_timer_(ex) {}
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bool always_check) {
   if (slot >= idle_.size()) return nullptr;

@@ -3,21 +3,22 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "io/worker_socket.hpp"
+
 namespace ringproxy {
 
 // One connection to a backend with its read buffer. Owned by one session at a time.
 struct UpstreamConnection {
-  explicit UpstreamConnection(const boost::asio::any_io_executor& ex) : socket(ex) {
+  explicit UpstreamConnection(const boost::asio::io_context::executor_type& ex) : socket(ex) {
     buffer.reserve(16 * 1024);  // a typical response head and body in one read
   }
-  boost::asio::ip::tcp::socket socket;
+  WorkerSocket socket;
   boost::beast::flat_buffer buffer{128 * 1024};
   std::chrono::steady_clock::time_point idle_since{};
   std::uint64_t uses = 0;  // requests sent over it so far
@@ -27,7 +28,7 @@ struct UpstreamConnection {
 // except idle_count(), which any thread may read.
 class UpstreamPool {
  public:
-  explicit UpstreamPool(boost::asio::any_io_executor ex);
+  explicit UpstreamPool(const boost::asio::io_context::executor_type& ex);
 
   // A live idle connection to the backend in slot, or nullptr. Connections the peer has
   // closed, or idle longer than max_idle_time, are dropped on the way. A connection idle for
@@ -52,7 +53,7 @@ class UpstreamPool {
   void sweep();
   void recount();  // refreshes idle_count_ after idle_ changed
 
-  boost::asio::steady_timer sweep_timer_;
+  WorkerTimer sweep_timer_;
   std::vector<std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   bool stopped_ = false;
   std::atomic<std::size_t> idle_count_{0};

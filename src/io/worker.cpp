@@ -29,7 +29,7 @@ std::uint64_t random_seed() {
 }
 
 // Answers a connection over max_connections with 503 and closes it.
-asio::awaitable<void> refuse(tcp::socket socket) {
+asio::awaitable<void> refuse(WorkerSocket socket) {
   static const std::string response = make_status_response(503, false, "Retry-After: 1\r\n");
   asio::steady_timer timer(socket.get_executor());
   timer.expires_after(std::chrono::seconds(1));
@@ -38,7 +38,7 @@ asio::awaitable<void> refuse(tcp::socket socket) {
   });
   co_await asio::async_write(socket, asio::buffer(response), use_nothrow);
   boost::system::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(WorkerSocket::shutdown_send, ec);
   char sink[1024];
   while (!ec) {
     auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
@@ -60,6 +60,12 @@ Worker::Worker(Server& server, unsigned index)
       // (other threads post to it), so the reactor's per-socket locks can go.
       context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       pool_(context_.get_executor()),
+      park_(
+          context_.get_executor(),
+          [this](WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> d) {
+            resume(std::move(socket), d);
+          },
+          [this] { server_.connection_closed(); }),
       access_log_(context_.get_executor(), server.access_log_sink()) {}
 
 Worker::~Worker() {
@@ -109,7 +115,7 @@ void Worker::accept_loop(std::size_t listener) {
         boost::system::error_code nbec;
         acceptor.non_blocking(true, nbec);  // accept() below returns would_block, not waits
         while (!draining_ && acceptor.is_open()) {
-          auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+          auto [ec, socket] = co_await acceptor.async_accept(context_.get_executor(), use_nothrow);
           if (ec) {
             if (ec == asio::error::operation_aborted || draining_ || !acceptor.is_open()) {
               co_return;
@@ -126,7 +132,7 @@ void Worker::accept_loop(std::size_t listener) {
           // connections would drain slowly under load.
           boost::system::error_code bec;
           for (int i = 0; !bec && i < kAcceptBatch && !draining_; ++i) {
-            tcp::socket next = acceptor.accept(bec);
+            WorkerSocket next = acceptor.accept(context_.get_executor(), bec);
             if (!bec) admit(std::move(next));
           }
         }
@@ -134,12 +140,17 @@ void Worker::accept_loop(std::size_t listener) {
       asio::detached);
 }
 
-void Worker::admit(tcp::socket socket) {
+void Worker::admit(WorkerSocket socket) {
   if (!server_.admit_connection()) {
     asio::co_spawn(context_, refuse(std::move(socket)), asio::detached);
     return;
   }
   std::make_shared<ClientSession>(*this, std::move(socket))->start();
+}
+
+void Worker::resume(WorkerSocket socket,
+                    std::optional<std::chrono::steady_clock::time_point> head_deadline) {
+  std::make_shared<ClientSession>(*this, std::move(socket), head_deadline, true)->start();
 }
 
 Worker::SnapshotLease::SnapshotLease(Worker& worker) : worker_(worker) {
@@ -192,6 +203,7 @@ void Worker::begin_drain() {
     // drain() may close a session's socket; sessions leave the set only from their
     // destructors, which cannot run inside this loop.
     for (ClientSession* s : sessions_) s->drain();
+    park_.close_all();  // idle connections without a session: closed now
   });
 }
 

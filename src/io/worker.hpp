@@ -4,16 +4,20 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "io/access_log.hpp"
+#include "io/connection_park.hpp"
 #include "io/message_arena.hpp"
 #include "io/relay_buffer.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker_metrics.hpp"
+#include "io/worker_socket.hpp"
 #include "ringproxy/request_id.hpp"
 #include "ringproxy/snapshot.hpp"
 
@@ -68,6 +72,9 @@ class Worker {
     SnapshotHold* hold_;
   };
   UpstreamPool& pool() { return pool_; }
+  // Client connections waiting without a session (see ConnectionPark).
+  ConnectionPark& park() { return park_; }
+  const ConnectionPark& park() const { return park_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
   ArenaBlockPool& arena_blocks() { return arena_blocks_; }
@@ -90,7 +97,10 @@ class Worker {
  private:
   void accept_loop(std::size_t listener);
   // Starts a session for a new connection, or refuses it over max_connections.
-  void admit(boost::asio::ip::tcp::socket socket);
+  void admit(WorkerSocket socket);
+  // A parked connection has bytes (or its close) to read: a new session takes it.
+  void resume(WorkerSocket socket,
+              std::optional<std::chrono::steady_clock::time_point> head_deadline);
   static constexpr int kAcceptBatch = 64;  // connections accepted per wake-up at most
 
   // Declared before context_ so that they outlive it: sessions still suspended when the
@@ -116,6 +126,7 @@ class Worker {
   };
   std::vector<Listener> acceptors_;
   UpstreamPool pool_;
+  ConnectionPark park_;
   AccessLogBuffer access_log_;
   std::thread thread_;
 };

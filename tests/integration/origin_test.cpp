@@ -455,7 +455,9 @@ TEST(ProxyProcess, ReadsPortsAndCapturesOutput) {
   EXPECT_TRUE(contains(proxy->log(), "config is " + proxy->config_path()));
   EXPECT_GT(proxy->rss_kb(), 0);
   const long rss = proxy->rss_kb();
-  EXPECT_GE(proxy->peak_rss_kb(), rss);  // VmHWM read after VmRSS: never below it
+  // VmHWM read after VmRSS: not below it, but for the few pages the shell's forks may have
+  // given back in between (the kernel raises the high-water mark lazily).
+  EXPECT_GE(proxy->peak_rss_kb(), rss - 64);
   EXPECT_GE(proxy->open_fds(), 3);
   EXPECT_LE(proxy->open_fds(), 6);  // nothing of ours leaked into the child
   EXPECT_TRUE(proxy->running());

@@ -1,0 +1,71 @@
+// Client connections with nothing to do, held as a bare socket: no session, no buffer, no timer
+// of their own. nginx keeps an idle keep-alive connection in a few hundred bytes; so does this.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+
+#include "io/worker_socket.hpp"
+
+namespace ringproxy {
+
+// A worker's parked client connections. Each waits for its socket to become readable (then
+// `wake` gets it back, with the deadline its request head keeps, if any) or for its deadline
+// (then it is closed and `closed` is called). Two FIFO lists, new connections and kept-alive
+// ones, each ordered by deadline because every entry of a list waits the same time: one timer
+// serves them all. Worker thread only (not thread-safe), except size().
+class ConnectionPark {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // A parked connection that became readable. head_deadline: set for a new connection, whose
+  // client_header_timeout runs from its accept; empty for a kept-alive one (it starts now).
+  using Wake =
+      std::function<void(WorkerSocket socket, std::optional<Clock::time_point> head_deadline)>;
+  // A parked connection closed here (deadline or close_all); its slot in the count goes.
+  using Closed = std::function<void()>;
+
+  ConnectionPark(const boost::asio::io_context::executor_type& ex, Wake wake, Closed closed);
+  ~ConnectionPark();  // closes what is still parked, without calling `closed`
+  ConnectionPark(const ConnectionPark&) = delete;
+  ConnectionPark& operator=(const ConnectionPark&) = delete;
+
+  // A connection that has sent nothing yet and must send a head by `deadline`.
+  void park_new(WorkerSocket socket, Clock::time_point deadline);
+  // A kept-alive connection between requests, closed at `deadline` (idle_timeout).
+  void park_idle(WorkerSocket socket, Clock::time_point deadline);
+  // Drain: closes every parked connection now.
+  void close_all();
+
+  // Connections parked now (a relaxed read: any thread).
+  std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Entry;
+  struct List {
+    Entry* head = nullptr;
+    Entry* tail = nullptr;
+  };
+
+  void park(List& list, WorkerSocket socket, Clock::time_point deadline);
+  void link(List& list, Entry* e);
+  void unlink(Entry* e);
+  void on_ready(Entry* e, boost::system::error_code ec);
+  void close_entry(Entry* e);  // closes e's socket and unlinks it; its wait handler deletes it
+  void schedule();             // the timer at the earliest deadline of the two heads
+  void expire();
+
+  WorkerTimer timer_;
+  Clock::time_point timer_at_ = Clock::time_point::max();
+  Wake wake_;
+  Closed closed_;
+  List new_;
+  List idle_;
+  List closing_;  // closed here, their waits not yet completed
+  std::atomic<std::size_t> size_{0};
+};
+
+}  // namespace ringproxy
