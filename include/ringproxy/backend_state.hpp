@@ -16,7 +16,7 @@
 
 namespace ringproxy {
 
-// One backend's live state. Identity fields are immutable; counters are relaxed atomics
+// One backend's live state. Identity fields are immutable; the rest are relaxed atomics
 // written by any worker, so it is safe to share between threads.
 struct BackendState {
   HostPort address;
@@ -31,9 +31,9 @@ struct BackendState {
   CircuitBreaker breaker;
   ConcurrencyLimit concurrency;
 
+  // Requests in flight from every worker, kept only while bounded loads need it for the pick
+  // (other counters are per worker: WorkerMetrics::BackendCounts).
   std::atomic<std::int64_t> in_flight{0};
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> failures{0};
 };
 
 // Hands out the BackendState for an address, the same object across reloads while any

@@ -142,6 +142,8 @@ std::string metrics_text(const Server& server) {
     for (const auto& up : snap->upstreams()) {
       for (const auto& b : up.backends) {
         std::uint64_t v = 0;
+        const Server::BackendTotals t =
+            r >= 2 ? server.backend_totals(b->slot) : Server::BackendTotals{};
         switch (r) {
           case 0:
             v = !up.config->health_check || b->healthy.load(std::memory_order_relaxed);
@@ -150,13 +152,13 @@ std::string metrics_text(const Server& server) {
             v = up.config->circuit_breaker ? static_cast<std::uint64_t>(b->breaker.state(now)) : 0;
             break;
           case 2:
-            v = static_cast<std::uint64_t>(b->in_flight.load(std::memory_order_relaxed));
+            v = static_cast<std::uint64_t>(t.in_flight > 0 ? t.in_flight : 0);
             break;
           case 3:
-            v = b->requests.load(std::memory_order_relaxed);
+            v = t.requests;
             break;
           case 4:
-            v = b->failures.load(std::memory_order_relaxed);
+            v = t.failures;
             break;
         }
         out += "ringproxy_";

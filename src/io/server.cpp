@@ -48,6 +48,18 @@ bool Server::admit_connection() {
   return true;
 }
 
+Server::BackendTotals Server::backend_totals(std::uint32_t slot) const {
+  BackendTotals t;
+  for (const auto& w : workers_) {
+    if (const auto* c = w->metrics().backend_counts(slot)) {
+      t.requests += c->requests.load(std::memory_order_relaxed);
+      t.failures += c->failures.load(std::memory_order_relaxed);
+      t.in_flight += c->in_flight.load(std::memory_order_relaxed);
+    }
+  }
+  return t;
+}
+
 void Server::connection_closed() {
   connections_.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -54,6 +54,13 @@ class Server {
   std::size_t active_connections() const { return connections_.load(std::memory_order_relaxed); }
 
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  // One backend's traffic, summed over the workers' own counters (for /metrics and /status).
+  struct BackendTotals {
+    std::uint64_t requests = 0;
+    std::uint64_t failures = 0;
+    std::int64_t in_flight = 0;
+  };
+  BackendTotals backend_totals(std::uint32_t slot) const;
   const BackendRegistry& registry() const { return *registry_; }
   std::uint64_t reloads(bool success) const {
     return (success ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);

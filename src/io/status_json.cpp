@@ -37,9 +37,10 @@ std::string status_json(const Server& server) {
         out +=
             ", \"breaker_retry_after_s\": " + std::to_string(st.breaker.retry_after_seconds(now));
       }
-      out += ", \"in_flight\": " + std::to_string(st.in_flight.load(std::memory_order_relaxed));
-      out += ", \"requests\": " + std::to_string(st.requests.load(std::memory_order_relaxed));
-      out += ", \"failures\": " + std::to_string(st.failures.load(std::memory_order_relaxed));
+      const Server::BackendTotals t = server.backend_totals(st.slot);
+      out += ", \"in_flight\": " + std::to_string(t.in_flight);
+      out += ", \"requests\": " + std::to_string(t.requests);
+      out += ", \"failures\": " + std::to_string(t.failures);
       out += "}";
     }
     out += "]}";

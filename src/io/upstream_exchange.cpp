@@ -235,6 +235,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
     if (!pick) break;
     tried.insert(*pick);
     BackendState& backend = *up.backends[*pick];
+    // This worker's counters for the backend: no cache line shared with other workers.
+    WorkerMetrics::BackendCounts* const counts = worker_.metrics().backend(backend.slot);
     // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.
     if (!lease.acquire(backend, breaker_on, now)) continue;
     // Every attempt after the first is a retry. Re-sending a request a backend already had
@@ -262,7 +264,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         upstream_ = nullptr;
         if (cec) {
           last = timed_out() ? Failure::connect_timeout : Failure::connect_refused;
-          backend.failures.fetch_add(1, std::memory_order_relaxed);
+          WorkerMetrics::count_failure(counts);
           lease.failure();
           lease.reset();
           log::debug("connect to " + backend.key + " failed: " + cec.message());
@@ -272,12 +274,20 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         conn->socket.set_option(tcp::no_delay(true), ignored);
       }
       ++conn->uses;
-      backend.in_flight.fetch_add(1, std::memory_order_relaxed);
-      backend.requests.fetch_add(1, std::memory_order_relaxed);
+      // In flight: per worker, and across workers only when bounded loads must compare it.
+      WorkerMetrics::count_request(counts);
+      WorkerMetrics::add_in_flight(counts, 1);
+      const bool shared_in_flight = ucfg.bounded_load > 0;
+      if (shared_in_flight) backend.in_flight.fetch_add(1, std::memory_order_relaxed);
       struct InFlight {
         BackendState& b;
-        ~InFlight() { b.in_flight.fetch_sub(1, std::memory_order_relaxed); }
-      } in_flight{backend};
+        WorkerMetrics::BackendCounts* c;
+        bool shared;
+        ~InFlight() {
+          WorkerMetrics::add_in_flight(c, -1);
+          if (shared) b.in_flight.fetch_sub(1, std::memory_order_relaxed);
+        }
+      } in_flight{backend, counts, shared_in_flight};
       upstream_ = conn.get();
       struct ClearUpstream {
         UpstreamConnection*& p;
@@ -294,7 +304,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           continue;
         }
         last = timed_out() ? Failure::response_timeout : Failure::stale_before_reply;
-        backend.failures.fetch_add(1, std::memory_order_relaxed);
+        WorkerMetrics::count_failure(counts);
         lease.failure();
         lease.reset();
         break;
@@ -338,7 +348,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           arm(ucfg.response_timeout);
           if (!co_await write_body_piece(conn->socket, {}, relay->data(), n, chunked_request,
                                          request_sent)) {
-            backend.failures.fetch_add(1, std::memory_order_relaxed);
+            WorkerMetrics::count_failure(counts);
             lease.failure();
             co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
@@ -429,7 +439,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           fresh_retry_used = true;
           continue;  // the pooled connection had gone stale: try a fresh one
         }
-        backend.failures.fetch_add(1, std::memory_order_relaxed);
+        WorkerMetrics::count_failure(counts);
         lease.failure();
         lease.reset();
         if (last == Failure::stale_before_reply && idempotent && !body_consumed) break;
@@ -442,7 +452,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       auto& res = response.get();
       // A 5xx is relayed as sent, but counts against the backend's breaker.
       if (res.result_int() >= 500) {
-        backend.failures.fetch_add(1, std::memory_order_relaxed);
+        WorkerMetrics::count_failure(counts);
         lease.failure();
       } else {
         lease.success();
@@ -494,7 +504,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
               use_nothrow);
           if (rec) {
             // Truncated by the backend: never pass it off as complete.
-            backend.failures.fetch_add(1, std::memory_order_relaxed);
+            WorkerMetrics::count_failure(counts);
             log::debug("response from " + backend.key + " cut off: " + rec.message());
             co_return RequestEnd::abort;
           }
@@ -516,7 +526,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             if (rec == http::error::need_buffer) rec = {};
             if (rec) {
               // Truncated by the backend: never pass it off as complete.
-              backend.failures.fetch_add(1, std::memory_order_relaxed);
+              WorkerMetrics::count_failure(counts);
               log::debug("response from " + backend.key + " cut off: " + rec.message());
               if (!head_sent) co_return co_await respond_status(502, false);
               co_return RequestEnd::abort;

@@ -4,6 +4,18 @@ namespace ringproxy {
 
 WorkerMetrics::~WorkerMetrics() {
   for (auto& p : upstreams_) delete p.load(std::memory_order_relaxed);
+  for (auto& p : backend_blocks_) delete p.load(std::memory_order_relaxed);
+}
+
+WorkerMetrics::BackendCounts* WorkerMetrics::backend(std::uint32_t slot) {
+  if (slot >= kMaxBackendSlots) return nullptr;
+  auto& entry = backend_blocks_[slot / kSlotBlock];
+  BackendBlock* block = entry.load(std::memory_order_relaxed);
+  if (block == nullptr) {
+    block = new BackendBlock();
+    entry.store(block, std::memory_order_release);
+  }
+  return &block->slots[slot % kSlotBlock];
 }
 
 void WorkerMetrics::count_response(std::uint32_t upstream_id, int status,

@@ -22,6 +22,14 @@ class WorkerMetrics {
   struct UpstreamCounts {
     std::array<std::atomic<std::uint64_t>, kCodes> by_code{};
   };
+  // One backend's traffic from this worker, by the backend's slot (BackendState::slot).
+  struct BackendCounts {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> failures{0};
+    std::atomic<std::int64_t> in_flight{0};
+  };
+  static constexpr std::size_t kSlotBlock = 256;  // backend counters are made 256 at a time
+  static constexpr std::size_t kMaxBackendSlots = 256 * kSlotBlock;  // slots beyond: not counted
 
   WorkerMetrics() = default;
   ~WorkerMetrics();
@@ -31,6 +39,20 @@ class WorkerMetrics {
   // Owner thread only.
   void count_response(std::uint32_t upstream_id, int status, std::chrono::nanoseconds duration);
   void count_rate_limited() { bump(rate_limited_); }
+  // The counters of backend slot, made on first use; nullptr past kMaxBackendSlots.
+  BackendCounts* backend(std::uint32_t slot);
+  static void count_request(BackendCounts* c) {
+    if (c != nullptr) bump(c->requests);
+  }
+  static void count_failure(BackendCounts* c) {
+    if (c != nullptr) bump(c->failures);
+  }
+  static void add_in_flight(BackendCounts* c, std::int64_t by) {
+    if (c != nullptr) {
+      c->in_flight.store(c->in_flight.load(std::memory_order_relaxed) + by,
+                         std::memory_order_relaxed);
+    }
+  }
 
   // Any thread.
   const UpstreamCounts* upstream(std::uint32_t id) const {
@@ -40,12 +62,22 @@ class WorkerMetrics {
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   std::uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
   std::uint64_t rate_limited() const { return rate_limited_.load(std::memory_order_relaxed); }
+  // Slot's counters, or nullptr when this worker has not used the slot's block yet.
+  const BackendCounts* backend_counts(std::uint32_t slot) const {
+    if (slot >= kMaxBackendSlots) return nullptr;
+    const BackendBlock* block = backend_blocks_[slot / kSlotBlock].load(std::memory_order_acquire);
+    return block != nullptr ? &block->slots[slot % kSlotBlock] : nullptr;
+  }
 
  private:
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
+  struct BackendBlock {
+    std::array<BackendCounts, kSlotBlock> slots;
+  };
   std::array<std::atomic<UpstreamCounts*>, kMaxUpstreams> upstreams_{};
+  std::array<std::atomic<BackendBlock*>, kMaxBackendSlots / kSlotBlock> backend_blocks_{};
   std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets_{};  // non-cumulative
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};

@@ -85,6 +85,11 @@ TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
   EXPECT_EQ(sample(text, "ringproxy_backend_requests_total{upstream=\"app\",backend=\"" +
                              origin().address() + "\"}"),
             10);
+  // Counted by each of the two workers on its own, summed at the scrape.
+  EXPECT_EQ(sample(text, "ringproxy_backend_in_flight{upstream=\"app\",backend=\"" +
+                             origin().address() + "\"}"),
+            0);
+  EXPECT_GT(sample(text, "ringproxy_heap_bytes"), 0);
   EXPECT_EQ(sample(text, "ringproxy_backend_healthy{upstream=\"app\",backend=\"" +
                              origin().address() + "\"}"),
             1);
@@ -94,7 +99,10 @@ TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
   EXPECT_GE(sample(text, "ringproxy_active_connections"), 1);
   for (const char* type : {"# TYPE ringproxy_requests_total counter",
                            "# TYPE ringproxy_request_duration_seconds histogram",
-                           "# TYPE ringproxy_active_connections gauge"}) {
+                           "# TYPE ringproxy_active_connections gauge",
+                           "# TYPE ringproxy_parked_connections gauge",
+                           "# TYPE ringproxy_upstream_idle_connections gauge",
+                           "# TYPE ringproxy_pooled_buffer_bytes gauge"}) {
     EXPECT_TRUE(contains(text, type)) << type;
   }
 }

@@ -43,9 +43,9 @@ TEST(Snapshot, BuildsPickersAndSharesBackendStateByAddress) {
 TEST(Snapshot, StateSurvivesARebuildWhileStillUsed) {
   BackendRegistry registry;
   auto first = Snapshot::build(two_upstreams(), 1, registry);
-  first.snapshot->upstreams()[0].backends[0]->requests = 7;
+  first.snapshot->upstreams()[0].backends[0]->in_flight = 7;
   auto second = Snapshot::build(two_upstreams(), 2, registry);
-  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->requests.load(), 7u);
+  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->in_flight.load(), 7);
   EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->slot,
             first.snapshot->upstreams()[0].backends[0]->slot);
 }
@@ -55,11 +55,11 @@ TEST(Snapshot, ForgottenBackendGetsFreshStateAndNewSlot) {
   std::uint32_t old_slot;
   {
     auto first = Snapshot::build(two_upstreams(), 1, registry);
-    first.snapshot->upstreams()[0].backends[0]->requests = 7;
+    first.snapshot->upstreams()[0].backends[0]->in_flight = 7;
     old_slot = first.snapshot->upstreams()[0].backends[0]->slot;
   }
   auto second = Snapshot::build(two_upstreams(), 2, registry);
-  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->requests.load(), 0u);
+  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->in_flight.load(), 0);
   EXPECT_NE(second.snapshot->upstreams()[0].backends[0]->slot, old_slot);
 }
 
