@@ -1,9 +1,31 @@
 #include "io/connection_park.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/error.hpp>
+#include <memory>
 #include <utility>
 
 namespace ringproxy {
+
+namespace {
+
+// std::allocator under another name: asio takes std::allocator itself to mean "none given"
+// and recycles, so a distinct type is what makes it allocate the exact size.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace
 
 // One parked connection. Owned by its pending wait: the wait's handler deletes it.
 struct ConnectionPark::Entry {
@@ -43,8 +65,12 @@ void ConnectionPark::park_idle(WorkerSocket socket, Clock::time_point deadline) 
 void ConnectionPark::park(List& list, WorkerSocket socket, Clock::time_point deadline) {
   Entry* e = new Entry(std::move(socket), deadline, list);
   link(list, e);
-  e->socket.async_wait(WorkerSocket::wait_read,
-                       [this, e](boost::system::error_code ec) { on_ready(e, ec); });
+  // The wait's memory from the heap at its exact size: asio's per-thread recycling would
+  // hand it a cached block of whatever size a session's last operation needed.
+  e->socket.async_wait(
+      WorkerSocket::wait_read,
+      boost::asio::bind_allocator(ExactAllocator<void>(),
+                                  [this, e](boost::system::error_code ec) { on_ready(e, ec); }));
   if (deadline < timer_at_) schedule();
 }
 

@@ -11,16 +11,17 @@
 
 namespace ringproxy {
 
-// A worker's spare arena blocks; used only on that worker's thread (not thread-safe), except
-// spare_bytes(), which any thread may read.
-class ArenaBlockPool {
+// A worker's spare blocks of Size bytes, at most MaxSpare of them; used only on that worker's
+// thread (not thread-safe), except spare_bytes(), which any thread may read.
+template <std::size_t Size, std::size_t MaxSpare>
+class BlockPool {
  public:
-  static constexpr std::size_t kBlockSize = 4096;
-  static constexpr std::size_t kMaxSpare = 256;  // 1 MiB of spare blocks at most
+  static constexpr std::size_t kBlockSize = Size;
+  static constexpr std::size_t kMaxSpare = MaxSpare;
 
-  ArenaBlockPool() = default;
-  ArenaBlockPool(const ArenaBlockPool&) = delete;
-  ArenaBlockPool& operator=(const ArenaBlockPool&) = delete;
+  BlockPool() = default;
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
 
   // The same as raw memory, for allocators: a block of kBlockSize bytes.
   void* take_raw() { return take().release(); }
@@ -51,6 +52,12 @@ class ArenaBlockPool {
   std::vector<std::unique_ptr<std::byte[]>> spare_;
   std::atomic<std::size_t> spare_count_{0};  // spare_.size(), for other threads
 };
+
+// Arena blocks and client read buffers: 256 KiB of spare blocks at most.
+using ArenaBlockPool = BlockPool<4096, 64>;
+// Backend connections' read buffers (a response head and the first body bytes), taken for an
+// exchange and given back when the connection goes idle in the pool: 512 KiB spare at most.
+using UpstreamBufferPool = BlockPool<16384, 32>;
 
 // Bump allocation for one message at a time. Not thread-safe: one session owns it. reset()
 // gives every block back (no object allocated from it may be used afterwards).
@@ -114,37 +121,41 @@ class ArenaAllocator {
   MessageArena* arena_;
 };
 
-// A standard allocator that takes kBlockSize-byte requests from a worker's block pool (the
-// client read buffer's usual size) and anything else from the heap.
-template <class T>
+// A standard allocator that takes requests of exactly a block from a worker's block pool (a
+// read buffer's usual size) and anything else from the heap.
+template <class T, class Pool = ArenaBlockPool>
 class BlockAllocator {
  public:
   using value_type = T;
-
-  explicit BlockAllocator(ArenaBlockPool& pool) noexcept : pool_(&pool) {}
   template <class U>
-  BlockAllocator(const BlockAllocator<U>& other) noexcept : pool_(other.pool()) {}
+  struct rebind {
+    using other = BlockAllocator<U, Pool>;
+  };
+
+  explicit BlockAllocator(Pool& pool) noexcept : pool_(&pool) {}
+  template <class U>
+  BlockAllocator(const BlockAllocator<U, Pool>& other) noexcept : pool_(other.pool()) {}
 
   T* allocate(std::size_t n) {
-    if (n * sizeof(T) == ArenaBlockPool::kBlockSize) return static_cast<T*>(pool_->take_raw());
+    if (n * sizeof(T) == Pool::kBlockSize) return static_cast<T*>(pool_->take_raw());
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n * sizeof(T) == ArenaBlockPool::kBlockSize) {
+    if (n * sizeof(T) == Pool::kBlockSize) {
       pool_->give_back_raw(p);
     } else {
       std::allocator<T>().deallocate(p, n);
     }
   }
 
-  ArenaBlockPool* pool() const noexcept { return pool_; }
+  Pool* pool() const noexcept { return pool_; }
   template <class U>
-  bool operator==(const BlockAllocator<U>& other) const noexcept {
+  bool operator==(const BlockAllocator<U, Pool>& other) const noexcept {
     return pool_ == other.pool();
   }
 
  private:
-  ArenaBlockPool* pool_;
+  Pool* pool_;
 };
 
 }  // namespace ringproxy

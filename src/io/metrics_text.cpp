@@ -101,7 +101,8 @@ std::string metrics_text(const Server& server) {
   std::size_t pooled = 0;
   std::size_t idle_upstream = 0;
   for (const auto& w : workers) {
-    pooled += w->relay_buffers().spare_bytes() + w->arena_blocks().spare_bytes();
+    pooled += w->relay_buffers().spare_bytes() + w->arena_blocks().spare_bytes() +
+              w->upstream_buffers().spare_bytes();
     idle_upstream += w->pool().idle_count();
   }
   header(out, "upstream_idle_connections", "gauge",

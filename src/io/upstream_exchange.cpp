@@ -257,7 +257,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       std::unique_ptr<UpstreamConnection> conn = worker_.pool().acquire(backend.slot, !idempotent);
       const bool reused = conn != nullptr;
       if (!conn) {
-        conn = std::make_unique<UpstreamConnection>(client_.get_executor());
+        conn = std::make_unique<UpstreamConnection>(client_.get_executor(),
+                                                    worker_.upstream_buffers());
         upstream_ = conn.get();
         arm(ucfg.connect_timeout);
         auto [cec] = co_await conn->socket.async_connect(endpoint_of(backend), use_nothrow);

@@ -48,6 +48,7 @@ void UpstreamPool::release(std::uint32_t slot, std::unique_ptr<UpstreamConnectio
   if (list.size() >= max_idle) return;  // conn closes as it goes out of scope
   conn->idle_since = std::chrono::steady_clock::now();
   conn->buffer.clear();
+  conn->buffer.shrink_to_fit();  // its block back to the worker's pool while it idles
   list.push_back(std::move(conn));
   idle_count_.store(idle_count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   schedule_sweep();

@@ -9,17 +9,19 @@
 #include <memory>
 #include <vector>
 
+#include "io/message_arena.hpp"
 #include "io/worker_socket.hpp"
 
 namespace ringproxy {
 
 // One connection to a backend with its read buffer. Owned by one session at a time.
 struct UpstreamConnection {
-  explicit UpstreamConnection(const boost::asio::io_context::executor_type& ex) : socket(ex) {
-    buffer.reserve(16 * 1024);  // a typical response head and body in one read
-  }
+  UpstreamConnection(const boost::asio::io_context::executor_type& ex, UpstreamBufferPool& buffers)
+      : socket(ex), buffer(128 * 1024, BlockAllocator<char, UpstreamBufferPool>(buffers)) {}
   WorkerSocket socket;
-  boost::beast::flat_buffer buffer{128 * 1024};
+  // Its usual 16 KiB (a response head and body in one read) comes from the worker's pool and
+  // goes back while the connection idles in the pool.
+  boost::beast::basic_flat_buffer<BlockAllocator<char, UpstreamBufferPool>> buffer;
   std::chrono::steady_clock::time_point idle_since{};
   std::uint64_t uses = 0;  // requests sent over it so far
 };

@@ -78,6 +78,7 @@ class Worker {
   RequestIdGenerator& request_ids() { return request_ids_; }
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
   ArenaBlockPool& arena_blocks() { return arena_blocks_; }
+  UpstreamBufferPool& upstream_buffers() { return upstream_buffers_; }
   AccessLogBuffer& access_log() { return access_log_; }
   WorkerMetrics& metrics() { return metrics_; }
   const WorkerMetrics& metrics() const { return metrics_; }
@@ -112,6 +113,7 @@ class Worker {
   bool draining_ = false;
   RelayBufferPool relay_buffers_;
   ArenaBlockPool arena_blocks_;
+  UpstreamBufferPool upstream_buffers_;
   WorkerMetrics metrics_;
   RequestIdGenerator request_ids_;
   std::uint64_t sequence_;
