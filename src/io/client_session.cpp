@@ -99,7 +99,13 @@ asio::awaitable<bool> ClientSession::wait_or_park(Clock::time_point deadline, bo
   arm(std::min<Clock::duration>(kParkAfter, deadline - now));
   auto [wec] = co_await client_.async_wait(WorkerSocket::wait_read, use_nothrow);
   if (!wec) co_return true;
-  if (timed_out_ && !draining_ && Clock::now() < deadline) park(deadline, is_new);
+  if (timed_out_ && !draining_ && Clock::now() < deadline) {
+    // A busy loop may run the timer before the socket's readiness: bytes already here are
+    // read now rather than parked and woken at once.
+    boost::system::error_code aec;
+    if (client_.available(aec) > 0 && !aec) co_return true;
+    park(deadline, is_new);
+  }
   co_return false;
 }
 

@@ -85,7 +85,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Hands the socket to the worker's park until `deadline` (the session then ends).
   void park(std::chrono::steady_clock::time_point deadline, bool is_new);
   // A connection with nothing to say for this long leaves its session for the park.
-  static constexpr std::chrono::milliseconds kParkAfter{100};
+  static constexpr std::chrono::milliseconds kParkAfter{50};
 
   // Deadlines: one timer per session cancels whatever socket op is pending when it passes.
   void arm(std::chrono::steady_clock::duration d);

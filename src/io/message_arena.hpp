@@ -56,8 +56,8 @@ class BlockPool {
 // Arena blocks and client read buffers: 256 KiB of spare blocks at most.
 using ArenaBlockPool = BlockPool<4096, 64>;
 // Backend connections' read buffers (a response head and the first body bytes), taken for an
-// exchange and given back when the connection goes idle in the pool: 512 KiB spare at most.
-using UpstreamBufferPool = BlockPool<16384, 32>;
+// exchange and given back when the connection goes idle in the pool: 256 KiB spare at most.
+using UpstreamBufferPool = BlockPool<16384, 16>;
 
 // Bump allocation for one message at a time. Not thread-safe: one session owns it. reset()
 // gives every block back (no object allocated from it may be used afterwards).
