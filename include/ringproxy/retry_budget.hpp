@@ -16,12 +16,18 @@
 // per second. The decision and the count are one CAS on the current second's bucket, so
 // concurrent retries never overshoot the budget through that bucket; the older buckets are only
 // read (a thread whose `now` lags into an older second still counts into that second's bucket).
+//
+// Lanes: requests are counted in one of `lanes` rings (a proxy worker counts into its own), so
+// that workers share no cache line per request; retries are counted in lane 0, and the
+// decision reads the requests of every lane (a lane's concurrent count may be missed: the
+// budget is then slightly stricter, never looser).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 namespace ringproxy {
 
@@ -38,6 +44,7 @@ class RetryBudget {
     double ratio = 0.2;  // retries may be this share of requests; clamped to [0, 1000]
     std::uint32_t min_per_second = 3;  // retries always allowed per second; clamped to 2^20 - 1
     unsigned window_seconds = 10;      // clamped to [1, kMaxWindowSeconds]
+    unsigned lanes = 1;                // request counters, one per counting thread; >= 1
   };
 
   RetryBudget() : RetryBudget(Options{}) {}
@@ -45,8 +52,8 @@ class RetryBudget {
   RetryBudget(const RetryBudget&) = delete;
   RetryBudget& operator=(const RetryBudget&) = delete;
 
-  // Counts one client request (call once per request, not per attempt).
-  void on_request(TimePoint now);
+  // Counts one client request (call once per request, not per attempt) in lane % lanes.
+  void on_request(TimePoint now, unsigned lane = 0);
   // Whether one more attempt (a retry) may be made now; counts it when allowed.
   bool try_retry(TimePoint now);
 
@@ -61,14 +68,18 @@ class RetryBudget {
     std::uint64_t requests = 0;
     std::uint64_t retries = 0;
   };
-  // Sums the buckets of the seconds [second - window + 1, second - first_back].
+  // One lane's ring of per-second buckets, on cache lines of its own.
+  struct alignas(64) Lane {
+    std::array<std::atomic<std::uint64_t>, kMaxWindowSeconds> buckets{};
+  };
+  // Sums the buckets of every lane for the seconds [second - window + 1, second - first_back].
   Totals sum(std::int64_t second, unsigned first_back) const;
-  std::atomic<std::uint64_t>& bucket(std::int64_t second);
-  const std::atomic<std::uint64_t>& bucket(std::int64_t second) const;
+  std::atomic<std::uint64_t>& bucket(unsigned lane, std::int64_t second);
+  const std::atomic<std::uint64_t>& bucket(unsigned lane, std::int64_t second) const;
 
   Options options_;
   std::uint64_t ratio_ppm_;  // ratio in parts per million
-  std::array<std::atomic<std::uint64_t>, kMaxWindowSeconds> buckets_{};
+  std::unique_ptr<Lane[]> lanes_;
 };
 
 }  // namespace ringproxy

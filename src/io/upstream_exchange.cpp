@@ -204,7 +204,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   const auto now = std::chrono::steady_clock::now();
   const bool breaker_on = ucfg.circuit_breaker.has_value();
   const bool health_on = ucfg.health_check.has_value();
-  up.retry_budget->on_request(now);
+  up.retry_budget->on_request(now, worker_.index());  // its own lane: no shared line
   BackendLease lease;
   Failure last = Failure::none;
   bool body_consumed = false;  // client body bytes were read: the request cannot be replayed

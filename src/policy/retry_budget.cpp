@@ -62,34 +62,38 @@ RetryBudget::RetryBudget(const Options& options) : options_(options) {
       static_cast<std::uint32_t>(std::min<std::uint64_t>(options.min_per_second, kMaxRetries));
   options_.window_seconds = std::clamp(options.window_seconds, 1u, kMaxWindowSeconds);
   ratio_ppm_ = static_cast<std::uint64_t>(std::llround(ratio * static_cast<double>(kPpm)));
+  options_.lanes = std::clamp(options.lanes, 1u, 1024u);
+  lanes_ = std::make_unique<Lane[]>(options_.lanes);
 }
 
-std::atomic<std::uint64_t>& RetryBudget::bucket(std::int64_t second) {
+std::atomic<std::uint64_t>& RetryBudget::bucket(unsigned lane, std::int64_t second) {
   std::int64_t n = options_.window_seconds;
-  return buckets_[static_cast<std::size_t>(((second % n) + n) % n)];
+  return lanes_[lane].buckets[static_cast<std::size_t>(((second % n) + n) % n)];
 }
 
-const std::atomic<std::uint64_t>& RetryBudget::bucket(std::int64_t second) const {
+const std::atomic<std::uint64_t>& RetryBudget::bucket(unsigned lane, std::int64_t second) const {
   std::int64_t n = options_.window_seconds;
-  return buckets_[static_cast<std::size_t>(((second % n) + n) % n)];
+  return lanes_[lane].buckets[static_cast<std::size_t>(((second % n) + n) % n)];
 }
 
 RetryBudget::Totals RetryBudget::sum(std::int64_t second, unsigned first_back) const {
   Totals t;
-  for (unsigned back = first_back; back < options_.window_seconds; ++back) {
-    std::int64_t s = second - back;
-    std::uint64_t b = bucket(s).load(std::memory_order_relaxed);
-    if (stamp_of(b) != stamp_for(s)) continue;  // empty, or another second's
-    t.requests += requests_of(b);
-    t.retries += retries_of(b);
+  for (unsigned lane = 0; lane < options_.lanes; ++lane) {
+    for (unsigned back = first_back; back < options_.window_seconds; ++back) {
+      std::int64_t s = second - back;
+      std::uint64_t b = bucket(lane, s).load(std::memory_order_relaxed);
+      if (stamp_of(b) != stamp_for(s)) continue;  // empty, or another second's
+      t.requests += requests_of(b);
+      t.retries += retries_of(b);
+    }
   }
   return t;
 }
 
-void RetryBudget::on_request(TimePoint now) {
+void RetryBudget::on_request(TimePoint now, unsigned lane) {
   std::int64_t second = second_of(now);
   std::uint64_t mine = stamp_for(second);
-  auto& b = bucket(second);
+  auto& b = bucket(lane % options_.lanes, second);
   std::uint64_t current = b.load(std::memory_order_relaxed);
   for (;;) {
     std::uint64_t base = base_for(current, mine);
@@ -105,13 +109,19 @@ bool RetryBudget::try_retry(TimePoint now) {
   std::int64_t second = second_of(now);
   std::uint64_t mine = stamp_for(second);
   Totals past = sum(second, 1);
-  auto& b = bucket(second);
+  // This second's requests in the other lanes (read only; lane 0 is decided on below).
+  std::uint64_t other_lanes = 0;
+  for (unsigned lane = 1; lane < options_.lanes; ++lane) {
+    std::uint64_t o = bucket(lane, second).load(std::memory_order_relaxed);
+    if (stamp_of(o) == mine) other_lanes += requests_of(o);
+  }
+  auto& b = bucket(0, second);
   std::uint64_t current = b.load(std::memory_order_relaxed);
   for (;;) {
     std::uint64_t base = base_for(current, mine);
     std::uint64_t retries_now = retries_of(base) + 1;  // counting this one
     if (retries_now > kMaxRetries) return false;
-    std::uint64_t requests = past.requests + requests_of(base);
+    std::uint64_t requests = past.requests + other_lanes + requests_of(base);
     std::uint64_t retries = past.retries + retries_now;
     bool within_share = retries * kPpm <= requests * ratio_ppm_;
     bool within_floor = retries_now <= options_.min_per_second;

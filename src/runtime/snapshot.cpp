@@ -1,7 +1,9 @@
 #include "ringproxy/snapshot.hpp"
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include "ringproxy/hash_ring.hpp"
 #include "ringproxy/maglev.hpp"
@@ -63,7 +65,12 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
       rt.backends.push_back(std::move(state));
     }
     if (auto spec = HashKeySpec::parse(up.hash_key)) rt.hash_key = *spec;
-    rt.retry_budget = std::make_unique<RetryBudget>();
+    // One request lane per worker (server.workers; 0 is one per CPU, as the server starts).
+    RetryBudget::Options budget;
+    budget.lanes = snap->config_.server.workers != 0
+                       ? snap->config_.server.workers
+                       : std::max(1u, std::thread::hardware_concurrency());
+    rt.retry_budget = std::make_unique<RetryBudget>(budget);
     rt.metrics_id = registry.upstream_id(up.name);
     try {
       if (up.algorithm == "maglev") {
