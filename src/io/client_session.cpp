@@ -39,7 +39,6 @@ ClientSession::ClientSession(Worker& worker, WorkerSocket socket,
       client_buffer_(BlockAllocator<char>(worker.arena_blocks())),
       request_arena_(worker.arena_blocks()),
       response_arena_(worker.arena_blocks()),
-      timer_(client_.get_executor()),
       deadline_(Clock::time_point::max()),
       resumed_(resumed),
       head_deadline_(head_deadline) {
@@ -65,26 +64,17 @@ void ClientSession::drain() {
 }
 
 void ClientSession::arm(Clock::duration d) {
-  const auto next = Clock::now() + d;
-  const bool sooner = next < timer_.expiry();
-  deadline_ = next;
+  deadline_ = Clock::now() + d;
   timed_out_ = false;
-  if (sooner) timer_.cancel();  // the watcher re-waits on the new, earlier deadline
 }
 
-void ClientSession::watch() {
-  timer_.expires_at(deadline_);
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
-    if (self->closed_) return;
-    if (Clock::now() >= self->deadline_) {
-      self->timed_out_ = true;
-      self->deadline_ = Clock::time_point::max();
-      boost::system::error_code ignored;
-      self->client_.cancel(ignored);
-      if (self->upstream_) self->upstream_->socket.cancel(ignored);
-    }
-    self->watch();
-  });
+void ClientSession::expire_if_due(Clock::time_point now) {
+  if (closed_ || now < deadline_) return;
+  timed_out_ = true;
+  deadline_ = Clock::time_point::max();
+  boost::system::error_code ignored;
+  client_.cancel(ignored);  // the pending operation completes with operation_aborted
+  if (upstream_) upstream_->socket.cancel(ignored);
 }
 
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
@@ -136,7 +126,6 @@ asio::awaitable<void> ClientSession::run() {
     if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
     deadline_ = *head_deadline_;
   }
-  watch();
 
   bool first = true;
   while (!draining_) {
@@ -237,7 +226,6 @@ asio::awaitable<void> ClientSession::run() {
     }
   }
   closed_ = true;
-  timer_.cancel();
   client_.close(ec);
 }
 

@@ -42,6 +42,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void start();
   // Drain: an idle connection closes now; a busy one closes after its current response.
   void drain();
+  // Called by the worker's deadline tick: past its deadline, the session's pending socket
+  // operations are cancelled and timed_out() is set.
+  void expire_if_due(std::chrono::steady_clock::time_point now);
 
  private:
   using RequestParser =
@@ -87,9 +90,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // A connection with nothing to say for this long leaves its session for the park.
   static constexpr std::chrono::milliseconds kParkAfter{50};
 
-  // Deadlines: one timer per session cancels whatever socket op is pending when it passes.
+  // Deadlines: setting one is a store; the worker's tick (Worker::kDeadlineTick) cancels
+  // whatever socket operation is pending once it has passed. No timer per session.
   void arm(std::chrono::steady_clock::duration d);
-  void watch();
   bool timed_out() const { return timed_out_; }
 
   Worker& worker_;
@@ -100,7 +103,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   MessageArena request_arena_;   // the current request's fields
   MessageArena response_arena_;  // the current response's fields
   std::optional<RequestParser> request_;
-  WorkerTimer timer_;
   std::chrono::steady_clock::time_point deadline_;
   bool timed_out_ = false;
   bool closed_ = false;

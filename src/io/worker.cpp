@@ -66,6 +66,7 @@ Worker::Worker(Server& server, unsigned index)
             resume(std::move(socket), d);
           },
           [this] { server_.connection_closed(); }),
+      deadline_tick_(context_.get_executor()),
       access_log_(context_.get_executor(), server.access_log_sink()) {}
 
 Worker::~Worker() {
@@ -186,6 +187,28 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
 void Worker::session_started(ClientSession* s) {
   sessions_.insert(s);
   active_sessions_.fetch_add(1, std::memory_order_release);
+  if (!ticking_) {
+    ticking_ = true;
+    deadline_tick_.expires_after(kDeadlineTick);
+    deadline_tick_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) tick_deadlines();
+    });
+  }
+}
+
+void Worker::tick_deadlines() {
+  // One pass over this worker's sessions (the busy ones: idle connections wait in the park)
+  // replaces a timer per session, which cost timer-queue work on every request.
+  const auto now = std::chrono::steady_clock::now();
+  for (ClientSession* s : sessions_) s->expire_if_due(now);  // cancels only: none ends here
+  if (sessions_.empty()) {
+    ticking_ = false;
+    return;
+  }
+  deadline_tick_.expires_at(now + kDeadlineTick);
+  deadline_tick_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick_deadlines();
+  });
 }
 
 void Worker::session_ended(ClientSession* s) {

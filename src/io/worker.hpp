@@ -87,6 +87,8 @@ class Worker {
   // Session bookkeeping, for drain.
   void session_started(ClientSession* s);
   void session_ended(ClientSession* s);
+  // How often the sessions' deadlines are checked: a timeout fires up to this late.
+  static constexpr std::chrono::milliseconds kDeadlineTick{20};
   std::size_t active_sessions() const { return active_sessions_.load(std::memory_order_acquire); }
   bool draining() const { return draining_; }
 
@@ -99,6 +101,8 @@ class Worker {
   void accept_loop(std::size_t listener);
   // Starts a session for a new connection, or refuses it over max_connections.
   void admit(WorkerSocket socket);
+  // Expires the sessions past their deadline, then ticks again while any session is left.
+  void tick_deadlines();
   // A parked connection has bytes (or its close) to read: a new session takes it.
   void resume(WorkerSocket socket,
               std::optional<std::chrono::steady_clock::time_point> head_deadline);
@@ -129,6 +133,8 @@ class Worker {
   std::vector<Listener> acceptors_;
   UpstreamPool pool_;
   ConnectionPark park_;
+  WorkerTimer deadline_tick_;
+  bool ticking_ = false;
   AccessLogBuffer access_log_;
   std::thread thread_;
 };
