@@ -84,23 +84,19 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   co_return !ec;
 }
 
-asio::awaitable<std::size_t> ClientSession::read_or_park(Clock::time_point deadline, bool is_new) {
-  for (;;) {
-    arm(std::min<Clock::duration>(kParkAfter, deadline - Clock::now()));
-    auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
-    if (!rec) {
-      client_buffer_.commit(n);
-      co_return n;
-    }
-    if (!timed_out_ || draining_ || Clock::now() >= deadline) co_return 0;
-    // A busy loop may run the deadline tick before the socket's readiness: bytes already
-    // here are read now rather than parked and woken at once.
+asio::awaitable<bool> ClientSession::wait_or_park(Clock::time_point deadline, bool is_new) {
+  const auto now = Clock::now();
+  arm(std::min<Clock::duration>(kParkAfter, deadline - now));
+  auto [wec] = co_await client_.async_wait(WorkerSocket::wait_read, use_nothrow);
+  if (!wec) co_return true;
+  if (timed_out_ && !draining_ && Clock::now() < deadline) {
+    // A busy loop may run the timer before the socket's readiness: bytes already here are
+    // read now rather than parked and woken at once.
     boost::system::error_code aec;
-    if (client_.available(aec) > 0 && !aec) continue;
-    client_buffer_.shrink_to_fit();  // parked: no buffer
+    if (client_.available(aec) > 0 && !aec) co_return true;
     park(deadline, is_new);
-    co_return 0;
   }
+  co_return false;
 }
 
 void ClientSession::park(Clock::time_point deadline, bool is_new) {
@@ -141,12 +137,27 @@ asio::awaitable<void> ClientSession::run() {
       // bare socket, and comes back in a new session when it has something to say.
       prefetch_rate_limit();
       idle_ = true;
-      // A read at once: the bytes are often here already (then it is the only syscall; an
-      // async_wait would add an epoll_ctl to re-arm the socket). For kParkAfter at most.
-      const Clock::time_point until = first ? *head_deadline_ : Clock::now() + limits.idle_timeout;
-      const std::size_t n = co_await read_or_park(until, first);
+      if (!first) {
+        // Idle between requests: hold no read buffer, only wait until the socket is readable
+        // (this costs the same one syscall as a read that would find nothing).
+        client_buffer_.shrink_to_fit();
+        if (!co_await wait_or_park(Clock::now() + limits.idle_timeout, false)) break;
+      } else {
+        // A new connection: its bytes usually came with it, so read at once, for kParkAfter.
+        arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
+      }
+      auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
       idle_ = false;
-      if (n == 0) break;  // closed by the client, timed out, drained, or parked
+      if (rec) {
+        // Closed by the client, idle timeout or drain: nothing to answer. A new connection
+        // that has said nothing yet waits in the park for the rest of its head's time.
+        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
+          client_buffer_.shrink_to_fit();
+          park(*head_deadline_, true);
+        }
+        break;
+      }
+      client_buffer_.commit(n);
     }
     // The rest of the head: client_header_timeout from its first byte, or from the accept.
     arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);

@@ -81,11 +81,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> linger_close();
   boost::asio::awaitable<bool> write_client(std::string_view bytes);
 
-  // Reads the client's next bytes, waiting up to kParkAfter; the count read (0: none). When
-  // none came, unless draining or past `deadline`, hands the socket to the worker's park
-  // (parked_ is set) with its buffer given back.
-  boost::asio::awaitable<std::size_t> read_or_park(std::chrono::steady_clock::time_point deadline,
-                                                   bool is_new);
+  // Waits up to kParkAfter for the client's next bytes; true when they came. Else, unless
+  // draining or past `deadline`, hands the socket to the worker's park (parked_ is set).
+  boost::asio::awaitable<bool> wait_or_park(std::chrono::steady_clock::time_point deadline,
+                                            bool is_new = false);
   // Hands the socket to the worker's park until `deadline` (the session then ends).
   void park(std::chrono::steady_clock::time_point deadline, bool is_new);
   // A connection with nothing to say for this long leaves its session for the park.
