@@ -97,12 +97,12 @@ TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
                              origin().address() + "\"}"),
             0);
   EXPECT_GE(sample(text, "ringproxy_active_connections"), 1);
-  for (const char* type : {"# TYPE ringproxy_requests_total counter",
-                           "# TYPE ringproxy_request_duration_seconds histogram",
-                           "# TYPE ringproxy_active_connections gauge",
-                           "# TYPE ringproxy_parked_connections gauge",
-                           "# TYPE ringproxy_upstream_idle_connections gauge",
-                           "# TYPE ringproxy_pooled_buffer_bytes gauge"}) {
+  for (const char* type :
+       {"# TYPE ringproxy_requests_total counter",
+        "# TYPE ringproxy_request_duration_seconds histogram",
+        "# TYPE ringproxy_active_connections gauge", "# TYPE ringproxy_parked_connections gauge",
+        "# TYPE ringproxy_upstream_idle_connections gauge",
+        "# TYPE ringproxy_pooled_buffer_bytes gauge"}) {
     EXPECT_TRUE(contains(text, type)) << type;
   }
 }
