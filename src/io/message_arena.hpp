@@ -127,10 +127,6 @@ template <class T, class Pool = ArenaBlockPool>
 class BlockAllocator {
  public:
   using value_type = T;
-  template <class U>
-  struct rebind {
-    using other = BlockAllocator<U, Pool>;
-  };
 
   explicit BlockAllocator(Pool& pool) noexcept : pool_(&pool) {}
   template <class U>

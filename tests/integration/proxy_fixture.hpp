@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -340,15 +339,7 @@ class ProxyTest : public ::testing::Test {
     if (heap.empty() || pooled.empty() || idle.empty()) return r;
     r.heap = std::stoll(heap) - std::stoll(pooled);
     r.idle_upstream = std::stoll(idle);
-    std::error_code ec;
-    long long fds = 0;
-    for (std::filesystem::directory_iterator
-             it("/proc/" + std::to_string(proxy_->pid()) + "/fd", ec),
-         end;
-         !ec && it != end; it.increment(ec)) {
-      ++fds;
-    }
-    if (!ec) r.fds = fds;
+    r.fds = proxy_->open_fds();
     return r;
   }
 
