@@ -8,6 +8,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include "io/buffered_head.hpp"
 #include "io/http_status.hpp"
 #include "io/log.hpp"
 #include "io/server.hpp"
@@ -209,9 +210,8 @@ asio::awaitable<void> ClientSession::run() {
                      std::make_tuple(ArenaAllocator<char>(request_arena_)));
     request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     request_->body_limit(limits.max_body_bytes);
-    auto [hec, hn] =
-        co_await http::async_read_header(client_, client_buffer_, *request_, use_nothrow);
-    if (hec) {
+    // The whole head is in the buffer: parsed in place, with no read operation.
+    if (const auto hec = parse_buffered_head(*request_, client_buffer_)) {
       co_await answer_head_error(hec);
       break;
     }

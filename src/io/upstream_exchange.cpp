@@ -14,6 +14,7 @@
 #include <span>
 
 #include "io/backend_endpoint.hpp"
+#include "io/buffered_head.hpp"
 #include "io/client_session.hpp"
 #include "io/forwarded_head.hpp"
 #include "io/http_status.hpp"
@@ -397,11 +398,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           conn->buffer.commit(rn);
           received += rn;
         }
-        if (!hec && verdict) {
-          auto [pec, pn] =
-              co_await http::async_read_header(conn->socket, conn->buffer, response, use_nothrow);
-          hec = pec;
-        }
+        if (!hec && verdict) hec = parse_buffered_head(response, conn->buffer);
         if (hec || !verdict) {
           if (timed_out()) {
             last = Failure::response_timeout;
