@@ -7,11 +7,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <tuple>
 
 #include "io/buffered_head.hpp"
 #include "io/http_status.hpp"
 #include "io/log.hpp"
 #include "io/server.hpp"
+#include "io/socket_now.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker.hpp"
 #include "ringproxy/client_address.hpp"
@@ -80,8 +82,10 @@ void ClientSession::expire_if_due(Clock::time_point now) {
 
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   arm(worker_.snapshot()->config().server.idle_timeout);
-  auto [ec, n] =
-      co_await asio::async_write(client_, asio::buffer(bytes.data(), bytes.size()), use_nothrow);
+  const auto buffer = asio::buffer(bytes.data(), bytes.size());
+  boost::system::error_code ec;
+  const std::size_t done = write_now(client_, buffer, ec);
+  if (!ec && done < bytes.size()) ec = co_await write_rest(client_, buffer, done);
   co_return !ec;
 }
 
@@ -148,7 +152,11 @@ asio::awaitable<void> ClientSession::run() {
         // A new connection: its bytes usually came with it, so read at once, for kParkAfter.
         arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
       }
-      auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
+      // Readable (or new, its bytes likely with it): read at once, through the reactor if not.
+      const auto space = client_buffer_.prepare(4096);
+      boost::system::error_code rec;
+      std::size_t n = read_now(client_, space, rec);
+      if (!rec && n == 0) std::tie(rec, n) = co_await client_.async_read_some(space, use_nothrow);
       idle_ = false;
       if (rec) {
         // Closed by the client, idle timeout or drain: nothing to answer. A new connection

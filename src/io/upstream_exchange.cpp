@@ -21,6 +21,7 @@
 #include "io/log.hpp"
 #include "io/relay_buffer.hpp"
 #include "io/server.hpp"
+#include "io/socket_now.hpp"
 #include "io/upstream_pool.hpp"
 #include "io/worker.hpp"
 #include "ringproxy/bounded_load.hpp"
@@ -75,8 +76,10 @@ asio::awaitable<bool> write_body_piece(WorkerSocket& socket, std::string_view he
   }
   if (chunked && last) pieces[count++] = asio::buffer(kLastChunk.data(), kLastChunk.size());
   if (count == 0) co_return true;
-  auto [ec, written] = co_await asio::async_write(
-      socket, std::span<const asio::const_buffer>(pieces.data(), count), use_nothrow);
+  const std::span<const asio::const_buffer> buffers(pieces.data(), count);
+  boost::system::error_code ec;
+  const std::size_t done = write_now(socket, buffers, ec);
+  if (!ec && done < asio::buffer_size(buffers)) ec = co_await write_rest(socket, buffers, done);
   co_return !ec;
 }
 
@@ -298,8 +301,12 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
 
       // --- send the request head ---
       arm(ucfg.response_timeout);
-      auto [wec, wn] = co_await asio::async_write(
-          conn->socket, asio::buffer(upstream_head_.data(), upstream_head_.size()), use_nothrow);
+      const auto head_buffer = asio::buffer(upstream_head_.data(), upstream_head_.size());
+      boost::system::error_code wec;
+      const std::size_t head_done = write_now(conn->socket, head_buffer, wec);
+      if (!wec && head_done < upstream_head_.size()) {
+        wec = co_await write_rest(conn->socket, head_buffer, head_done);
+      }
       if (wec) {
         if (reused && !fresh_retry_used) {
           fresh_retry_used = true;
