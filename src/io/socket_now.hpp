@@ -3,6 +3,7 @@
 // one system call and no composed operation, posted completion or coroutine resumption.
 #pragma once
 
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -11,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/system/error_code.hpp>
+
 #include <cstddef>
 
 #include "io/worker_socket.hpp"
@@ -21,6 +23,18 @@ namespace ringproxy {
 // return would_block rather than wait. Asio's own operations are unaffected.
 inline void make_non_blocking(WorkerSocket& socket, boost::system::error_code& ec) {
   if (!socket.non_blocking()) socket.non_blocking(true, ec);
+}
+
+// Registers a connected socket afresh with the reactor, for reads only. Asio leaves write
+// readiness registered after a connect, and then every ACK from the peer wakes the event loop
+// for nothing; a write that has to wait registers it again. The socket stays open whatever
+// happens; ec tells whether it is still usable.
+inline void watch_reads_only(WorkerSocket& socket, const boost::asio::ip::tcp& protocol,
+                             boost::system::error_code& ec) {
+  const auto fd = socket.release(ec);
+  if (ec) return;
+  socket.assign(protocol, fd, ec);
+  if (ec) ::close(fd);
 }
 
 // Reads what socket holds now into buffers. Returns the bytes read; 0 with ec clear means

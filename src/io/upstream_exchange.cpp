@@ -265,8 +265,10 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
                                                     worker_.upstream_buffers());
         upstream_ = conn.get();
         arm(ucfg.connect_timeout);
-        auto [cec] = co_await conn->socket.async_connect(endpoint_of(backend), use_nothrow);
+        const auto endpoint = endpoint_of(backend);
+        auto [cec] = co_await conn->socket.async_connect(endpoint, use_nothrow);
         upstream_ = nullptr;
+        if (!cec) watch_reads_only(conn->socket, endpoint.protocol(), cec);
         if (cec) {
           last = timed_out() ? Failure::connect_timeout : Failure::connect_refused;
           WorkerMetrics::count_failure(counts);
