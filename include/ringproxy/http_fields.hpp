@@ -31,7 +31,15 @@ void for_each_token(std::string_view list, F&& f) {
 }
 
 // ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;  // inline: most calls end here
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // True for methods RFC 9110 §9.2.2 calls idempotent (safe to retry).
 bool is_idempotent_method(std::string_view method);

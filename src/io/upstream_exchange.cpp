@@ -497,10 +497,13 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           remaining -= n;
           facts_.bytes_out += n;
           arm(scfg.idle_timeout);
-          if (!co_await write_body_piece(client_, head, static_cast<const char*>(buffered.data()),
-                                         n, false, false)) {
-            co_return RequestEnd::abort;
-          }
+          // The common case, inline: no coroutine of its own while the kernel takes it all.
+          const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
+                                                         asio::buffer(buffered.data(), n)};
+          boost::system::error_code wec;
+          const std::size_t done = write_now(client_, pieces, wec);
+          if (!wec && done < head.size() + n) wec = co_await write_rest(client_, pieces, done);
+          if (wec) co_return RequestEnd::abort;
           head = {};
           conn->buffer.consume(n);
           if (remaining == 0) break;
