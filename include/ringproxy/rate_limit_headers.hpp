@@ -33,6 +33,9 @@ std::string format_rate_limit_policy(std::string_view name, std::uint64_t quota,
 // `"name";r=REMAINING;t=SECONDS`, with the same rules (t at least 0).
 std::string format_rate_limit(std::string_view name, std::uint64_t remaining,
                               std::int64_t effective_window_seconds);
+// The same into out (cleared first), reusing its capacity: no allocation per request.
+void format_rate_limit(std::string& out, std::string_view name, std::uint64_t remaining,
+                       std::int64_t effective_window_seconds);
 // Whole seconds, at least 1 (a delay-seconds value).
 std::string format_retry_after(std::int64_t seconds);
 // The window of a (rate, burst) bucket: ceil(burst / rate) seconds, at least 1 (as the bucket

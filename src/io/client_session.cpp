@@ -444,7 +444,7 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
     }
     // The policy is the rule's, made once per snapshot (which outlives this request).
     rate_limit_policy_ = limit.policy;
-    rate_limit_value_ = format_rate_limit(limit.name, taken.remaining, taken.reset_seconds());
+    format_rate_limit(rate_limit_value_, limit.name, taken.remaining, taken.reset_seconds());
   }
 
   const auto& upstream = snap.upstreams()[snap.router().upstream_of(*route)];

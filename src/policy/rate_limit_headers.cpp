@@ -51,11 +51,17 @@ std::string format_rate_limit_policy(std::string_view name, std::uint64_t quota,
 std::string format_rate_limit(std::string_view name, std::uint64_t remaining,
                               std::int64_t effective_window_seconds) {
   std::string out;
+  format_rate_limit(out, name, remaining, effective_window_seconds);
+  return out;
+}
+
+void format_rate_limit(std::string& out, std::string_view name, std::uint64_t remaining,
+                       std::int64_t effective_window_seconds) {
+  out.clear();
   out.reserve(name.size() + 32);
   append_sf_string(out, name);
   append_parameter(out, 'r', clamp_unsigned(remaining));
   append_parameter(out, 't', effective_window_seconds);
-  return out;
 }
 
 std::string format_retry_after(std::int64_t seconds) {

@@ -1,5 +1,7 @@
 #include "ringproxy/request_id.hpp"
 
+#include <array>
+
 namespace ringproxy {
 
 namespace {
@@ -34,12 +36,24 @@ std::uint64_t RequestIdGenerator::next_word() {
 }
 
 std::string_view RequestIdGenerator::next() {
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Two hex digits per table entry: a byte at a time, low nibble first as before.
+  static constexpr auto kPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> t{};
+    for (std::size_t b = 0; b < 256; ++b) {
+      t[2 * b] = kHex[b & 0xF];
+      t[2 * b + 1] = kHex[b >> 4];
+    }
+    return t;
+  }();
+  char* out = text_.data();
   for (int w = 0; w < 2; ++w) {
     std::uint64_t v = next_word();
-    for (int i = 0; i < 16; ++i) {
-      text_[static_cast<std::size_t>(w * 16 + i)] = kHex[v & 0xF];
-      v >>= 4;
+    for (int i = 0; i < 8; ++i) {
+      const std::size_t b = v & 0xFF;
+      *out++ = kPairs[2 * b];
+      *out++ = kPairs[2 * b + 1];
+      v >>= 8;
     }
   }
   return {text_.data(), text_.size()};

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 namespace ringproxy {
 namespace {
@@ -20,6 +21,16 @@ TEST(RateLimitHeaders, FieldSyntax) {
   EXPECT_EQ(format_rate_limit("default", 42, 1), "\"default\";r=42;t=1");
   EXPECT_EQ(format_rate_limit("default", 0, 0), "\"default\";r=0;t=0");
   EXPECT_EQ(format_retry_after(7), "7");
+}
+
+TEST(RateLimitHeaders, FormattingIntoAStringReplacesItsTextAndKeepsItsBuffer) {
+  std::string out = "left over from the last request, longer than any value";
+  const auto* buffer = out.data();
+  format_rate_limit(out, "default", 42, 1);
+  EXPECT_EQ(out, "\"default\";r=42;t=1");
+  EXPECT_EQ(out.data(), buffer);  // no allocation when the capacity suffices
+  format_rate_limit(out, "p", 5, -3);
+  EXPECT_EQ(out, format_rate_limit("p", 5, -3));
 }
 
 TEST(RateLimitHeaders, ValuesAreClampedToStructuredFieldIntegers) {
