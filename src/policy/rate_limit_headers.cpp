@@ -2,6 +2,7 @@
 #include "ringproxy/rate_limit_headers.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace ringproxy {
 
@@ -26,10 +27,10 @@ void append_sf_string(std::string& out, std::string_view text) {
 }
 
 void append_parameter(std::string& out, char name, std::int64_t value) {
-  out += ';';
-  out += name;
-  out += '=';
-  out += std::to_string(std::clamp<std::int64_t>(value, 0, kMaxSfInteger));
+  char text[24] = {';', name, '='};
+  const auto [end, ec] = std::to_chars(text + 3, text + sizeof(text),
+                                       std::clamp<std::int64_t>(value, 0, kMaxSfInteger));
+  out.append(text, static_cast<std::size_t>(end - text));
 }
 
 std::int64_t clamp_unsigned(std::uint64_t value) {
