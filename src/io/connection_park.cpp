@@ -1,54 +1,51 @@
 #include "io/connection_park.hpp"
 
-#include <boost/asio/bind_allocator.hpp>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <array>
 #include <boost/asio/error.hpp>
-#include <memory>
+#include <cerrno>
+#include <system_error>
 #include <utility>
 
 namespace ringproxy {
 
 namespace {
 
-// std::allocator under another name: asio takes std::allocator itself to mean "none given"
-// and recycles, so a distinct type is what makes it allocate the exact size.
-template <class T>
-struct ExactAllocator {
-  using value_type = T;
-  ExactAllocator() = default;
-  template <class U>
-  ExactAllocator(const ExactAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
-  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
-  template <class U>
-  bool operator==(const ExactAllocator<U>&) const noexcept {
-    return true;
-  }
-};
+int make_epoll_set() {
+  const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+  return fd;
+}
 
 }  // namespace
 
-// One parked connection. Owned by its pending wait: the wait's handler deletes it.
+// One parked connection: its descriptor (out of asio's hands while parked) and deadline.
 struct ConnectionPark::Entry {
-  explicit Entry(WorkerSocket s, Clock::time_point d, List& l)
-      : socket(std::move(s)), deadline(d), list(&l) {}
-  WorkerSocket socket;
+  int fd;
+  bool v6;  // the socket's address family, to hand it back to asio as it was
   Clock::time_point deadline;
-  List* list;  // the list it is in; nullptr once unlinked (closed here, or woken)
+  List* list = nullptr;  // the list it is in
   Entry* prev = nullptr;
   Entry* next = nullptr;
 };
 
 ConnectionPark::ConnectionPark(const boost::asio::io_context::executor_type& ex, Wake wake,
                                Closed closed)
-    : timer_(ex), wake_(std::move(wake)), closed_(std::move(closed)) {}
+    : epoll_(ex, make_epoll_set()),
+      timer_(ex),
+      wake_(std::move(wake)),
+      closed_(std::move(closed)) {}
 
 ConnectionPark::~ConnectionPark() {
-  // The io_context is stopping: pending waits are destroyed without running, so the entries
-  // are freed here.
-  for (List* list : {&new_, &idle_, &closing_}) {
+  // The io_context is stopping: the descriptors still parked are closed here, without
+  // `closed` (the server is going away).
+  for (List* list : {&new_, &idle_}) {
     while (list->head != nullptr) {
       Entry* e = list->head;
       unlink(e);
+      ::close(e->fd);
       delete e;
     }
   }
@@ -63,15 +60,28 @@ void ConnectionPark::park_idle(WorkerSocket socket, Clock::time_point deadline) 
 }
 
 void ConnectionPark::park(List& list, WorkerSocket socket, Clock::time_point deadline) {
-  Entry* e = new Entry(std::move(socket), deadline, list);
-  link(list, e);
-  // The wait's memory from the heap at its exact size: asio's per-thread recycling would
-  // hand it a cached block of whatever size a session's last operation needed.
-  e->socket.async_wait(
-      WorkerSocket::wait_read,
-      boost::asio::bind_allocator(ExactAllocator<void>(),
-                                  [this, e](boost::system::error_code ec) { on_ready(e, ec); }));
-  if (deadline < timer_at_) schedule();
+  boost::system::error_code ec;
+  const bool v6 = socket.local_endpoint(ec).address().is_v6();
+  if (!ec) {
+    const int fd = socket.release(ec);  // out of asio's reactor, its record back to asio's pool
+    if (!ec) {
+      auto* e = new Entry{fd, v6, deadline};
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.ptr = e;
+      if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &ev) == 0) {
+        link(list, e);
+        watch();
+        if (deadline < timer_at_) schedule();
+        return;
+      }
+      ::close(fd);
+      delete e;
+    }
+  }
+  // Could not be parked (the peer is gone, or no memory for the epoll item): closed.
+  socket.close(ec);
+  closed_();
 }
 
 void ConnectionPark::link(List& list, Entry* e) {
@@ -79,9 +89,7 @@ void ConnectionPark::link(List& list, Entry* e) {
   e->prev = list.tail;
   (list.tail != nullptr ? list.tail->next : list.head) = e;
   list.tail = e;
-  if (&list != &closing_) {
-    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
+  size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void ConnectionPark::unlink(Entry* e) {
@@ -91,34 +99,60 @@ void ConnectionPark::unlink(Entry* e) {
   (e->next != nullptr ? e->next->prev : list.tail) = e->prev;
   e->prev = e->next = nullptr;
   e->list = nullptr;
-  if (&list != &closing_) {
-    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  }
+  size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
-void ConnectionPark::on_ready(Entry* e, boost::system::error_code ec) {
-  const bool parked = e->list == &new_ || e->list == &idle_;
-  const bool fresh = e->list == &new_;
-  unlink(e);
-  if (parked && !ec) {
-    // Readable: data, or the client's close, which the session will read.
-    std::optional<Clock::time_point> head_deadline;
-    if (fresh) head_deadline = e->deadline;
-    wake_(std::move(e->socket), head_deadline);
-  } else if (parked) {
-    boost::system::error_code ignored;
-    e->socket.close(ignored);
-    closed_();
+void ConnectionPark::watch() {
+  if (watching_ || (new_.head == nullptr && idle_.head == nullptr)) return;
+  watching_ = true;
+  epoll_.async_wait(EpollWatch::wait_read, [this](boost::system::error_code ec) {
+    // The park outlives its io_context's run (a Worker member), so `this` is safe here.
+    watching_ = false;
+    if (ec == boost::asio::error::operation_aborted) return;
+    on_ready();
+    watch();
+  });
+}
+
+void ConnectionPark::on_ready() {
+  std::array<epoll_event, 64> events;
+  for (;;) {
+    const int n =
+        ::epoll_wait(epoll_.native_handle(), events.data(), static_cast<int>(events.size()), 0);
+    if (n <= 0) return;
+    for (int i = 0; i < n; ++i) {
+      auto* e = static_cast<Entry*>(events[static_cast<std::size_t>(i)].data.ptr);
+      const bool fresh = e->list == &new_;
+      unlink(e);
+      ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, e->fd, nullptr);
+      // Readable: data, or the client's close, which the session will read.
+      boost::system::error_code ec;
+      WorkerSocket socket(epoll_.get_executor());
+      socket.assign(e->v6 ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), e->fd, ec);
+      std::optional<Clock::time_point> head_deadline;
+      if (fresh) head_deadline = e->deadline;
+      delete e;
+      if (ec) {
+        socket.close(ec);
+        closed_();
+        continue;
+      }
+      wake_(std::move(socket), head_deadline);
+    }
+    if (static_cast<std::size_t>(n) < events.size()) return;
   }
-  delete e;
 }
 
 void ConnectionPark::close_entry(Entry* e) {
   unlink(e);
-  link(closing_, e);  // until its wait completes (operation_aborted) and deletes it
-  boost::system::error_code ignored;
-  e->socket.close(ignored);
+  ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_DEL, e->fd, nullptr);
+  ::close(e->fd);
+  delete e;
   closed_();
+  if (watching_ && new_.head == nullptr && idle_.head == nullptr) {
+    boost::system::error_code ignored;
+    epoll_.cancel(ignored);  // nothing left to wait for: no pending work for the loop
+  }
 }
 
 void ConnectionPark::close_all() {

@@ -1,5 +1,6 @@
-// ConnectionPark on a real io_context with loopback sockets: wake on readable, close at the
-// deadline in order, close_all, and nothing left behind when destroyed with entries parked.
+// ConnectionPark on a real io_context with loopback sockets: wake on readable (many at once,
+// back in asio), close at the deadline in order, close_all, and nothing left behind when
+// destroyed with entries parked.
 
 #include "io/connection_park.hpp"
 
@@ -97,6 +98,25 @@ TEST_F(ParkTest, ReadableConnectionIsWokenWithItsHeadDeadline) {
   ASSERT_TRUE(run_until([&] { return woken_.size() == 2; }));
   EXPECT_FALSE(woken_deadlines_[1].has_value());
   EXPECT_EQ(park_.size(), 0u);
+  EXPECT_EQ(closed_, 0);
+}
+
+TEST_F(ParkTest, ManyReadableAtOnceAreAllWokenAndWorkWithAsioAgain) {
+  // More than one epoll_wait batch (64) at once; the woken sockets are asio's again.
+  std::vector<Pair> pairs;
+  for (int i = 0; i < 150; ++i) pairs.push_back(connect());
+  for (auto& p : pairs) park_.park_idle(std::move(p.server), Clock::now() + 10s);
+  EXPECT_EQ(park_.size(), 150u);
+  for (auto& p : pairs) asio::write(p.client, asio::buffer(std::string("x")));
+  ASSERT_TRUE(run_until([&] { return woken_.size() == 150; }));
+  EXPECT_EQ(park_.size(), 0u);
+  char byte = 0;
+  bool read_done = false;
+  woken_.back()->async_read_some(
+      asio::buffer(&byte, 1),
+      [&](boost::system::error_code ec, std::size_t n) { read_done = !ec && n == 1; });
+  ASSERT_TRUE(run_until([&] { return read_done; }));
+  EXPECT_EQ(byte, 'x');
   EXPECT_EQ(closed_, 0);
 }
 
