@@ -108,9 +108,8 @@ void ConnectionPark::watch() {
   epoll_.async_wait(EpollWatch::wait_read, [this](boost::system::error_code ec) {
     // The park outlives its io_context's run (a Worker member), so `this` is safe here.
     watching_ = false;
-    if (ec == boost::asio::error::operation_aborted) return;
-    on_ready();
-    watch();
+    if (ec != boost::asio::error::operation_aborted) on_ready();
+    watch();  // again, if anything is parked (also after a cancel that raced a new park)
   });
 }
 

@@ -120,6 +120,18 @@ TEST_F(ParkTest, ManyReadableAtOnceAreAllWokenAndWorkWithAsioAgain) {
   EXPECT_EQ(closed_, 0);
 }
 
+TEST_F(ParkTest, AConnectionParkedRightAfterTheParkEmptiedIsStillWatched) {
+  Pair first = connect();
+  Pair second = connect();
+  park_.park_idle(std::move(first.server), Clock::now() + 10s);
+  run_until([] { return false; }, 20ms);  // the park's wait is pending
+  park_.close_all();                      // empties the park: the wait is cancelled
+  park_.park_idle(std::move(second.server), Clock::now() + 10s);  // before that completes
+  asio::write(second.client, asio::buffer(std::string("x")));
+  ASSERT_TRUE(run_until([&] { return woken_.size() == 1; }));
+  EXPECT_EQ(closed_, 1);
+}
+
 TEST_F(ParkTest, ConnectionsAreClosedAtTheirDeadlinesInOrder) {
   Pair early = connect();
   Pair later = connect();
