@@ -27,8 +27,8 @@ inline void make_non_blocking(WorkerSocket& socket, boost::system::error_code& e
 
 // Registers a connected socket afresh with the reactor, for reads only. Asio leaves write
 // readiness registered after a connect, and then every ACK from the peer wakes the event loop
-// for nothing; a write that has to wait registers it again. The socket stays open whatever
-// happens; ec tells whether it is still usable.
+// for nothing; a write that has to wait registers it again. When ec is set the connection is
+// not usable: still open if release failed, closed if the new registration did.
 inline void watch_reads_only(WorkerSocket& socket, const boost::asio::ip::tcp& protocol,
                              boost::system::error_code& ec) {
   const auto fd = socket.release(ec);

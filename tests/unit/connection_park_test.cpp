@@ -120,6 +120,20 @@ TEST_F(ParkTest, ManyReadableAtOnceAreAllWokenAndWorkWithAsioAgain) {
   EXPECT_EQ(closed_, 0);
 }
 
+TEST_F(ParkTest, AnIpv6ConnectionComesBackAsIpv6) {
+  tcp::acceptor acceptor6(context_, tcp::endpoint(asio::ip::address_v6::loopback(), 0));
+  tcp::socket client(client_context_);
+  client.connect(acceptor6.local_endpoint());
+  park_.park_idle(acceptor6.accept(context_.get_executor()), Clock::now() + 10s);
+  EXPECT_EQ(park_.size(), 1u);
+  asio::write(client, asio::buffer(std::string("v6")));
+  ASSERT_TRUE(run_until([&] { return woken_.size() == 1; }));
+  EXPECT_TRUE(woken_[0]->local_endpoint().address().is_v6());
+  char got[2];
+  asio::read(*woken_[0], asio::buffer(got));
+  EXPECT_EQ(std::string(got, 2), "v6");
+}
+
 TEST_F(ParkTest, AConnectionParkedRightAfterTheParkEmptiedIsStillWatched) {
   Pair first = connect();
   Pair second = connect();
