@@ -92,7 +92,7 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
 asio::awaitable<bool> ClientSession::wait_or_park(Clock::time_point deadline, bool is_new) {
   const auto now = Clock::now();
   arm(std::min<Clock::duration>(kParkAfter, deadline - now));
-  auto [wec] = co_await client_.async_wait(WorkerSocket::wait_read, use_nothrow);
+  auto [wec] = co_await async_wait_readable(client_, use_nothrow);
   if (!wec) co_return true;
   if (timed_out_ && !draining_ && Clock::now() < deadline) {
     // A busy loop may run the deadline tick before the socket's readiness: bytes already
@@ -134,6 +134,7 @@ asio::awaitable<void> ClientSession::run() {
 
   bool first = true;
   while (!draining_) {
+    bool head_read_short = false;  // the head came in one direct read that came back short
     // A copy: a reload may replace the snapshot while this coroutine waits.
     const ServerConfig::Limits limits = worker_.snapshot()->config().server.limits();
     if (client_buffer_.size() == 0) {
@@ -142,21 +143,31 @@ asio::awaitable<void> ClientSession::run() {
       // bare socket, and comes back in a new session when it has something to say.
       prefetch_rate_limit();
       idle_ = true;
-      if (!first) {
-        // Idle between requests: hold no read buffer, only wait until the socket is readable.
-        // (Asio re-arms the socket with an epoll_ctl per wait; reading at once instead was
-        // tried and cost more at 1000 connections: backend connections churned.)
-        client_buffer_.shrink_to_fit();
-        if (!co_await wait_or_park(Clock::now() + limits.idle_timeout, false)) break;
-      } else {
-        // A new connection: its bytes usually came with it, so read at once, for kParkAfter.
-        arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
-      }
-      // Readable (or new, its bytes likely with it): read at once, through the reactor if not.
-      const auto space = client_buffer_.prepare(4096);
       boost::system::error_code rec;
-      std::size_t n = read_now(client_, space, rec);
-      if (!rec && n == 0) std::tie(rec, n) = co_await client_.async_read_some(space, use_nothrow);
+      std::size_t n = 0;
+      if (!first) {
+        // Idle between requests: hold no read buffer, only wait until the socket is readable
+        // (a drained socket's wait costs no system call: read_readiness.hpp), then read. A
+        // readiness event for bytes already read finds nothing: wait again, to the same end.
+        const auto idle_deadline = Clock::now() + limits.idle_timeout;
+        do {
+          client_buffer_.shrink_to_fit();
+          if (!co_await wait_or_park(idle_deadline, false)) {
+            rec = asio::error::operation_aborted;
+            break;
+          }
+          n = read_now(client_, client_buffer_.prepare(4096), rec);
+        } while (!rec && n == 0);
+        head_read_short = n > 0 && n < 4096;
+      } else {
+        // A new connection: its bytes usually came with it, so read at once, through the
+        // reactor if not, for kParkAfter.
+        arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
+        const auto space = client_buffer_.prepare(4096);
+        n = read_now(client_, space, rec);
+        head_read_short = n > 0 && n < 4096;
+        if (!rec && n == 0) std::tie(rec, n) = co_await client_.async_read_some(space, use_nothrow);
+      }
       idle_ = false;
       if (rec) {
         // Closed by the client, idle timeout or drain: nothing to answer. A new connection
@@ -193,6 +204,7 @@ asio::awaitable<void> ClientSession::run() {
         verdict = HeadVerdict{431, true, "request head too large"};
         break;
       }
+      head_read_short = false;
       auto [rec, n] = co_await client_.async_read_some(client_buffer_.prepare(4096), use_nothrow);
       if (rec) {
         // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
@@ -222,6 +234,11 @@ asio::awaitable<void> ClientSession::run() {
     if (const auto hec = parse_buffered_head(*request_, client_buffer_)) {
       co_await answer_head_error(hec);
       break;
+    }
+    // A request with no body, whole in one short read: the client has nothing more to send
+    // until it has the response, so its next wait needs no system call.
+    if (head_read_short && request_->is_done() && client_buffer_.size() == 0) {
+      note_drained(client_);
     }
     const RequestEnd end = co_await handle_request();
     // Nothing of the request is needed any more: its memory goes back while the client idles.

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 
+#include "io/read_readiness.hpp"
 #include "io/worker_socket.hpp"
 
 namespace ringproxy {
@@ -38,14 +39,22 @@ inline void watch_reads_only(WorkerSocket& socket, const boost::asio::ip::tcp& p
 }
 
 // Reads what socket holds now into buffers. Returns the bytes read; 0 with ec clear means
-// nothing was there (go through the reactor). ec is set on end of stream or failure.
+// nothing was there (go through the reactor), and is noted: the socket's next wait costs no
+// system call (read_readiness.hpp). ec is set on end of stream or failure.
+//
+// A short read is not noted here: the kernel also stops short at a peer's FIN, whose
+// readiness event has then been spent, and waiting on would never end. The caller notes it
+// where a short read completed a message (read_readiness.hpp, note_drained).
 template <class MutableBuffers>
 std::size_t read_now(WorkerSocket& socket, const MutableBuffers& buffers,
                      boost::system::error_code& ec) {
   make_non_blocking(socket, ec);
   if (ec) return 0;
   const std::size_t n = socket.read_some(buffers, ec);
-  if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) ec.clear();
+  if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+    ec.clear();
+    note_drained(socket);
+  }
   return n;
 }
 

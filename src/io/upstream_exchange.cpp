@@ -369,6 +369,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       // --- read the response head (skipping interim 1xx) ---
       std::optional<ResponseParser> response_parser;
       bool got_head = false;
+      bool drained_read = false;  // the head's last read was direct and came back short
       for (;;) {
         response_parser.reset();
         response_arena_.reset();
@@ -380,6 +381,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         if (head_request) response.skip(true);
         arm(ucfg.response_timeout);
         const bool had_bytes = conn->buffer.size() > 0;
+        drained_read = false;
         // The whole head in the buffer, held to RFC 9112 strictly, before Beast parses it.
         boost::system::error_code hec;
         std::size_t received = 0;
@@ -398,8 +400,16 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
             verdict = HeadVerdict{502, true, "response head too large"};
             break;
           }
-          auto [rec, rn] =
-              co_await conn->socket.async_read_some(conn->buffer.prepare(16 * 1024), use_nothrow);
+          // Wait for a drained socket (no recv that finds nothing), then read it directly.
+          const auto space = conn->buffer.prepare(16 * 1024);
+          boost::system::error_code rec;
+          std::size_t rn = 0;
+          if (!may_be_readable(conn->socket))
+            std::tie(rec) = co_await async_wait_readable(conn->socket, use_nothrow);
+          if (!rec) rn = read_now(conn->socket, space, rec);
+          drained_read = rn > 0 && rn < space.size();
+          if (!rec && rn == 0)
+            std::tie(rec, rn) = co_await conn->socket.async_read_some(space, use_nothrow);
           if (rec) {
             hec = rec;
             break;
@@ -483,6 +493,13 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           response_head_);
       facts_.status = res.result_int();
 
+      // The whole response came with the head's last read, which came back short: the
+      // connection is drained, and waiting for its next response needs no system call.
+      if (drained_read && (response.is_done() ||
+                           (known_length && conn->buffer.size() == *response.content_length()))) {
+        note_drained(conn->socket);
+      }
+
       // --- relay the response head and body to the client ---
       // The head goes out with the first body bytes (those that came with it) in one write.
       bool body_done = response.is_done();
@@ -508,10 +525,19 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           conn->buffer.consume(n);
           if (remaining == 0) break;
           arm(ucfg.response_timeout);
-          auto [rec, rn] = co_await conn->socket.async_read_some(
-              conn->buffer.prepare(
-                  static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kUpstreamReadSize))),
-              use_nothrow);
+          // One byte of room past the rest: a read that brings the rest and comes back short
+          // leaves the connection known drained (and a byte beyond the body keeps it out of
+          // the pool).
+          const auto space = conn->buffer.prepare(
+              static_cast<std::size_t>(std::min<std::uint64_t>(remaining + 1, kUpstreamReadSize)));
+          boost::system::error_code rec;
+          std::size_t rn = 0;
+          if (!may_be_readable(conn->socket))
+            std::tie(rec) = co_await async_wait_readable(conn->socket, use_nothrow);
+          if (!rec) rn = read_now(conn->socket, space, rec);
+          if (rn >= remaining && rn < space.size()) note_drained(conn->socket);
+          if (!rec && rn == 0)
+            std::tie(rec, rn) = co_await conn->socket.async_read_some(space, use_nothrow);
           if (rec) {
             // Truncated by the backend: never pass it off as complete.
             WorkerMetrics::count_failure(counts);
