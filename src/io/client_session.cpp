@@ -89,19 +89,14 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   co_return !ec;
 }
 
-asio::awaitable<bool> ClientSession::wait_or_park(Clock::time_point deadline, bool is_new) {
-  const auto now = Clock::now();
-  arm(std::min<Clock::duration>(kParkAfter, deadline - now));
+asio::awaitable<ClientSession::IdleWait> ClientSession::wait_idle(Clock::time_point deadline) {
+  arm(std::min<Clock::duration>(kParkAfter, deadline - Clock::now()));
   auto [wec] = co_await async_wait_readable(client_, use_nothrow);
-  if (!wec) co_return true;
-  if (timed_out_ && !draining_ && Clock::now() < deadline) {
-    // A busy loop may run the deadline tick before the socket's readiness: bytes already
-    // here are read now rather than parked and woken at once.
-    boost::system::error_code aec;
-    if (client_.available(aec) > 0 && !aec) co_return true;
-    park(deadline, is_new);
-  }
-  co_return false;
+  if (!wec) co_return IdleWait::readable;
+  // A busy loop may run the deadline tick before the socket's readiness: the caller's read
+  // finds any bytes already here rather than parking them and waking at once.
+  if (timed_out_ && !draining_ && Clock::now() < deadline) co_return IdleWait::quiet;
+  co_return IdleWait::ended;
 }
 
 void ClientSession::park(Clock::time_point deadline, bool is_new) {
@@ -150,14 +145,19 @@ asio::awaitable<void> ClientSession::run() {
         // (a drained socket's wait costs no system call: read_readiness.hpp), then read. A
         // readiness event for bytes already read finds nothing: wait again, to the same end.
         const auto idle_deadline = Clock::now() + limits.idle_timeout;
-        do {
+        for (;;) {
           client_buffer_.shrink_to_fit();
-          if (!co_await wait_or_park(idle_deadline, false)) {
+          const IdleWait wait = co_await wait_idle(idle_deadline);
+          if (wait != IdleWait::ended) n = read_now(client_, client_buffer_.prepare(4096), rec);
+          if (rec || n > 0) break;
+          if (wait != IdleWait::readable) {
+            // Ended, or quiet with nothing here: the socket goes to the park, bare.
+            client_buffer_.shrink_to_fit();
+            if (wait == IdleWait::quiet) park(idle_deadline, false);
             rec = asio::error::operation_aborted;
             break;
           }
-          n = read_now(client_, client_buffer_.prepare(4096), rec);
-        } while (!rec && n == 0);
+        }
         head_read_short = n > 0 && n < 4096;
       } else {
         // A new connection: its bytes usually came with it, so read at once, through the

@@ -81,10 +81,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::awaitable<void> linger_close();
   boost::asio::awaitable<bool> write_client(std::string_view bytes);
 
-  // Waits up to kParkAfter for the client's next bytes; true when they came. Else, unless
-  // draining or past `deadline`, hands the socket to the worker's park (parked_ is set).
-  boost::asio::awaitable<bool> wait_or_park(std::chrono::steady_clock::time_point deadline,
-                                            bool is_new = false);
+  // How an idle wait for the client's next bytes ended.
+  enum class IdleWait {
+    readable,  // the socket became readable (or may have: read it to see)
+    quiet,     // kParkAfter passed first, before `deadline`: park it unless bytes are there
+    ended,     // closed, cancelled, drained away or past the deadline: end the session
+  };
+  // Waits up to kParkAfter (and at most until `deadline`) for the client's next bytes.
+  boost::asio::awaitable<IdleWait> wait_idle(std::chrono::steady_clock::time_point deadline);
   // Hands the socket to the worker's park until `deadline` (the session then ends).
   void park(std::chrono::steady_clock::time_point deadline, bool is_new);
   // A connection with nothing to say for this long leaves its session for the park.
