@@ -529,7 +529,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           // leaves the connection known drained (and a byte beyond the body keeps it out of
           // the pool).
           const auto space = conn->buffer.prepare(
-              static_cast<std::size_t>(std::min<std::uint64_t>(remaining + 1, kUpstreamReadSize)));
+              static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kUpstreamReadSize - 1)) +
+              1);
           boost::system::error_code rec;
           std::size_t rn = 0;
           if (!may_be_readable(conn->socket))

@@ -732,6 +732,10 @@ std::vector<ResponseCase> response_cases() {
        200, "hello", false},
       {"TruncatedContentLengthBody", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 200,
        "hello", false, true},
+      // The largest Content-Length accepted (2^63 - 1), cut off: relayed until the close.
+      {"TruncatedLargestContentLengthBody",
+       "HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\nhello", 200, "hello", false,
+       true},
       // A chunked body cut off: the client gets no last chunk, and a close.
       {"TruncatedChunkedBody",
        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 200, "hello", false,
