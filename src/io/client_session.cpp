@@ -367,7 +367,11 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   // Hold this request's snapshot for its whole life (the access record points into it too):
   // a reload must not change it midway.
   const Worker::SnapshotLease snap(worker_);
-  const RequestEnd end = co_await request_phases(*snap);
+  RequestPlan plan;
+  plan_request(*snap, plan);
+  const RequestEnd end =
+      plan.upstream ? co_await forward(*snap, *plan.upstream)
+                    : co_await respond_status(plan.status, client_keep_alive_, plan.extra_headers);
   facts_.aborted = facts_.aborted || end == RequestEnd::abort;
   const auto duration = Clock::now() - facts_.started;
   if (facts_.status != 0)
@@ -388,7 +392,7 @@ asio::awaitable<RequestEnd> ClientSession::handle_request() {
   co_return end;
 }
 
-asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) {
+void ClientSession::plan_request(const Snapshot& snap, RequestPlan& plan) {
   auto& req = request_->get();
   target_.assign(req.target());  // before rewriting (absolute-form becomes origin-form)
   client_version_ = req.version();
@@ -421,18 +425,24 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
   static constexpr std::string_view kAllow =
       "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n";
   if (req.method() == http::verb::connect) {
-    co_return co_await respond_status(405, client_keep_alive_, kAllow);
+    plan.status = 405;
+    plan.extra_headers = kAllow;
+    return;
   }
   if (req.method() == http::verb::options || req.method() == http::verb::trace) {
     if (auto it = req.find(http::field::max_forwards); it != req.end() && it->value() == "0") {
-      co_return co_await respond_status(req.method() == http::verb::options ? 200 : 405,
-                                        client_keep_alive_, kAllow);
+      plan.status = req.method() == http::verb::options ? 200 : 405;
+      plan.extra_headers = kAllow;
+      return;
     }
   }
 
   // Route.
   const auto route = snap.router().match(host_, path_);
-  if (!route) co_return co_await respond_status(404, client_keep_alive_);
+  if (!route) {
+    plan.status = 404;
+    return;
+  }
 
   // Rate limit: the route's rule (or the default), keyed by client address or a header.
   rate_limit_policy_ = {};
@@ -454,18 +464,19 @@ asio::awaitable<RequestEnd> ClientSession::request_phases(const Snapshot& snap) 
     if (!taken.allowed) {
       facts_.rate_limited = true;
       RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
-      const std::string extra = "Retry-After: " + fields.retry_after +
-                                "\r\nRateLimit-Policy: " + fields.policy +
-                                "\r\nRateLimit: " + fields.limit + "\r\n";
-      co_return co_await respond_status(429, client_keep_alive_, extra);
+      plan.owned_headers = "Retry-After: " + fields.retry_after +
+                           "\r\nRateLimit-Policy: " + fields.policy +
+                           "\r\nRateLimit: " + fields.limit + "\r\n";
+      plan.status = 429;
+      plan.extra_headers = plan.owned_headers;
+      return;
     }
     // The policy is the rule's, made once per snapshot (which outlives this request).
     rate_limit_policy_ = limit.policy;
     format_rate_limit(rate_limit_value_, limit.name, taken.remaining, taken.reset_seconds());
   }
 
-  const auto& upstream = snap.upstreams()[snap.router().upstream_of(*route)];
-  co_return co_await forward(snap, upstream);
+  plan.upstream = &snap.upstreams()[snap.router().upstream_of(*route)];
 }
 
 }  // namespace ringproxy

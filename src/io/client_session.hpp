@@ -54,7 +54,17 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<RequestEnd> handle_request();
-  boost::asio::awaitable<RequestEnd> request_phases(const Snapshot& snap);
+  // What the proxy does with a parsed request: answer it itself (status, with extra header
+  // lines), or forward it to upstream.
+  struct RequestPlan {
+    int status = 0;
+    std::string_view extra_headers;
+    std::string owned_headers;  // backs extra_headers when they are made for this request
+    const UpstreamRuntime* upstream = nullptr;
+  };
+  // Reads the parsed head, routes it and takes from its rate limit: no I/O, no coroutine
+  // frame of its own (handle_request then awaits the one answer or forward).
+  void plan_request(const Snapshot& snap, RequestPlan& plan);
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
   // Answers a refused head with status, counts it, and closes (lingering).
   boost::asio::awaitable<void> answer_refusal(int status);
