@@ -89,14 +89,13 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   co_return !ec;
 }
 
-asio::awaitable<ClientSession::IdleWait> ClientSession::wait_idle(Clock::time_point deadline) {
-  arm(std::min<Clock::duration>(kParkAfter, deadline - Clock::now()));
-  auto [wec] = co_await async_wait_readable(client_, use_nothrow);
-  if (!wec) co_return IdleWait::readable;
+ClientSession::IdleWait ClientSession::idle_wait_end(boost::system::error_code ec,
+                                                     Clock::time_point deadline) const {
+  if (!ec) return IdleWait::readable;
   // A busy loop may run the deadline tick before the socket's readiness: the caller's read
   // finds any bytes already here rather than parking them and waking at once.
-  if (timed_out_ && !draining_ && Clock::now() < deadline) co_return IdleWait::quiet;
-  co_return IdleWait::ended;
+  if (timed_out_ && !draining_ && Clock::now() < deadline) return IdleWait::quiet;
+  return IdleWait::ended;
 }
 
 void ClientSession::park(Clock::time_point deadline, bool is_new) {
@@ -147,7 +146,10 @@ asio::awaitable<void> ClientSession::run() {
         const auto idle_deadline = Clock::now() + limits.idle_timeout;
         for (;;) {
           client_buffer_.shrink_to_fit();
-          const IdleWait wait = co_await wait_idle(idle_deadline);
+          // Up to kParkAfter (and at most to the deadline), inline: no coroutine frame.
+          arm(std::min<Clock::duration>(kParkAfter, idle_deadline - Clock::now()));
+          auto [wec] = co_await async_wait_readable(client_, use_nothrow);
+          const IdleWait wait = idle_wait_end(wec, idle_deadline);
           if (wait != IdleWait::ended) n = read_now(client_, client_buffer_.prepare(4096), rec);
           if (rec || n > 0) break;
           if (wait != IdleWait::readable) {

@@ -97,8 +97,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     quiet,     // kParkAfter passed first, before `deadline`: park it unless bytes are there
     ended,     // closed, cancelled, drained away or past the deadline: end the session
   };
-  // Waits up to kParkAfter (and at most until `deadline`) for the client's next bytes.
-  boost::asio::awaitable<IdleWait> wait_idle(std::chrono::steady_clock::time_point deadline);
+  // How a wait for the client's next bytes (up to kParkAfter, at most until `deadline`)
+  // that completed with ec ended.
+  IdleWait idle_wait_end(boost::system::error_code ec,
+                         std::chrono::steady_clock::time_point deadline) const;
   // Hands the socket to the worker's park until `deadline` (the session then ends).
   void park(std::chrono::steady_clock::time_point deadline, bool is_new);
   // A connection with nothing to say for this long leaves its session for the park.
