@@ -259,6 +259,40 @@ TEST_F(FailuresTest, APostNeverUsesAPooledConnectionTheBackendHasClosed) {
   EXPECT_EQ(canned.connections_accepted(), 2u);
 }
 
+// Reads are edge-triggered (read_readiness.hpp): after a whole message, a FIN that came with
+// it has no readiness event left. These two show it is still met at once, not after a timeout.
+TEST_F(FailuresTest, GetsOnABackendThatClosesAfterEveryWholeResponseNeverWaitForATimeout) {
+  CannedOrigin canned("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true);
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
+      upstream_toml("canned", {canned.address()}, "response_timeout = \"10s\""))));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    auto r = client->get("/again/" + std::to_string(i));
+    EXPECT_EQ(r.status, 200) << "request " << i << ": " << r.error;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s)
+      << "a pooled connection whose backend had closed was waited on until a timeout";
+  EXPECT_EQ(canned.requests_seen(), canned.connections_accepted());  // one request each
+}
+
+TEST_F(FailuresTest, AClientThatHalfClosesAfterItsRequestGetsTheAnswerThenTheClose) {
+  ASSERT_TRUE(start_proxy());  // idle_timeout of the default config: far longer than 2 s
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  // First a request on its own, so the second comes to a connection idle between requests;
+  // then the second and the FIN at once, so both are there by the time the proxy reads.
+  ASSERT_TRUE(raw.send("GET /first HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  EXPECT_FALSE(raw.wait_closed(200ms));
+  ASSERT_TRUE(raw.send("GET /half HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  raw.shutdown_send();
+  EXPECT_TRUE(raw.wait_closed(2s)) << "the connection of a client that had finished stayed open";
+  const std::string& got = raw.received();
+  EXPECT_EQ(got.find("HTTP/1.1 200 ", got.find("HTTP/1.1 200 ") + 1) != std::string::npos, true)
+      << "both requests answered: " << got;
+}
+
 TEST_F(FailuresTest, TruncatedUpstreamBodyClosesTheClientConnection) {
   ASSERT_TRUE(start_proxy());
   // HttpClient::wait_closed cannot see an EOF its previous read already consumed, so the close

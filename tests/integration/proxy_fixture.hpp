@@ -187,6 +187,8 @@ class RawSocket {
     }
   }
   const std::string& received() const { return received_; }
+  // Sends a FIN: the peer reads end of stream after what was sent; replies still arrive.
+  void shutdown_send() { ::shutdown(fd_, SHUT_WR); }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
