@@ -9,10 +9,11 @@
 // Here the flag is cleared where ringproxy reads directly (read_now) and learns the socket is
 // drained, and a wait on a drained socket joins asio's queue without either call.
 //
-// This reaches two private members of asio's epoll reactor (Boost 1.81, asio 1.26.0, the
-// version the stack pins), by the explicit-instantiation rule that permits naming them. With
-// any other asio version or reactor it compiles to the stock behaviour: the flag is never
-// cleared and waits use async_wait.
+// This reaches members asio keeps to itself (Boost 1.81, asio 1.26.0, the version the stack
+// pins): the epoll reactor's per-socket flag and reactor pointer, and the socket's
+// implementation, by the explicit-instantiation rule that permits naming them. With any other
+// asio version or reactor it compiles to the stock behaviour: the flag is never cleared and
+// waits use async_wait.
 //
 // Thread-safety: call only on the thread that runs the socket's io_context. Every socket
 // belongs to one worker, whose one thread is the only one that runs its reactor, starts its
