@@ -80,14 +80,12 @@ inline auto& implementation(WorkerSocket& socket) {
   return (static_cast<SocketBase&>(socket).*member(SocketImplTag{})).get_implementation();
 }
 
-// Reads (with readable unset) or sets the socket's "may be readable" flag; true when the
-// socket has no reactor registration (closed): the next read then reports what is wrong.
-inline bool speculate(WorkerSocket& socket, bool drained) {
+// The socket's "may be readable" flag in asio's reactor; nullptr when the socket has no
+// reactor registration (closed).
+inline bool* readable_flag(WorkerSocket& socket) {
   DescriptorState* state = implementation(socket).reactor_data_;
-  if (state == nullptr) return true;
-  bool& flag = (state->*member(SpeculativeTag{}))[Reactor::read_op];
-  if (drained) flag = false;
-  return flag;
+  if (state == nullptr) return nullptr;
+  return &(state->*member(SpeculativeTag{}))[Reactor::read_op];
 }
 
 // Starts a wait on the reactor's read queue that is allowed to skip the epoll_ctl (the socket
@@ -122,8 +120,10 @@ struct InitiateWaitReadable {
 }  // namespace readiness_detail
 
 // False when the last direct read found socket drained and no readiness event came since.
+// A closed socket counts as readable: the next read then reports what is wrong.
 inline bool may_be_readable(WorkerSocket& socket) {
-  return readiness_detail::speculate(socket, false);
+  const bool* flag = readiness_detail::readable_flag(socket);
+  return flag == nullptr || *flag;
 }
 
 // Records that socket is drained: its last read found nothing, or came back short and
@@ -132,7 +132,7 @@ inline bool may_be_readable(WorkerSocket& socket) {
 // event is then spent; after a whole message that is harmless: an idle client is parked,
 // where the FIN is seen, and a pooled backend connection's next request meets its reset.)
 inline void note_drained(WorkerSocket& socket) {
-  readiness_detail::speculate(socket, true);
+  if (bool* flag = readiness_detail::readable_flag(socket)) *flag = false;
 }
 
 // Waits until socket is readable: at once (posted) if it may be readable now, else on the

@@ -66,6 +66,14 @@ class ReadReadinessTest : public ::testing::Test {
     return waited_.has_value();
   }
 
+  // Runs the reactor for a moment with no wait pending on the socket: its readiness events
+  // are taken with nobody to complete. (Without work, run_for would skip the reactor.)
+  void let_reactor_run() {
+    auto busy = asio::make_work_guard(context_);
+    context_.restart();
+    context_.run_for(20ms);
+  }
+
   // Lets the kernel deliver bytes just written on loopback.
   static void settle() { std::this_thread::sleep_for(20ms); }
 
@@ -101,11 +109,7 @@ TEST_F(ReadReadinessTest, AShortReadAloneLeavesTheSocketMaybeReadable) {
   send("last");
   client_.shutdown(tcp::socket::shutdown_send);
   settle();
-  {
-    auto busy = asio::make_work_guard(context_);
-    context_.restart();
-    context_.run_for(20ms);  // the event for the bytes and the FIN, with nobody waiting
-  }
+  let_reactor_run();  // the event for the bytes and the FIN, with nobody waiting
   std::array<char, 64> buffer{};
   boost::system::error_code ec;
   EXPECT_EQ(read_now(server_, asio::buffer(buffer), ec), 4u);
@@ -145,11 +149,7 @@ TEST_F(ReadReadinessTest, BytesThatCameWhileNobodyWaitedAreNotMissed) {
   // readable again, so the wait started afterwards completes at once.
   send("late");
   settle();
-  {
-    auto busy = asio::make_work_guard(context_);  // without work, run_for skips the reactor
-    context_.restart();
-    context_.run_for(20ms);
-  }
+  let_reactor_run();
   EXPECT_TRUE(may_be_readable(server_));
   start_wait();
   ASSERT_TRUE(run_until_waited(2000ms));
@@ -173,11 +173,7 @@ TEST_F(ReadReadinessTest, ReadinessEventWithoutBytesLeadsToAnotherWait) {
   send("one");
   settle();
   // The reactor reports the bytes while nobody waits; then they are read directly.
-  {
-    auto busy = asio::make_work_guard(context_);
-    context_.restart();
-    context_.run_for(20ms);
-  }
+  let_reactor_run();
   EXPECT_EQ(read_message(), "one");
   // The socket is drained, so a wait does not complete for the event already consumed.
   start_wait();
