@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "io/log.hpp"
-#include "io/server.hpp"
-#include "ringproxy/config_loader.hpp"
-#include "ringproxy/snapshot.hpp"
+#include "log/log.hpp"
+#include "app/server.hpp"
+#include "config/config_loader.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace {
 

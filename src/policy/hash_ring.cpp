@@ -1,4 +1,4 @@
-#include "ringproxy/hash_ring.hpp"
+#include "policy/hash_ring.hpp"
 
 #include <xxhash.h>
 

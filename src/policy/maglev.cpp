@@ -1,4 +1,4 @@
-#include "ringproxy/maglev.hpp"
+#include "policy/maglev.hpp"
 
 #include <xxhash.h>
 

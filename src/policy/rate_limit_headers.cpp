@@ -1,5 +1,5 @@
 // Formatting of the RateLimit-Policy, RateLimit and Retry-After field values.
-#include "ringproxy/rate_limit_headers.hpp"
+#include "policy/rate_limit_headers.hpp"
 
 #include <algorithm>
 #include <charconv>

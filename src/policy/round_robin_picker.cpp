@@ -1,6 +1,6 @@
 #include <numeric>
 
-#include "ringproxy/backend_picker.hpp"
+#include "policy/backend_picker.hpp"
 
 namespace ringproxy {
 

@@ -1,13 +1,13 @@
-#include "ringproxy/snapshot.hpp"
+#include "runtime/snapshot.hpp"
 
 #include <algorithm>
 #include <random>
 #include <stdexcept>
 #include <thread>
 
-#include "ringproxy/hash_ring.hpp"
-#include "ringproxy/maglev.hpp"
-#include "ringproxy/rate_limit_headers.hpp"
+#include "policy/hash_ring.hpp"
+#include "policy/maglev.hpp"
+#include "policy/rate_limit_headers.hpp"
 
 namespace ringproxy {
 

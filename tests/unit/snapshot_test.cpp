@@ -1,4 +1,4 @@
-#include "ringproxy/snapshot.hpp"
+#include "runtime/snapshot.hpp"
 
 #include <gtest/gtest.h>
 
