@@ -12,10 +12,10 @@
 #include <boost/beast/http/write.hpp>
 #include <optional>
 
-#include "log/log.hpp"
 #include "admin/metrics_text.hpp"
-#include "app/server.hpp"
+#include "admin/process_control.hpp"
 #include "admin/status_json.hpp"
+#include "log/log.hpp"
 #include "net/worker.hpp"
 
 namespace ringproxy {
@@ -30,7 +30,7 @@ namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 // The answer to req; reload is the outcome of the reload a POST /reload asked for.
-http::response<http::string_body> answer(Server& server,
+http::response<http::string_body> answer(ProcessControl& server,
                                          const http::request<http::string_body>& req,
                                          const std::optional<ReloadResult>& reload) {
   http::response<http::string_body> res{http::status::ok, 11};
@@ -67,7 +67,7 @@ http::response<http::string_body> answer(Server& server,
   return res;
 }
 
-asio::awaitable<void> serve(Server& server, tcp::socket socket) {
+asio::awaitable<void> serve(ProcessControl& server, tcp::socket socket) {
   beast::flat_buffer buffer(64 * 1024);
   asio::steady_timer timer(socket.get_executor());
   for (;;) {
@@ -103,7 +103,8 @@ asio::awaitable<void> serve(Server& server, tcp::socket socket) {
 
 }  // namespace
 
-AdminServer::AdminServer(Server& server, Worker& worker) : server_(server), worker_(worker) {}
+AdminServer::AdminServer(ProcessControl& server, Worker& worker)
+    : server_(server), worker_(worker) {}
 
 AdminServer::~AdminServer() = default;
 

@@ -9,14 +9,14 @@
 
 namespace ringproxy {
 
-class Server;
+class ProcessControl;
 class Worker;
 
 // Runs on one worker's event loop; listen() and close() may be called from the main thread
 // before the loop starts and after it is stopped respectively (close() posts otherwise).
 class AdminServer {
  public:
-  AdminServer(Server& server, Worker& worker);
+  AdminServer(ProcessControl& server, Worker& worker);
   ~AdminServer();
 
   // Binds and starts accepting; false with *error when the address cannot be bound.
@@ -24,7 +24,7 @@ class AdminServer {
   void close();
 
  private:
-  Server& server_;
+  ProcessControl& server_;
   Worker& worker_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
 };

@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
+#include "admin/process_control.hpp"
 #include "net/heap_usage.hpp"
-#include "app/server.hpp"
 #include "net/worker.hpp"
 
 namespace ringproxy {
@@ -44,7 +44,7 @@ std::string number(double v) {
 
 }  // namespace
 
-std::string metrics_text(const Server& server) {
+std::string metrics_text(const ProcessControl& server) {
   std::string out;
   out.reserve(8192);
   const auto& workers = server.workers();
@@ -143,8 +143,7 @@ std::string metrics_text(const Server& server) {
     for (const auto& up : snap->upstreams()) {
       for (const auto& b : up.backends) {
         std::uint64_t v = 0;
-        const Server::BackendTotals t =
-            r >= 2 ? server.backend_totals(b->slot) : Server::BackendTotals{};
+        const BackendTotals t = r >= 2 ? server.backend_totals(b->slot) : BackendTotals{};
         switch (r) {
           case 0:
             v = !up.config->health_check || b->healthy.load(std::memory_order_relaxed);

@@ -5,9 +5,9 @@
 
 namespace ringproxy {
 
-class Server;
+class ProcessControl;
 
 // Every ringproxy_* metric: per-worker counters summed, backend state from the snapshot.
-std::string metrics_text(const Server& server);
+std::string metrics_text(const ProcessControl& server);
 
 }  // namespace ringproxy

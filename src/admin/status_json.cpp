@@ -2,12 +2,12 @@
 
 #include <cstdio>
 
+#include "admin/process_control.hpp"
 #include "log/access_log.hpp"
-#include "app/server.hpp"
 
 namespace ringproxy {
 
-std::string status_json(const Server& server) {
+std::string status_json(const ProcessControl& server) {
   const auto snap = server.snapshot();
   const auto now = std::chrono::steady_clock::now();
   std::string out = "{\"generation\": " + std::to_string(snap->generation());
@@ -37,7 +37,7 @@ std::string status_json(const Server& server) {
         out +=
             ", \"breaker_retry_after_s\": " + std::to_string(st.breaker.retry_after_seconds(now));
       }
-      const Server::BackendTotals t = server.backend_totals(st.slot);
+      const BackendTotals t = server.backend_totals(st.slot);
       out += ", \"in_flight\": " + std::to_string(t.in_flight);
       out += ", \"requests\": " + std::to_string(t.requests);
       out += ", \"failures\": " + std::to_string(t.failures);

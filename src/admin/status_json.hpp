@@ -5,9 +5,9 @@
 
 namespace ringproxy {
 
-class Server;
+class ProcessControl;
 
 // Generation, upstreams and per-backend state, read from the current snapshot.
-std::string status_json(const Server& server);
+std::string status_json(const ProcessControl& server);
 
 }  // namespace ringproxy

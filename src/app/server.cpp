@@ -11,10 +11,11 @@
 #include <thread>
 
 #include "admin/admin_server.hpp"
-#include "proxy/health_checker.hpp"
+#include "config/config_loader.hpp"
 #include "log/log.hpp"
 #include "net/worker.hpp"
-#include "config/config_loader.hpp"
+#include "proxy/client_session.hpp"
+#include "proxy/health_checker.hpp"
 
 namespace ringproxy {
 
@@ -26,29 +27,14 @@ Server::Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
                std::shared_ptr<BackendRegistry> registry)
     : config_path_(std::move(config_path)),
       registry_(std::move(registry)),
-      snapshot_(std::move(initial)) {
-  generation_.store(snapshot_->generation());
-  snapshot_->apply_backend_settings();
-  max_connections_ = snapshot_->config().server.max_connections;
+      snapshots_(initial),
+      connections_(initial->config().server.max_connections) {
+  initial->apply_backend_settings();
 }
 
 Server::~Server() = default;
 
-std::shared_ptr<const Snapshot> Server::snapshot() const {
-  std::lock_guard lock(snapshot_mutex_);
-  return snapshot_;
-}
-
-bool Server::admit_connection() {
-  if (connections_.fetch_add(1, std::memory_order_relaxed) >=
-      max_connections_.load(std::memory_order_relaxed)) {
-    connections_.fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-  return true;
-}
-
-Server::BackendTotals Server::backend_totals(std::uint32_t slot) const {
+BackendTotals Server::backend_totals(std::uint32_t slot) const {
   BackendTotals t;
   for (const auto& w : workers_) {
     if (const auto* c = w->metrics().backend_counts(slot)) {
@@ -58,10 +44,6 @@ Server::BackendTotals Server::backend_totals(std::uint32_t slot) const {
     }
   }
   return t;
-}
-
-void Server::connection_closed() {
-  connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::string* error) {
@@ -95,7 +77,7 @@ std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::st
 }
 
 bool Server::bind_listeners() {
-  for (const HostPort& address : snapshot_->config().server.listen) {
+  for (const HostPort& address : snapshot()->config().server.listen) {
     std::string error;
     auto acceptors = bind_address(address, &error);
     if (acceptors.empty()) {
@@ -116,7 +98,8 @@ int Server::run() {
   // the first async_wait.
   asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
   signals.add(SIGUSR1);
-  const Config& cfg = snapshot_->config();
+  const std::shared_ptr<const Snapshot> initial = snapshot();
+  const Config& cfg = initial->config();
   unsigned n = cfg.server.workers;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   std::string error;
@@ -124,7 +107,8 @@ int Server::run() {
     log::error(error);
     return 1;
   }
-  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  const WorkerShared shared{snapshots_, connections_, access_log_sink_, downstream_handlers()};
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(shared, i));
   if (!bind_listeners()) return 1;
   if (cfg.admin.listen) {
     admin_ = std::make_unique<AdminServer>(*this, *workers_.front());
@@ -249,12 +233,8 @@ ReloadResult Server::reload() {
       }
       // Nothing can fail from here on: settle the shared backend state, then publish.
       built.snapshot->apply_backend_settings();
-      {
-        std::lock_guard lock(snapshot_mutex_);
-        snapshot_ = built.snapshot;
-      }
-      generation_.store(built.snapshot->generation(), std::memory_order_release);
-      max_connections_.store(built.snapshot->config().server.max_connections);
+      snapshots_.publish(built.snapshot);
+      connections_.set_max(built.snapshot->config().server.max_connections);
       log::set_level(built.snapshot->config().log.level);
       result.generation = built.snapshot->generation();
       reloads_ok_.fetch_add(1, std::memory_order_relaxed);

@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "admin/process_control.hpp"
 #include "log/access_log.hpp"
+#include "net/connection_count.hpp"
 #include "runtime/backend_state.hpp"
 #include "runtime/snapshot.hpp"
+#include "runtime/snapshot_store.hpp"
 
 namespace ringproxy {
 
@@ -20,16 +23,9 @@ class Worker;
 class AdminServer;
 class HealthCheckers;
 
-// The outcome of a reload: the new generation, or the errors (old config kept).
-struct ReloadResult {
-  std::uint64_t generation = 0;
-  std::vector<ConfigError> errors;
-  bool ok() const { return errors.empty(); }
-};
-
 // Owns the workers. snapshot()/generation() are thread-safe (mutex + atomic); the rest is
 // called from the main thread only.
-class Server {
+class Server final : public ProcessControl {
  public:
   Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
          std::shared_ptr<BackendRegistry> registry);
@@ -41,31 +37,19 @@ class Server {
 
   // Reads the config file again and publishes a new snapshot, or changes nothing and
   // returns the errors. Called on the main thread (SIGHUP) or the admin worker.
-  ReloadResult reload();
+  ReloadResult reload() override;
 
-  std::shared_ptr<const Snapshot> snapshot() const;
+  std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.current(); }
   // The control loop (main thread): reloads and health checks run there, off the workers.
-  boost::asio::any_io_executor control_executor() { return control_.get_executor(); }
-  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
-
-  // Client connection admission (max_connections); thread-safe.
-  bool admit_connection();
-  void connection_closed();
-  std::size_t active_connections() const { return connections_.load(std::memory_order_relaxed); }
-
-  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
-  // One backend's traffic, summed over the workers' own counters (for /metrics and /status).
-  struct BackendTotals {
-    std::uint64_t requests = 0;
-    std::uint64_t failures = 0;
-    std::int64_t in_flight = 0;
-  };
-  BackendTotals backend_totals(std::uint32_t slot) const;
-  const BackendRegistry& registry() const { return *registry_; }
-  std::uint64_t reloads(bool success) const {
+  boost::asio::any_io_executor control_executor() override { return control_.get_executor(); }
+  std::uint64_t generation() const { return snapshots_.generation(); }
+  std::size_t active_connections() const override { return connections_.active(); }
+  const std::vector<std::unique_ptr<Worker>>& workers() const override { return workers_; }
+  BackendTotals backend_totals(std::uint32_t slot) const override;
+  const BackendRegistry& registry() const override { return *registry_; }
+  std::uint64_t reloads(bool success) const override {
     return (success ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);
   }
-  AccessLogSink& access_log_sink() { return access_log_sink_; }
 
  private:
   bool bind_listeners();
@@ -77,13 +61,10 @@ class Server {
   std::mutex reload_mutex_;
   std::string config_path_;
   std::shared_ptr<BackendRegistry> registry_;
-  mutable std::mutex snapshot_mutex_;
-  std::shared_ptr<const Snapshot> snapshot_;
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<std::size_t> connections_{0};
+  SnapshotStore snapshots_;
+  ConnectionCount connections_;
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
-  std::atomic<std::size_t> max_connections_{0};
   AccessLogSink access_log_sink_;
   boost::asio::io_context control_{1};  // signals and health checks, on the main thread
   std::unique_ptr<HealthCheckers> health_;

@@ -9,10 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <random>
 
-#include "proxy/client_session.hpp"
-#include "http/http_status.hpp"
 #include "log/log.hpp"
-#include "app/server.hpp"
 
 namespace ringproxy {
 
@@ -28,34 +25,14 @@ std::uint64_t random_seed() {
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
-// Answers a connection over max_connections with 503 and closes it.
-asio::awaitable<void> refuse(WorkerSocket socket) {
-  static const std::string response = make_status_response(503, false, "Retry-After: 1\r\n");
-  asio::steady_timer timer(socket.get_executor());
-  timer.expires_after(std::chrono::seconds(1));
-  timer.async_wait([&socket](boost::system::error_code ec) {
-    if (!ec) socket.cancel(ec);
-  });
-  co_await asio::async_write(socket, asio::buffer(response), use_nothrow);
-  boost::system::error_code ec;
-  socket.shutdown(WorkerSocket::shutdown_send, ec);
-  char sink[1024];
-  while (!ec) {
-    auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
-    ec = rec;
-  }
-  timer.cancel();
-  socket.close(ec);
-}
-
 }  // namespace
 
-Worker::Worker(Server& server, unsigned index)
-    : server_(server),
+Worker::Worker(const WorkerShared& shared, unsigned index)
+    : shared_(shared),
       index_(index),
       request_ids_(random_seed()),
       sequence_(random_seed()),
-      current_(std::make_unique<SnapshotHold>(SnapshotHold{server.snapshot(), 0})),
+      current_(std::make_unique<SnapshotHold>(SnapshotHold{shared.snapshots.current(), 0})),
       // One thread runs this context and only it touches the context's sockets and timers
       // (other threads post to it), so the reactor's per-socket locks can go.
       context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
@@ -65,9 +42,9 @@ Worker::Worker(Server& server, unsigned index)
           [this](WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> d) {
             resume(std::move(socket), d);
           },
-          [this] { server_.connection_closed(); }),
+          [this] { shared_.connections.closed(); }),
       deadline_tick_(context_.get_executor()),
-      access_log_(context_.get_executor(), server.access_log_sink()) {}
+      access_log_(context_.get_executor(), shared.access_log_sink) {}
 
 Worker::~Worker() {
   join();
@@ -142,16 +119,16 @@ void Worker::accept_loop(std::size_t listener) {
 }
 
 void Worker::admit(WorkerSocket socket) {
-  if (!server_.admit_connection()) {
-    asio::co_spawn(context_, refuse(std::move(socket)), asio::detached);
+  if (!shared_.connections.admit()) {
+    shared_.handlers.refuse(*this, std::move(socket));
     return;
   }
-  std::make_shared<ClientSession>(*this, std::move(socket))->start();
+  shared_.handlers.start(*this, std::move(socket), std::nullopt, false);
 }
 
 void Worker::resume(WorkerSocket socket,
                     std::optional<std::chrono::steady_clock::time_point> head_deadline) {
-  std::make_shared<ClientSession>(*this, std::move(socket), head_deadline, true)->start();
+  shared_.handlers.start(*this, std::move(socket), head_deadline, true);
 }
 
 Worker::SnapshotLease::SnapshotLease(Worker& worker) : worker_(worker) {
@@ -165,9 +142,9 @@ Worker::SnapshotLease::~SnapshotLease() {
 }
 
 const std::shared_ptr<const Snapshot>& Worker::snapshot() {
-  if (current_->snapshot->generation() != server_.generation()) {
+  if (current_->snapshot->generation() != shared_.snapshots.generation()) {
     SnapshotHold* replaced = current_.release();
-    current_ = std::make_unique<SnapshotHold>(SnapshotHold{server_.snapshot(), 0});
+    current_ = std::make_unique<SnapshotHold>(SnapshotHold{shared_.snapshots.current(), 0});
     if (replaced->leases == 0) delete replaced;  // else its last lease deletes it
     const Snapshot& fresh = *current_->snapshot;
     // Backends the new generation no longer has get no new requests: drop their idle
@@ -184,7 +161,7 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
   return current_->snapshot;
 }
 
-void Worker::session_started(ClientSession* s) {
+void Worker::session_started(DownstreamTask* s) {
   sessions_.insert(s);
   active_sessions_.fetch_add(1, std::memory_order_release);
   if (!ticking_) {
@@ -200,7 +177,7 @@ void Worker::tick_deadlines() {
   // One pass over this worker's sessions (the busy ones: idle connections wait in the park)
   // replaces a timer per session, which cost timer-queue work on every request.
   const auto now = std::chrono::steady_clock::now();
-  for (ClientSession* s : sessions_) s->expire_if_due(now);  // cancels only: none ends here
+  for (DownstreamTask* s : sessions_) s->expire_if_due(now);  // cancels only: none ends here
   if (sessions_.empty()) {
     ticking_ = false;
     return;
@@ -211,7 +188,7 @@ void Worker::tick_deadlines() {
   });
 }
 
-void Worker::session_ended(ClientSession* s) {
+void Worker::session_ended(DownstreamTask* s) {
   sessions_.erase(s);
   active_sessions_.fetch_sub(1, std::memory_order_release);
 }
@@ -225,7 +202,7 @@ void Worker::begin_drain() {
     }
     // drain() may close a session's socket; sessions leave the set only from their
     // destructors, which cannot run inside this loop.
-    for (ClientSession* s : sessions_) s->drain();
+    for (DownstreamTask* s : sessions_) s->drain();
     park_.close_all();  // idle connections without a session: closed now
   });
 }

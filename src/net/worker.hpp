@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "log/access_log.hpp"
+#include "net/connection_count.hpp"
 #include "net/connection_park.hpp"
 #include "net/message_arena.hpp"
 #include "net/relay_buffer.hpp"
@@ -20,27 +21,58 @@
 #include "net/worker_socket.hpp"
 #include "policy/request_id.hpp"
 #include "runtime/snapshot.hpp"
+#include "runtime/snapshot_store.hpp"
 
 namespace ringproxy {
 
-class Server;
-class ClientSession;
+class Worker;
 
-// Everything here runs on the worker's own thread; other threads reach it only through
-// post() (begin_drain, stop) and the atomic session count.
+// A client connection's task on a worker, as the worker sees it: told to drain and to check
+// its deadline. Worker thread only.
+class DownstreamTask {
+ public:
+  // Drain: an idle connection closes now; a busy one closes after its current response.
+  virtual void drain() = 0;
+  // Past its deadline, the task's pending socket operations are cancelled.
+  virtual void expire_if_due(std::chrono::steady_clock::time_point now) = 0;
+
+ protected:
+  ~DownstreamTask() = default;
+};
+
+// How a worker hands client connections to the layer that speaks to them (set once, at
+// start). start: a new connection (resumed: back from the park, head_deadline: when its
+// first head must be in); refuse: one over max_connections.
+struct ConnectionHandlers {
+  void (*start)(Worker& worker, WorkerSocket socket,
+                std::optional<std::chrono::steady_clock::time_point> head_deadline,
+                bool resumed) = nullptr;
+  void (*refuse)(Worker& worker, WorkerSocket socket) = nullptr;
+};
+
+// What the workers share with the process. Every member is thread-safe.
+struct WorkerShared {
+  SnapshotStore& snapshots;
+  ConnectionCount& connections;
+  AccessLogSink& access_log_sink;
+  ConnectionHandlers handlers;
+};
+
 // A snapshot and the number of this worker's requests still using it. Worker thread only.
 struct SnapshotHold {
   std::shared_ptr<const Snapshot> snapshot;
   std::size_t leases = 0;
 };
 
+// One event loop. Everything here runs on the worker's own thread; other threads reach it only
+// through post() (begin_drain, stop, start_listener, stop_listener) and active_sessions().
 class Worker {
  public:
-  Worker(Server& server, unsigned index);
+  Worker(const WorkerShared& shared, unsigned index);
   ~Worker();
 
   boost::asio::io_context& context() { return context_; }
-  Server& server() { return server_; }
+  ConnectionCount& connections() { return shared_.connections; }
   unsigned index() const { return index_; }
 
   // Takes an acceptor bound by the server and accepts on it from this worker's thread.
@@ -85,8 +117,8 @@ class Worker {
   std::uint64_t next_sequence() { return sequence_++; }
 
   // Session bookkeeping, for drain.
-  void session_started(ClientSession* s);
-  void session_ended(ClientSession* s);
+  void session_started(DownstreamTask* s);
+  void session_ended(DownstreamTask* s);
   // How often the sessions' deadlines are checked: a timeout fires up to this late.
   static constexpr std::chrono::milliseconds kDeadlineTick{20};
   std::size_t active_sessions() const { return active_sessions_.load(std::memory_order_acquire); }
@@ -110,9 +142,9 @@ class Worker {
 
   // Declared before context_ so that they outlive it: sessions still suspended when the
   // loop stops are destroyed by ~io_context, and their destructors use these.
-  Server& server_;
+  WorkerShared shared_;
   unsigned index_;
-  std::unordered_set<ClientSession*> sessions_;
+  std::unordered_set<DownstreamTask*> sessions_;
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
   RelayBufferPool relay_buffers_;

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
@@ -12,7 +13,6 @@
 #include "http/buffered_head.hpp"
 #include "http/http_status.hpp"
 #include "log/log.hpp"
-#include "app/server.hpp"
 #include "net/socket_now.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker.hpp"
@@ -33,7 +33,40 @@ namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // A request-target longer than this gets 414 (nginx's default large header buffer is 8k).
 constexpr RequestHeadLimits kRequestHeadLimits{8192, kMaxFieldLines};
+
+// Answers a connection over max_connections with 503 and closes it.
+asio::awaitable<void> refuse(WorkerSocket socket) {
+  static const std::string response = make_status_response(503, false, "Retry-After: 1\r\n");
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_after(std::chrono::seconds(1));
+  timer.async_wait([&socket](boost::system::error_code ec) {
+    if (!ec) socket.cancel(ec);
+  });
+  co_await asio::async_write(socket, asio::buffer(response), use_nothrow);
+  boost::system::error_code ec;
+  socket.shutdown(WorkerSocket::shutdown_send, ec);
+  char sink[1024];
+  while (!ec) {
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
+    ec = rec;
+  }
+  timer.cancel();
+  socket.close(ec);
+}
+
 }  // namespace
+
+ConnectionHandlers downstream_handlers() {
+  ConnectionHandlers h;
+  h.start = [](Worker& worker, WorkerSocket socket, std::optional<Clock::time_point> deadline,
+               bool resumed) {
+    std::make_shared<ClientSession>(worker, std::move(socket), deadline, resumed)->start();
+  };
+  h.refuse = [](Worker& worker, WorkerSocket socket) {
+    asio::co_spawn(worker.context(), refuse(std::move(socket)), asio::detached);
+  };
+  return h;
+}
 
 ClientSession::ClientSession(Worker& worker, WorkerSocket socket,
                              std::optional<Clock::time_point> head_deadline, bool resumed)
@@ -50,7 +83,7 @@ ClientSession::ClientSession(Worker& worker, WorkerSocket socket,
 
 ClientSession::~ClientSession() {
   worker_.session_ended(this);
-  if (!parked_) worker_.server().connection_closed();
+  if (!parked_) worker_.connections().closed();
 }
 
 void ClientSession::start() {

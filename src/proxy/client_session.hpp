@@ -14,11 +14,11 @@
 #include "net/message_arena.hpp"
 #include "runtime/snapshot.hpp"
 
+#include "net/worker.hpp"
 #include "net/worker_socket.hpp"
 
 namespace ringproxy {
 
-class Worker;
 struct UpstreamConnection;
 
 // How one request ended, as far as the client connection is concerned.
@@ -29,7 +29,8 @@ enum class RequestEnd {
 };
 
 // Lives on its worker's thread; kept alive by the coroutine that runs it (shared_from_this).
-class ClientSession : public std::enable_shared_from_this<ClientSession> {
+class ClientSession final : public DownstreamTask,
+                            public std::enable_shared_from_this<ClientSession> {
  public:
   // head_deadline: when the first request head must be in (default: client_header_timeout
   // from now). resumed: the connection comes back from the worker's park (already set up).
@@ -41,10 +42,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Starts the connection's coroutine on the worker's executor.
   void start();
   // Drain: an idle connection closes now; a busy one closes after its current response.
-  void drain();
+  void drain() override;
   // Called by the worker's deadline tick: past its deadline, the session's pending socket
   // operations are cancelled and timed_out() is set.
-  void expire_if_due(std::chrono::steady_clock::time_point now);
+  void expire_if_due(std::chrono::steady_clock::time_point now) override;
 
  private:
   using RequestParser =
@@ -165,5 +166,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string upstream_head_;    // the request head sent to the backend
   std::string response_head_;    // the response head sent to the client
 };
+
+// The handlers a worker starts client connections with (sessions of this class), and refuses
+// those over max_connections with (503).
+ConnectionHandlers downstream_handlers();
 
 }  // namespace ringproxy

@@ -20,7 +20,6 @@
 #include "http/http_status.hpp"
 #include "log/log.hpp"
 #include "net/relay_buffer.hpp"
-#include "app/server.hpp"
 #include "net/socket_now.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker.hpp"
