@@ -141,7 +141,7 @@ std::string metrics_text(const ProcessControl& server) {
   for (std::size_t r = 0; r < std::size(rows); ++r) {
     header(out, rows[r].name, rows[r].type, rows[r].help);
     for (const auto& up : snap->upstreams()) {
-      for (const auto& b : up.backends) {
+      for (const auto& b : up.backends()) {
         std::uint64_t v = 0;
         const BackendTotals t = r >= 2 ? server.backend_totals(b->slot) : BackendTotals{};
         switch (r) {

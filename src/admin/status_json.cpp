@@ -21,8 +21,8 @@ std::string status_json(const ProcessControl& server) {
     out += "{\"name\": ";
     append_json_string(out, ups[u].config->name);
     out += ", \"backends\": [";
-    for (std::size_t b = 0; b < ups[u].backends.size(); ++b) {
-      const BackendState& st = *ups[u].backends[b];
+    for (std::size_t b = 0; b < ups[u].backends().size(); ++b) {
+      const BackendState& st = *ups[u].backends()[b];
       if (b) out += ", ";
       out += "{\"address\": ";
       append_json_string(out, st.key);

@@ -151,7 +151,7 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
     // connections now rather than at the idle sweep.
     std::vector<bool> live;
     for (const auto& up : fresh.upstreams()) {
-      for (const auto& b : up.backends) {
+      for (const auto& b : up.backends()) {
         if (b->slot >= live.size()) live.resize(b->slot + 1, false);
         live[b->slot] = true;
       }

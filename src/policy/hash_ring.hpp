@@ -15,7 +15,7 @@ namespace ringproxy {
 // 40 bits of XXH3_64(identity + "#" + n); a key goes to the first point at or after its own
 // top 40 bits, clockwise.
 // Points depend only on identities, so reordering or removing backends moves no other keys.
-// Immutable after construction; pick() is safe from any number of threads.
+// Immutable after construction; safe from any number of threads.
 class HashRingPicker final : public BackendPicker {
  public:
   static constexpr unsigned kDefaultVirtualNodes = 160;
@@ -25,9 +25,12 @@ class HashRingPicker final : public BackendPicker {
   explicit HashRingPicker(const std::vector<PickerBackend>& backends,
                           unsigned virtual_nodes = kDefaultVirtualNodes);
 
-  // The key's home backend first, then clockwise to each next distinct backend.
-  std::optional<std::size_t> pick(std::uint64_t key, UsablePredicate usable,
-                                  std::size_t max_tries) const override;
+  // The key's home backend first, then clockwise over the points that follow its own.
+  std::uint64_t origin(std::uint64_t key, std::uint64_t /*sequence*/) const override {
+    return points_.empty() ? 0 : first_point(key);
+  }
+  std::optional<std::size_t> candidate(std::uint64_t origin, std::uint64_t step) const override;
+  std::size_t candidate_count() const override { return owner_count_; }
   std::size_t backend_count() const override { return backend_count_; }
 
   // The backend the key goes to when every backend is usable; nullopt with no points.

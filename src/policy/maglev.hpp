@@ -15,7 +15,7 @@ namespace ringproxy {
 // (offset = h1 % M, skip = h2 % (M - 1) + 1, h1/h2 the two halves of XXH3_128(identity)),
 // weighted by giving each backend turns in proportion to its weight. Backends are filled in
 // identity order, so the table does not depend on the order they are listed in.
-// Immutable after construction; pick() is safe from any number of threads.
+// Immutable after construction; safe from any number of threads.
 class MaglevPicker final : public BackendPicker {
  public:
   static constexpr std::uint32_t kDefaultTableSize = 65537;
@@ -28,8 +28,9 @@ class MaglevPicker final : public BackendPicker {
   // the key re-hashed per attempt (skipping backends already seen), so only the unusable
   // backend's keys move and they spread by weight; after 2 x backends re-hashes, a scan in
   // identity order makes sure every backend is reached within max_tries.
-  std::optional<std::size_t> pick(std::uint64_t key, UsablePredicate usable,
-                                  std::size_t max_tries) const override;
+  std::uint64_t origin(std::uint64_t key, std::uint64_t /*sequence*/) const override { return key; }
+  std::optional<std::size_t> candidate(std::uint64_t origin, std::uint64_t step) const override;
+  std::size_t candidate_count() const override { return scan_order_.size(); }
   std::size_t backend_count() const override { return backend_count_; }
 
   // The backend the key goes to when every backend is usable; nullopt with no backends.

@@ -95,7 +95,7 @@ void HealthCheckers::sync(const Snapshot& snapshot) {
   std::unordered_map<std::string, std::shared_ptr<Checker>> next;
   for (const auto& up : snapshot.upstreams()) {
     if (!up.config->health_check) continue;
-    for (const auto& backend : up.backends) {
+    for (const auto& backend : up.backends()) {
       if (next.contains(backend->key)) continue;  // shared by two upstreams: the first wins
       auto it = checkers_.find(backend->key);
       if (it != checkers_.end() && it->second->backend == backend &&

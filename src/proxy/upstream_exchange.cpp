@@ -13,21 +13,20 @@
 #include <cstring>
 #include <span>
 
-#include "net/backend_endpoint.hpp"
 #include "http/buffered_head.hpp"
-#include "proxy/client_session.hpp"
 #include "http/forwarded_head.hpp"
 #include "http/http_status.hpp"
 #include "log/log.hpp"
+#include "net/backend_endpoint.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/socket_now.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker.hpp"
-#include "policy/bounded_load.hpp"
 #include "policy/client_address.hpp"
 #include "policy/hash_key.hpp"
 #include "policy/head_validator.hpp"
 #include "policy/http_fields.hpp"
+#include "proxy/client_session.hpp"
 
 namespace ringproxy {
 
@@ -82,92 +81,27 @@ asio::awaitable<bool> write_body_piece(WorkerSocket& socket, std::string_view he
   co_return !ec;
 }
 
-// One request's standing with a backend's breaker and concurrency cap. The breaker permit is
-// settled exactly once (success, failure, or given back unused); the concurrency slot is held
-// until the lease goes away, i.e. until the response has been relayed whole.
-class BackendLease {
- public:
-  BackendLease() = default;
-  BackendLease(const BackendLease&) = delete;
-  BackendLease& operator=(const BackendLease&) = delete;
-  ~BackendLease() { reset(); }
+// Settles the lease's breaker permit as a failure, saying so when that opened the breaker.
+void settle_failure(BackendLease& lease) {
+  const auto now = std::chrono::steady_clock::now();
+  BackendState* b = lease.backend();
+  if (b && lease.failure(now)) {
+    log::warn("breaker for " + b->key + " opened for " +
+              std::to_string(b->breaker.retry_after_seconds(now)) + "s");
+  }
+}
 
-  // Takes a concurrency slot and a breaker permit; false (holding nothing) when refused.
-  bool acquire(BackendState& b, bool breaker_on, std::chrono::steady_clock::time_point now) {
-    reset();
-    if (!breaker_on) return true;
-    if (!b.concurrency.try_enter()) return false;
-    BreakerPermit permit = b.breaker.try_acquire(now);
-    if (!permit) {
-      b.concurrency.leave();
-      return false;
-    }
-    backend_ = &b;
-    permit_ = permit;
-    unsettled_ = true;
-    if (permit.trial())
-      log::info("breaker for " + b.key + " is half-open: sending a trial request");
-    return true;
+// Settles the lease's breaker permit as a success, saying so when a trial closed the breaker.
+void settle_success(BackendLease& lease) {
+  BackendState* b = lease.backend();
+  if (b && lease.success(std::chrono::steady_clock::now())) {
+    log::info("breaker for " + b->key + " closed: the trial succeeded");
   }
-  void success() {
-    if (backend_ && unsettled_) {
-      backend_->breaker.on_success(permit_);
-      if (permit_.trial() &&
-          backend_->breaker.state(std::chrono::steady_clock::now()) == BreakerState::closed) {
-        log::info("breaker for " + backend_->key + " closed: the trial succeeded");
-      }
-    }
-    unsettled_ = false;
-  }
-  void failure() {
-    if (backend_ && unsettled_) {
-      const auto now = std::chrono::steady_clock::now();
-      const std::uint32_t trips = backend_->breaker.trips();
-      backend_->breaker.on_failure(permit_, now);
-      if (backend_->breaker.trips() != trips) {
-        log::warn("breaker for " + backend_->key + " opened for " +
-                  std::to_string(backend_->breaker.retry_after_seconds(now)) + "s");
-      }
-    }
-    unsettled_ = false;
-  }
-  // Gives back an unsettled permit and the concurrency slot.
-  void reset() {
-    if (!backend_) return;
-    if (unsettled_) backend_->breaker.release(permit_);
-    backend_->concurrency.leave();
-    backend_ = nullptr;
-    unsettled_ = false;
-  }
-
- private:
-  BackendState* backend_ = nullptr;
-  BreakerPermit permit_;
-  bool unsettled_ = false;
-};
-
-// The backends one request has tried: on the stack up to 256 backends (no allocation on the
-// request path), a heap bitmap beyond.
-class TriedBackends {
- public:
-  explicit TriedBackends(std::size_t n) {
-    if (n > kInline * 64) heap_.assign((n + 63) / 64, 0);
-  }
-  bool contains(std::size_t i) const { return words()[i / 64] & (std::uint64_t{1} << (i % 64)); }
-  void insert(std::size_t i) { words()[i / 64] |= std::uint64_t{1} << (i % 64); }
-
- private:
-  const std::uint64_t* words() const { return heap_.empty() ? inline_.data() : heap_.data(); }
-  std::uint64_t* words() { return heap_.empty() ? inline_.data() : heap_.data(); }
-  static constexpr std::size_t kInline = 4;
-  std::array<std::uint64_t, kInline> inline_{};
-  std::vector<std::uint64_t> heap_;
-};
+}
 
 }  // namespace
 
 std::uint64_t ClientSession::request_key_hash(const Snapshot& snap, const UpstreamRuntime& up) {
-  if (up.round_robin) return worker_.next_sequence();
   const auto& req = request_->get();
   auto header = [&req](std::string_view name) -> std::string_view {
     auto it = req.find(name);
@@ -202,55 +136,21 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   // Taken only for bodies that go through the parser (chunked ones, and request bodies).
   std::optional<RelayBuffer> relay;
 
-  TriedBackends tried(up.backends.size());
-  unsigned attempts_left = ucfg.retries + 1;
   const auto now = std::chrono::steady_clock::now();
-  const bool breaker_on = ucfg.circuit_breaker.has_value();
-  const bool health_on = ucfg.health_check.has_value();
-  up.retry_budget->on_request(now, worker_.index());  // its own lane: no shared line
-  BackendLease lease;
+  Selection selection(*up.selector, key, worker_.next_sequence(), now, worker_.index());
+  BackendLease& lease = selection.lease();
   Failure last = Failure::none;
   bool body_consumed = false;  // client body bytes were read: the request cannot be replayed
   bool continue_sent = false;
 
-  while (attempts_left > 0 && !body_consumed) {
-    // Bounded loads: the upstream's in-flight total, read once per pick.
-    std::int64_t total_in_flight = 0;
-    if (ucfg.bounded_load > 0) {
-      for (const auto& b : up.backends)
-        total_in_flight += b->in_flight.load(std::memory_order_relaxed);
-    }
-    // The hash walk: the key's home backend, else the next distinct one that may take it.
-    const auto pick = up.picker->pick(
-        key,
-        [&](std::size_t i) {
-          if (tried.contains(i)) return false;
-          const BackendState& b = *up.backends[i];
-          if (health_on && !b.healthy.load(std::memory_order_relaxed)) return false;
-          if (breaker_on && (!b.concurrency.available() || !b.breaker.available(now))) {
-            return false;
-          }
-          return ucfg.bounded_load <= 0 ||
-                 within_bounded_load(up.backends[i]->in_flight.load(std::memory_order_relaxed),
-                                     total_in_flight, up.backends.size(), ucfg.bounded_load);
-        },
-        up.backends.size());
-    if (!pick) break;
-    tried.insert(*pick);
-    BackendState& backend = *up.backends[*pick];
+  while (!body_consumed) {
+    BackendState* const picked = selection.next(last == Failure::stale_before_reply);
+    if (!picked) break;
+    BackendState& backend = *picked;
+    if (lease.trial())
+      log::info("breaker for " + backend.key + " is half-open: sending a trial request");
     // This worker's counters for the backend: no cache line shared with other workers.
     WorkerMetrics::BackendCounts* const counts = worker_.metrics().backend(backend.slot);
-    // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.
-    if (!lease.acquire(backend, breaker_on, now)) continue;
-    // Every attempt after the first is a retry. Re-sending a request a backend already had
-    // spends the upstream's retry budget (that is what multiplies load in an outage); trying
-    // the next backend after a refused connection costs the backends nothing and is free.
-    if (attempts_left <= ucfg.retries && last == Failure::stale_before_reply &&
-        !up.retry_budget->try_retry(now)) {
-      lease.reset();
-      break;
-    }
-    --attempts_left;
     facts_.backend = backend.key;
     ++facts_.attempts;
 
@@ -271,7 +171,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         if (cec) {
           last = timed_out() ? Failure::connect_timeout : Failure::connect_refused;
           WorkerMetrics::count_failure(counts);
-          lease.failure();
+          settle_failure(lease);
           lease.reset();
           log::debug("connect to " + backend.key + " failed: " + cec.message());
           break;  // next backend
@@ -283,17 +183,10 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       // In flight: per worker, and across workers only when bounded loads must compare it.
       WorkerMetrics::count_request(counts);
       WorkerMetrics::add_in_flight(counts, 1);
-      const bool shared_in_flight = ucfg.bounded_load > 0;
-      if (shared_in_flight) backend.in_flight.fetch_add(1, std::memory_order_relaxed);
       struct InFlight {
-        BackendState& b;
         WorkerMetrics::BackendCounts* c;
-        bool shared;
-        ~InFlight() {
-          WorkerMetrics::add_in_flight(c, -1);
-          if (shared) b.in_flight.fetch_sub(1, std::memory_order_relaxed);
-        }
-      } in_flight{backend, counts, shared_in_flight};
+        ~InFlight() { WorkerMetrics::add_in_flight(c, -1); }
+      } in_flight{counts};
       upstream_ = conn.get();
       struct ClearUpstream {
         UpstreamConnection*& p;
@@ -315,7 +208,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
         }
         last = timed_out() ? Failure::response_timeout : Failure::stale_before_reply;
         WorkerMetrics::count_failure(counts);
-        lease.failure();
+        settle_failure(lease);
         lease.reset();
         break;
       }
@@ -359,7 +252,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           if (!co_await write_body_piece(conn->socket, {}, relay->data(), n, chunked_request,
                                          request_sent)) {
             WorkerMetrics::count_failure(counts);
-            lease.failure();
+            settle_failure(lease);
             co_return co_await respond_status(timed_out() ? 504 : 502, client_keep_alive_);
           }
         }
@@ -456,7 +349,7 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
           continue;  // the pooled connection had gone stale: try a fresh one
         }
         WorkerMetrics::count_failure(counts);
-        lease.failure();
+        settle_failure(lease);
         lease.reset();
         if (last == Failure::stale_before_reply && idempotent && !body_consumed) break;
         co_return co_await respond_status(last == Failure::response_timeout ? 504 : 502,
@@ -469,9 +362,9 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
       // A 5xx is relayed as sent, but counts against the backend's breaker.
       if (res.result_int() >= 500) {
         WorkerMetrics::count_failure(counts);
-        lease.failure();
+        settle_failure(lease);
       } else {
-        lease.success();
+        settle_success(lease);
       }
       const bool upstream_keep_alive = res.keep_alive();
       const bool known_length = static_cast<bool>(response.content_length());
@@ -594,16 +487,8 @@ asio::awaitable<RequestEnd> ClientSession::forward(const Snapshot& snap,
   switch (last) {
     case Failure::none: {
       // Nothing could take it: answer at once, saying when the earliest breaker half-opens.
-      std::int64_t retry_after = 0;
-      if (breaker_on) {
-        for (const auto& b : up.backends) {
-          if (b->breaker.state(now) != BreakerState::open) continue;
-          const std::int64_t s = b->breaker.retry_after_seconds(now);
-          if (retry_after == 0 || s < retry_after) retry_after = s;
-        }
-      }
       const std::string header =
-          "Retry-After: " + std::to_string(std::max<std::int64_t>(1, retry_after)) + "\r\n";
+          "Retry-After: " + std::to_string(up.selector->retry_after_seconds(now)) + "\r\n";
       co_return co_await respond_status(503, client_keep_alive_, header);
     }
     case Failure::connect_timeout:

@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "policy/circuit_breaker.hpp"
 #include "config/host_port.hpp"
+#include "policy/circuit_breaker.hpp"
 
 namespace ringproxy {
 

@@ -5,26 +5,28 @@
 #include <memory>
 #include <vector>
 
-#include "policy/backend_picker.hpp"
-#include "runtime/backend_state.hpp"
 #include "config/config.hpp"
 #include "config/config_loader.hpp"
+#include "policy/backend_picker.hpp"
 #include "policy/hash_key.hpp"
 #include "policy/rate_limiter.hpp"
 #include "policy/retry_budget.hpp"
 #include "policy/router.hpp"
+#include "runtime/backend_state.hpp"
+#include "runtime/upstream_selector.hpp"
 
 namespace ringproxy {
 
 // An upstream as the request path sees it.
 struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;  // points into the owning Snapshot
-  std::vector<std::shared_ptr<BackendState>> backends;
-  std::unique_ptr<BackendPicker> picker;
-  std::unique_ptr<RetryBudget> retry_budget;  // shared by the workers (lock-free)
-  std::uint32_t metrics_id = 0;               // BackendRegistry::upstream_id(name)
-  HashKeySpec hash_key;                       // what a request hashes on
-  bool round_robin = false;  // algorithm = "round_robin": the key is a per-worker sequence
+  std::unique_ptr<UpstreamSelector> selector;
+  std::uint32_t metrics_id = 0;  // BackendRegistry::upstream_id(name)
+  HashKeySpec hash_key;          // what a request hashes on
+
+  const std::vector<std::shared_ptr<BackendState>>& backends() const {
+    return selector->backends();
+  }
 };
 
 // One rate limit rule as requests meet it: its buckets (kept across reloads while the rule is
