@@ -36,26 +36,12 @@ CHECKS = ("file-size", "include-cycle", "layer")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
 
-def legacy_include_layer(root, rel):
-    """Layer of a header still in include/ringproxy/, or None for any other path.
-
-    TEMPORARY, while include/ringproxy/ moves into src/<layer>/: include/ringproxy/X.hpp
-    belongs to the folder holding src/*/X.cpp, else to `policy`. Delete this function and its
-    one call in layer_of() once include/ringproxy/ is empty.
-    """
-    parts = Path(rel).parts
-    if len(parts) != 3 or parts[:2] != ("include", "ringproxy"):
-        return None
-    owners = sorted(p.parent.name for p in (root / "src").glob(f"*/{Path(rel).stem}.cpp"))
-    return owners[0] if owners else "policy"
-
-
 def layer_of(root, rel):
     """The folder (layer name, or an unknown folder's name) a file belongs to, or None."""
     parts = Path(rel).parts
     if parts[0] == "src":
         return TOP_LEVEL_LAYER if len(parts) == 2 else parts[1]
-    return legacy_include_layer(root, rel)
+    return None
 
 
 def source_files(root, top, suffixes):
