@@ -14,7 +14,7 @@
 #include "config/config_loader.hpp"
 #include "log/log.hpp"
 #include "net/worker.hpp"
-#include "proxy/client_session.hpp"
+#include "proxy/downstream_connection.hpp"
 #include "proxy/health_checker.hpp"
 
 namespace ringproxy {

@@ -11,7 +11,7 @@ namespace {
 // True when the peer has not closed or written to an idle connection (one recv, no wait).
 bool still_open(UpstreamConnection& c) {
   char byte;
-  const ssize_t n = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -35,7 +35,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bo
       return conn;
     }
     boost::system::error_code ignored;
-    conn->socket.close(ignored);
+    conn->stream.close(ignored);
   }
   return nullptr;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/message_arena.hpp"
+#include "net/tcp_stream.hpp"
 #include "net/worker_socket.hpp"
 
 namespace ringproxy {
@@ -17,8 +18,8 @@ namespace ringproxy {
 // One connection to a backend with its read buffer. Owned by one session at a time.
 struct UpstreamConnection {
   UpstreamConnection(const boost::asio::io_context::executor_type& ex, UpstreamBufferPool& buffers)
-      : socket(ex), buffer(128 * 1024, BlockAllocator<char, UpstreamBufferPool>(buffers)) {}
-  WorkerSocket socket;
+      : stream(ex), buffer(128 * 1024, BlockAllocator<char, UpstreamBufferPool>(buffers)) {}
+  TcpStream stream;
   // Its usual 16 KiB (a response head and body in one read) comes from the worker's pool and
   // goes back while the connection idles in the pool.
   boost::beast::basic_flat_buffer<BlockAllocator<char, UpstreamBufferPool>> buffer;

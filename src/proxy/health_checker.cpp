@@ -14,8 +14,8 @@
 #include <cstring>
 #include <random>
 
-#include "net/backend_endpoint.hpp"
 #include "log/log.hpp"
+#include "net/backend_endpoint.hpp"
 #include "policy/health_hysteresis.hpp"
 
 namespace ringproxy {
