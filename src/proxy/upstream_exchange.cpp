@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
+#include <tuple>
 
 #include "http/body_relay.hpp"
 #include "http/forwarded_head.hpp"
@@ -79,6 +80,21 @@ void UpstreamExchange<Stream>::start_attempt(BackendState& backend) {
 }
 
 template <class Stream>
+UpstreamExchange<Stream>::InFlight::InFlight(UpstreamExchange& x, UpstreamConnection& c)
+    : exchange(x) {
+  ++c.uses;
+  WorkerMetrics::count_request(x.counts_);
+  WorkerMetrics::add_in_flight(x.counts_, 1);
+  x.conn_.upstream_ = &c;
+}
+
+template <class Stream>
+UpstreamExchange<Stream>::InFlight::~InFlight() {
+  WorkerMetrics::add_in_flight(exchange.counts_, -1);
+  exchange.conn_.upstream_ = nullptr;
+}
+
+template <class Stream>
 void UpstreamExchange<Stream>::fail_attempt() {
   WorkerMetrics::count_failure(counts_);
   BackendLease& lease = selection_.lease();
@@ -92,6 +108,9 @@ void UpstreamExchange<Stream>::fail_attempt() {
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
   begin();
+  // The steady path (a pooled connection, a response whose body came with its head) makes
+  // no coroutine frame beyond this one: every step is tried at once, and only what has to
+  // wait goes through the reactor or a helper coroutine.
   while (!body_consumed_) {
     BackendState* const backend = selection_.next(last_ == Failure::stale_before_reply);
     if (!backend) break;
@@ -102,22 +121,14 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
       const bool reused = c != nullptr;
       if (!c) c = co_await connect(*backend);
       if (!c) break;  // the next backend
-      ++c->uses;
-      // In flight: this worker's count (the lease holds the shared one bounded loads need);
-      // the connection is the one a passed deadline cancels too.
-      struct Attempt {
-        WorkerMetrics::BackendCounts* counts;
-        UpstreamConnection*& current;
-        ~Attempt() {
-          WorkerMetrics::add_in_flight(counts, -1);
-          current = nullptr;
-        }
-      } attempt{counts_, conn_.upstream_};
-      WorkerMetrics::count_request(counts_);
-      WorkerMetrics::add_in_flight(counts_, 1);
-      conn_.upstream_ = c.get();
+      const InFlight in_flight(*this, *c);
       conn_.arm(ucfg_.response_timeout);
-      if (const auto ec = co_await send_head(*c)) {
+      const std::string& head = conn_.upstream_head_;
+      const auto head_buffer = asio::buffer(head.data(), head.size());
+      boost::system::error_code ec;
+      const std::size_t sent = c->stream.write_now(head_buffer, ec);
+      if (!ec && sent < head.size()) ec = co_await c->stream.write_rest(head_buffer, sent);
+      if (ec) {
         if (reused && !fresh_retry_used) {
           fresh_retry_used = true;
           continue;
@@ -129,26 +140,42 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
       if (!conn_.request_->is_done()) {
         if (auto end = co_await send_body(*c)) co_return *end;
       }
-      if (!co_await read_response_head(*c)) {
-        if (client_gone_) co_return RequestEnd::abort;
-        // The request reached the backend (it may have acted on it): only idempotent
-        // requests go again, on a fresh connection or to the next backend.
-        const bool replayable =
-            last_ == Failure::stale_before_reply && idempotent_ && !body_consumed_;
-        if (replayable && reused && !fresh_retry_used) {
-          fresh_retry_used = true;
-          continue;  // the pooled connection had gone stale: try a fresh one
+      // The response head, skipping interim ones; waits inline (no coroutine frame).
+      HeadStep step = start_response_head(*c);
+      while (step == HeadStep::wait || step == HeadStep::interim) {
+        if (step == HeadStep::interim) {
+          if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;
+          step = start_response_head(*c);
+          continue;
         }
-        fail_attempt();
-        if (replayable) break;
+        std::tie(ec) = co_await c->stream.async_wait_readable(use_nothrow);
+        step = step_response_head(*c, ec);
+      }
+      if (step == HeadStep::failed) {
+        const AfterFailure next = after_head_failure(reused && !fresh_retry_used);
+        fresh_retry_used = true;
+        if (next == AfterFailure::fresh_connection) continue;
+        if (next == AfterFailure::next_backend) break;
         co_return co_await conn_.respond_status(
             ctx_, last_ == Failure::response_timeout ? 504 : 502, ctx_.keep_alive);
       }
       keep_client_ = filter_response(*c);
+      if (const auto end = relay_response_now(c)) co_return *end;
       co_return co_await relay_response(std::move(c));
     }
   }
   co_return co_await answer_no_backend();
+}
+
+template <class Stream>
+typename UpstreamExchange<Stream>::AfterFailure UpstreamExchange<Stream>::after_head_failure(
+    bool fresh_retry_left) {
+  // The request reached the backend (it may have acted on it): only idempotent requests go
+  // again, on a fresh connection or to the next backend.
+  const bool replayable = last_ == Failure::stale_before_reply && idempotent_ && !body_consumed_;
+  if (replayable && fresh_retry_left) return AfterFailure::fresh_connection;
+  fail_attempt();
+  return replayable ? AfterFailure::next_backend : AfterFailure::answer;
 }
 
 template <class Stream>
@@ -172,17 +199,6 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::c
   boost::system::error_code ignored;
   c->stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return c;
-}
-
-template <class Stream>
-asio::awaitable<boost::system::error_code> UpstreamExchange<Stream>::send_head(
-    UpstreamConnection& c) {
-  const std::string& head = conn_.upstream_head_;
-  const auto buffer = asio::buffer(head.data(), head.size());
-  boost::system::error_code ec;
-  const std::size_t done = c.stream.write_now(buffer, ec);
-  if (!ec && done < head.size()) ec = co_await c.stream.write_rest(buffer, done);
-  co_return ec;
 }
 
 template <class Stream>

@@ -52,22 +52,41 @@ class UpstreamExchange {
   void start_attempt(BackendState& backend);
   // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
-  // The request head, at once or through the reactor; the failure, if any.
-  boost::asio::awaitable<boost::system::error_code> send_head(UpstreamConnection& c);
   // The request body, relayed; an answer when the request ends here (client gone, body too
   // large or malformed, backend failed while it was sent).
   boost::asio::awaitable<std::optional<RequestEnd>> send_body(UpstreamConnection& c);
-  // The response head, skipping interim ones (relayed to HTTP/1.1 clients); false when none
-  // came (last_ says why, or client_gone_).
-  boost::asio::awaitable<bool> read_response_head(UpstreamConnection& c);
-  void classify_head_failure(boost::system::error_code ec, const HeadVerdict& verdict,
-                             bool had_bytes, std::size_t received);
+
+  // Where reading a response head stands.
+  enum class HeadStep {
+    wait,     // wait until the stream is readable, then step again
+    interim,  // an interim head for the client is in response_head_: send it, start again
+    whole,    // a final response head is parsed (response_)
+    failed,   // none will come: last_ says why
+  };
+  // Starts reading the next response head from c: fresh parser, deadline, then a step.
+  HeadStep start_response_head(UpstreamConnection& c);
+  // Checks what is buffered and reads what the stream holds now (no waiting); waited is the
+  // outcome of the wait before it, if any.
+  HeadStep step_response_head(UpstreamConnection& c, boost::system::error_code waited = {});
+  // A parsed head: final, interim (for the client or skipped) or refused.
+  HeadStep took_response_head(UpstreamConnection& c);
+  void classify_head_failure(boost::system::error_code ec, const HeadVerdict& verdict);
+  // What to do when no response head came.
+  enum class AfterFailure { fresh_connection, next_backend, answer };
+  AfterFailure after_head_failure(bool fresh_retry_left);
+
   // The response filter: settles the breaker, decides the client's framing and connection,
   // and writes the client's head. True when the client connection may be kept.
   bool filter_response(UpstreamConnection& c);
-  // Relays the response (head and body) to the client; the connection goes back to the pool
-  // when it is clean.
+  // Relays the response to the client at once when it can (its body came whole with its
+  // head, or it has none, and the kernel takes it all): the end, c back to the pool when
+  // clean. nullopt: relay_response goes on from where it stopped.
+  std::optional<RequestEnd> relay_response_now(std::unique_ptr<UpstreamConnection>& c);
+  // Relays the rest of the response (head and body) to the client; the connection goes back
+  // to the pool when it is clean.
   boost::asio::awaitable<RequestEnd> relay_response(std::unique_ptr<UpstreamConnection> c);
+  // The end of a whole response: c back to the pool when it is clean.
+  RequestEnd finish_response(std::unique_ptr<UpstreamConnection> c);
   boost::asio::awaitable<bool> relay_sized_rest(UpstreamConnection& c, std::uint64_t remaining);
   // A body through the parser (chunked, close-delimited, none); an answer when it was cut off.
   boost::asio::awaitable<std::optional<RequestEnd>> relay_parsed(UpstreamConnection& c);
@@ -76,6 +95,15 @@ class UpstreamExchange {
   // No backend answered: 503 (none could take it), 504 or 502.
   boost::asio::awaitable<RequestEnd> answer_no_backend();
   RelayBuffer& relay();
+
+  // One attempt's hold on a connection: this worker's in-flight count for the backend (the
+  // lease holds the shared one bounded loads need), and the connection a passed deadline
+  // cancels too.
+  struct InFlight {
+    InFlight(UpstreamExchange& x, UpstreamConnection& c);
+    ~InFlight();
+    UpstreamExchange& exchange;
+  };
 
   DownstreamConnection<Stream>& conn_;
   RequestContext& ctx_;
@@ -93,6 +121,9 @@ class UpstreamExchange {
   bool continue_sent_ = false;
   bool client_gone_ = false;
   bool drained_read_ = false;  // the head's last read was direct and came back short
+  bool had_bytes_ = false;     // the connection's buffer held bytes when the head was begun
+  std::size_t received_ = 0;   // bytes read for the head so far
+  std::size_t written_ = 0;    // of the response head and first body bytes, by the steady path
   bool keep_client_ = false;
   bool chunked_response_ = false;
 };

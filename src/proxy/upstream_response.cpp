@@ -10,7 +10,6 @@
 #include "http/buffered_head.hpp"
 #include "http/forwarded_head.hpp"
 #include "http/head_reader.hpp"
-#include "http/stream_io.hpp"
 #include "log/log.hpp"
 #include "proxy/upstream_exchange.hpp"
 
@@ -27,68 +26,83 @@ constexpr std::size_t kHeadReadSize = 16 * 1024;
 }  // namespace
 
 template <class Stream>
-asio::awaitable<bool> UpstreamExchange<Stream>::read_response_head(UpstreamConnection& c) {
-  const bool head_request = conn_.request_->get().method() == http::verb::head;
+typename UpstreamExchange<Stream>::HeadStep UpstreamExchange<Stream>::start_response_head(
+    UpstreamConnection& c) {
+  response_.reset();
+  conn_.response_arena_.reset();
+  auto& response = response_.emplace(std::piecewise_construct, std::make_tuple(),
+                                     std::make_tuple(ArenaAllocator<char>(conn_.response_arena_)));
+  response.header_limit(kUpstreamHeaderLimit);
+  response.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (conn_.request_->get().method() == http::verb::head) response.skip(true);
+  conn_.arm(ucfg_.response_timeout);
+  had_bytes_ = c.buffer.size() > 0;
+  received_ = 0;
+  drained_read_ = false;
+  return step_response_head(c);
+}
+
+template <class Stream>
+typename UpstreamExchange<Stream>::HeadStep UpstreamExchange<Stream>::step_response_head(
+    UpstreamConnection& c, boost::system::error_code waited) {
+  HeadVerdict verdict;
+  if (waited) {
+    classify_head_failure(waited, verdict);
+    return HeadStep::failed;
+  }
   for (;;) {
-    response_.reset();
-    conn_.response_arena_.reset();
-    auto& response =
-        response_.emplace(std::piecewise_construct, std::make_tuple(),
-                          std::make_tuple(ArenaAllocator<char>(conn_.response_arena_)));
-    response.header_limit(kUpstreamHeaderLimit);
-    response.body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (head_request) response.skip(true);
-    conn_.arm(ucfg_.response_timeout);
-    const bool had_bytes = c.buffer.size() > 0;
-    std::size_t received = 0;
-    drained_read_ = false;
-    boost::system::error_code ec;
-    HeadVerdict verdict;
-    HeadProgress progress;
     // The whole head in the buffer, held to RFC 9112 strictly, before Beast parses it.
-    while ((progress = check_head<false>(buffered_text(c.buffer), kUpstreamHeaderLimit, verdict)) ==
-           HeadProgress::partial) {
-      const auto space = c.buffer.prepare(kHeadReadSize);
-      bool direct = true;
-      std::size_t n = try_read_now(c.stream, space, ec);
-      if (!ec && n == 0) {
-        std::tie(ec, n, direct) = co_await async_read_when_ready(c.stream, space, use_nothrow);
-      }
-      drained_read_ = direct && n > 0 && n < space.size();
-      if (ec) break;
-      c.buffer.commit(n);
-      received += n;
+    const HeadProgress progress =
+        check_head<false>(buffered_text(c.buffer), kUpstreamHeaderLimit, verdict);
+    if (progress == HeadProgress::whole) return took_response_head(c);
+    if (progress == HeadProgress::refused) {
+      classify_head_failure({}, verdict);
+      return HeadStep::failed;
     }
-    if (!ec && progress == HeadProgress::whole) ec = parse_buffered_head(response, c.buffer);
-    if (ec || progress != HeadProgress::whole) {
-      classify_head_failure(ec, verdict, had_bytes, received);
-      co_return false;
+    // A drained stream waits (no recv that finds nothing); else it is read directly, and a
+    // readiness event for bytes already read finds nothing: wait again, to the same end.
+    if (!c.stream.may_be_readable()) return HeadStep::wait;
+    boost::system::error_code ec;
+    const auto space = c.buffer.prepare(kHeadReadSize);
+    const std::size_t n = c.stream.read_now(space, ec);
+    drained_read_ = n > 0 && n < space.size();
+    if (ec) {
+      classify_head_failure(ec, verdict);
+      return HeadStep::failed;
     }
-    const int status = response.get().result_int();
-    if (status == 101) {  // Upgrade is never forwarded: a switch nobody asked for
-      last_ = Failure::bad_response;
-      co_return false;
-    }
-    if (status >= 200 || status < 100) co_return true;
-    // Interim responses go on to HTTP/1.1 clients (103 Early Hints, ...), except 100
-    // Continue: the proxy answered Expect itself.
-    if (status != 100 && ctx_.version >= 11) {
-      write_client_response_head(response.get(), ClientResponseHead{}, conn_.response_head_);
-      if (!co_await conn_.write_client(conn_.response_head_)) {
-        client_gone_ = true;
-        co_return false;
-      }
-    }
+    if (n == 0) return HeadStep::wait;
+    c.buffer.commit(n);
+    received_ += n;
   }
 }
 
 template <class Stream>
+typename UpstreamExchange<Stream>::HeadStep UpstreamExchange<Stream>::took_response_head(
+    UpstreamConnection& c) {
+  auto& response = *response_;
+  if (const auto ec = parse_buffered_head(response, c.buffer)) {
+    classify_head_failure(ec, HeadVerdict{});
+    return HeadStep::failed;
+  }
+  const int status = response.get().result_int();
+  if (status == 101) {  // Upgrade is never forwarded: a switch nobody asked for
+    last_ = Failure::bad_response;
+    return HeadStep::failed;
+  }
+  if (status >= 200 || status < 100) return HeadStep::whole;
+  // Interim responses go on to HTTP/1.1 clients (103 Early Hints, ...), except 100
+  // Continue: the proxy answered Expect itself.
+  if (status == 100 || ctx_.version < 11) return start_response_head(c);
+  write_client_response_head(response.get(), ClientResponseHead{}, conn_.response_head_);
+  return HeadStep::interim;
+}
+
+template <class Stream>
 void UpstreamExchange<Stream>::classify_head_failure(boost::system::error_code ec,
-                                                     const HeadVerdict& verdict, bool had_bytes,
-                                                     std::size_t received) {
+                                                     const HeadVerdict& verdict) {
   if (conn_.timed_out()) {
     last_ = Failure::response_timeout;
-  } else if (ec && !had_bytes && received == 0 &&
+  } else if (ec && !had_bytes_ && received_ == 0 &&
              (ec == asio::error::eof || ec == asio::error::connection_reset)) {
     last_ = Failure::stale_before_reply;
   } else {
@@ -137,36 +151,60 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
 }
 
 template <class Stream>
+std::optional<RequestEnd> UpstreamExchange<Stream>::relay_response_now(
+    std::unique_ptr<UpstreamConnection>& c) {
+  auto& response = *response_;
+  const auto length = response.content_length();
+  const bool sized = !response.is_done() && length;
+  if (!sized && !(response.is_done() && !chunked_response_)) return std::nullopt;
+  // The head goes out with the bytes that came with it, in one write.
+  const std::size_t n =
+      sized ? static_cast<std::size_t>(std::min<std::uint64_t>(c->buffer.size(), *length)) : 0;
+  ctx_.bytes_out += n;
+  conn_.arm(snap_.config().server.idle_timeout);
+  const std::string& head = conn_.response_head_;
+  const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
+                                                 asio::buffer(c->buffer.data().data(), n)};
+  boost::system::error_code ec;
+  written_ = conn_.stream_.write_now(pieces, ec);
+  if (ec) return RequestEnd::abort;
+  if (written_ < head.size() + n || (sized && n < *length)) return std::nullopt;
+  c->buffer.consume(n);
+  return finish_response(std::move(c));
+}
+
+template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
     std::unique_ptr<UpstreamConnection> c) {
   auto& response = *response_;
-  const bool upstream_keep_alive = response.get().keep_alive();
   if (!response.is_done() && response.content_length()) {
-    // Content-Length: the head goes out with the bytes that came with it in one write, at
-    // once when the kernel takes it all (no coroutine frame); the rest through the reactor.
+    // Content-Length: relay_response_now wrote written_ bytes of the head and the bytes that
+    // came with it; the rest of those, then the rest of the body straight from the
+    // connection's buffer, no parsing.
     const std::uint64_t length = *response.content_length();
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(c->buffer.size(), length));
-    ctx_.bytes_out += n;
-    conn_.arm(snap_.config().server.idle_timeout);
     const std::string& head = conn_.response_head_;
     const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
                                                    asio::buffer(c->buffer.data().data(), n)};
-    boost::system::error_code ec;
-    const std::size_t done = conn_.stream_.write_now(pieces, ec);
-    if (!ec && done < head.size() + n) ec = co_await conn_.stream_.write_rest(pieces, done);
-    if (ec) co_return RequestEnd::abort;
+    if (written_ < head.size() + n) {
+      if (co_await conn_.stream_.write_rest(pieces, written_)) co_return RequestEnd::abort;
+    }
     c->buffer.consume(n);
     if (n < length && !co_await relay_sized_rest(*c, length - n)) co_return RequestEnd::abort;
   } else if (auto end = co_await relay_parsed(*c)) {
     co_return *end;  // cut off on either side: the connection is not reused
   }
-  // Back to the pool, if the connection is clean.
-  if (upstream_keep_alive && c->buffer.size() == 0) {
+  co_return finish_response(std::move(c));
+}
+
+template <class Stream>
+RequestEnd UpstreamExchange<Stream>::finish_response(std::unique_ptr<UpstreamConnection> c) {
+  if (response_->get().keep_alive() && c->buffer.size() == 0) {
     conn_.upstream_ = nullptr;
     conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend);
   }
-  co_return keep_client_ ? RequestEnd::keep_alive : RequestEnd::close;
+  return keep_client_ ? RequestEnd::keep_alive : RequestEnd::close;
 }
 
 template <class Stream>
@@ -179,12 +217,11 @@ asio::awaitable<bool> UpstreamExchange<Stream>::relay_sized_rest(UpstreamConnect
     const auto space = c.buffer.prepare(
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kUpstreamReadSize - 1)) + 1);
     boost::system::error_code ec;
-    bool direct = true;
-    std::size_t n = try_read_now(c.stream, space, ec);
-    if (!ec && n == 0) {
-      std::tie(ec, n, direct) = co_await async_read_when_ready(c.stream, space, use_nothrow);
-    }
-    if (direct && n >= remaining && n < space.size()) c.stream.note_drained();
+    if (!c.stream.may_be_readable())
+      std::tie(ec) = co_await c.stream.async_wait_readable(use_nothrow);
+    std::size_t n = ec ? 0 : c.stream.read_now(space, ec);
+    if (n >= remaining && n < space.size()) c.stream.note_drained();
+    if (!ec && n == 0) std::tie(ec, n) = co_await c.stream.async_read_some(space, use_nothrow);
     if (ec) {
       // Truncated by the backend: never pass it off as complete.
       WorkerMetrics::count_failure(counts_);
@@ -243,12 +280,20 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_no_backend() {
   }
 }
 
-template asio::awaitable<bool> UpstreamExchange<TcpStream>::read_response_head(UpstreamConnection&);
+template UpstreamExchange<TcpStream>::HeadStep UpstreamExchange<TcpStream>::start_response_head(
+    UpstreamConnection&);
+template UpstreamExchange<TcpStream>::HeadStep UpstreamExchange<TcpStream>::step_response_head(
+    UpstreamConnection&, boost::system::error_code);
+template UpstreamExchange<TcpStream>::HeadStep UpstreamExchange<TcpStream>::took_response_head(
+    UpstreamConnection&);
 template void UpstreamExchange<TcpStream>::classify_head_failure(boost::system::error_code,
-                                                                 const HeadVerdict&, bool,
-                                                                 std::size_t);
+                                                                 const HeadVerdict&);
 template bool UpstreamExchange<TcpStream>::filter_response(UpstreamConnection&);
+template std::optional<RequestEnd> UpstreamExchange<TcpStream>::relay_response_now(
+    std::unique_ptr<UpstreamConnection>&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::relay_response(
+    std::unique_ptr<UpstreamConnection>);
+template RequestEnd UpstreamExchange<TcpStream>::finish_response(
     std::unique_ptr<UpstreamConnection>);
 template asio::awaitable<bool> UpstreamExchange<TcpStream>::relay_sized_rest(UpstreamConnection&,
                                                                              std::uint64_t);
