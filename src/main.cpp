@@ -60,6 +60,12 @@ int main(int argc, char** argv) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return 1;
   }
+#ifdef RINGPROXY_INJECT_LEAK
+  // A test-only fault, never set by the normal build: a leak the sanitizer stage must catch
+  // (tests/sanitizer_fault.sh).
+  volatile char* leaked = new char[64];
+  leaked[0] = 1;
+#endif
   if (check) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;

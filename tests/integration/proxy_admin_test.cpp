@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "proxy_fixture.hpp"
 
@@ -105,6 +109,40 @@ TEST_F(AdminTest, MetricsCountKnownTrafficExactly) {
         "# TYPE ringproxy_pooled_buffer_bytes gauge"}) {
     EXPECT_TRUE(contains(text, type)) << type;
   }
+}
+
+TEST_F(AdminTest, ScrapesUnderLoadFromTwoWorkersSeeCountersOnlyGrow) {
+  // Two workers serve four keep-alive clients while the admin worker sums their counters for
+  // /metrics and /status: every scrape answers, and the request count never goes back.
+  ASSERT_TRUE(start_proxy(ProxyOptions().workers(2)));
+  constexpr int kClients = 4;
+  constexpr int kRequests = 300;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      HttpClient client;
+      if (!client.connect(port())) return;
+      for (int i = 0; i < kRequests; ++i) {
+        if (client.get("/load/" + std::to_string(i)).status == 200) ++ok;
+      }
+    });
+  }
+  long long last = 0;
+  int scrapes = 0;
+  while (ok.load() < kClients * kRequests && scrapes < 2000) {
+    const auto m = admin("GET", "/metrics");
+    ASSERT_EQ(m.status, 200);
+    const long long n =
+        sample("\n" + m.body, "ringproxy_requests_total{upstream=\"app\",code=\"200\"}");
+    EXPECT_GE(n, last) << "requests_total went back at scrape " << scrapes;
+    last = std::max(last, n);
+    ASSERT_EQ(admin("GET", "/status").status, 200);
+    ++scrapes;
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+  EXPECT_GT(scrapes, 1);
 }
 
 TEST_F(AdminTest, ReloadByPostAndSighupAndFailedReloadsChangeNothing) {

@@ -143,7 +143,11 @@ TEST_F(FailuresTest, RefusedBackendIs502) {
 }
 
 TEST_F(FailuresTest, GetIsRetriedOnTheNextBackend) {
-  ASSERT_TRUE(start_proxy(ProxyOptions().backend("127.0.0.1:" + std::to_string(unused_port()))));
+  // Round robin over the live origin and a dead address: every other request is offered to
+  // the dead one first, so exactly half of them are retried (with hashing, whether the dead
+  // one is any key's home depends on the random port: a coin flip).
+  const std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+  ASSERT_TRUE(start_proxy(ProxyOptions().backend(dead).upstream("algorithm = \"round_robin\"")));
   for (int i = 0; i < 6; ++i) {
     auto client = connect();
     ASSERT_TRUE(client);
@@ -152,6 +156,9 @@ TEST_F(FailuresTest, GetIsRetriedOnTheNextBackend) {
     EXPECT_EQ(r.header("X-Origin"), "o0");
   }
   EXPECT_EQ(origin().requests_seen(), 6u);
+  EXPECT_EQ(
+      metric_text("ringproxy_backend_failures_total{upstream=\"app\",backend=\"" + dead + "\"}"),
+      "3");
 }
 
 TEST_F(FailuresTest, OriginClosingBeforeAnsweringIs502AfterRetryingGet) {

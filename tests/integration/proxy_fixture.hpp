@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -34,7 +35,10 @@ namespace ringproxy::test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-inline const std::string kProxyBinary = RINGPROXY_BINARY;
+// The binary under test: the build's ringproxy, or RINGPROXY_TEST_BINARY (a fault-injected build
+// that the sanitizer stage proves the suite catches: tests/sanitizer_fault.sh).
+inline const std::string kProxyBinary =
+    std::getenv("RINGPROXY_TEST_BINARY") ? std::getenv("RINGPROXY_TEST_BINARY") : RINGPROXY_BINARY;
 inline const std::string kSourceDir = RINGPROXY_SOURCE_DIR;
 
 inline bool contains(std::string_view haystack, std::string_view needle) {
