@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "app/systemd_notify.hpp"
 #include "io/log.hpp"
 #include "io/server.hpp"
 #include "ringproxy/config_loader.hpp"
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   ringproxy::log::set_level(built.snapshot->config().log.level);
+  ringproxy::SystemdNotifier::set_process_error_log(
+      [](std::string_view m) { ringproxy::log::debug(m); });
   ringproxy::Server server(config_path, built.snapshot, registry);
   return server.run();
 }

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <thread>
 
+#include "app/systemd_notify.hpp"
 #include "io/admin_server.hpp"
 #include "io/health_checker.hpp"
 #include "io/log.hpp"
@@ -137,6 +138,7 @@ int Server::run() {
   for (auto& w : workers_) w->start();
   log::info("started " + std::to_string(n) + " worker(s), generation " +
             std::to_string(generation()));
+  SystemdNotifier::process().ready(generation());
 
   health_ = std::make_unique<HealthCheckers>(control_);
   health_->sync(*snapshot());
@@ -156,6 +158,7 @@ int Server::run() {
         }
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": closing listeners and draining");
+        SystemdNotifier::process().stopping();
         control_.stop();
       };
   signals.async_wait(on_signal);
@@ -167,6 +170,7 @@ int Server::run() {
 
 ReloadResult Server::reload() {
   std::lock_guard reload_lock(reload_mutex_);
+  SystemdNotifier::process().reloading();
   ReloadResult result;
   ConfigLoadResult loaded = load_config_file(config_path_);
   result.errors = std::move(loaded.errors);
@@ -259,6 +263,7 @@ ReloadResult Server::reload() {
       result.generation = built.snapshot->generation();
       reloads_ok_.fetch_add(1, std::memory_order_relaxed);
       log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
+      SystemdNotifier::process().ready(result.generation);
       // Health checkers live on the control loop: start/stop them there.
       asio::post(control_, [this] {
         if (health_) health_->sync(*snapshot());
@@ -268,6 +273,7 @@ ReloadResult Server::reload() {
   }
   reloads_failed_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
+  SystemdNotifier::process().reload_refused(generation());
   return result;
 }
 
