@@ -21,7 +21,7 @@ void forward_to_process_log(std::string_view message) {
   if (const auto log = process_error_log.load(std::memory_order_acquire)) log(message);
 }
 
-// The socket, opened for one message and closed after it.
+// The socket, opened for one message and closed after it. Thread-safety: one per call.
 class DatagramSocket {
  public:
   DatagramSocket() noexcept

@@ -73,6 +73,7 @@ long long monotonic_usec() {
   return static_cast<long long>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
 }
 
+// One origin; each test binds its own notify socket. Thread-safety: the test's thread only.
 class SystemdNotifyTest : public ProxyTest {
  protected:
   void SetUp() override { start_origins(1); }

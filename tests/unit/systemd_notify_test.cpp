@@ -21,7 +21,7 @@ void remember_error(std::string_view message) {
   errors_seen.emplace_back(message);
 }
 
-// A bound Unix datagram socket: systemd's end.
+// A bound Unix datagram socket: systemd's end. Thread-safety: none; one thread at a time.
 class Receiver {
  public:
   explicit Receiver(std::string name) : name_(std::move(name)) {
