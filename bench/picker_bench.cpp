@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/hash_key.hpp"
-#include "ringproxy/hash_ring.hpp"
-#include "ringproxy/maglev.hpp"
+#include "policy/hash_key.hpp"
+#include "policy/hash_ring.hpp"
+#include "policy/maglev.hpp"
 
 namespace ringproxy {
 namespace {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/rate_limiter.hpp"
+#include "policy/rate_limiter.hpp"
 
 namespace ringproxy {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "io/message_arena.hpp"
+#include "net/message_arena.hpp"
 
 namespace ringproxy::fuzz {
 

@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "fuzz_parser.hpp"
-#include "io/forwarded_head.hpp"
-#include "ringproxy/head_validator.hpp"
+#include "http/forwarded_head.hpp"
+#include "policy/head_validator.hpp"
 
 namespace http = boost::beast::http;
 using namespace ringproxy;

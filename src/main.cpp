@@ -5,11 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "log/log.hpp"
+#include "app/server.hpp"
 #include "app/systemd_notify.hpp"
-#include "io/log.hpp"
-#include "io/server.hpp"
-#include "ringproxy/config_loader.hpp"
-#include "ringproxy/snapshot.hpp"
+#include "config/config_loader.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace {
 

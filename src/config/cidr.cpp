@@ -1,5 +1,5 @@
 // IP address literals and CIDR prefixes: strict parsing, prefix matching.
-#include "ringproxy/cidr.hpp"
+#include "config/cidr.hpp"
 
 #include <charconv>
 #include <vector>

@@ -1,5 +1,5 @@
 // Loading a config file: reading it, parsing TOML, and checking every table.
-#include "ringproxy/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "sections.hpp"
+#include "config/sections.hpp"
 
 namespace ringproxy {
 

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "ringproxy/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 namespace ringproxy {
 

@@ -1,7 +1,7 @@
 // "host:port" parsing and printing for listen and backend addresses.
-#include "ringproxy/host_port.hpp"
+#include "config/host_port.hpp"
 
-#include "ringproxy/cidr.hpp"
+#include "config/cidr.hpp"
 
 namespace ringproxy {
 

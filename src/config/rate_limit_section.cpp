@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "sections.hpp"
+#include "config/sections.hpp"
 
 namespace ringproxy::config_detail {
 

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <map>
 
-#include "sections.hpp"
+#include "config/sections.hpp"
 
 namespace ringproxy::config_detail {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/config.hpp"
-#include "toml_reader.hpp"
+#include "config/config.hpp"
+#include "config/toml_reader.hpp"
 
 namespace ringproxy::config_detail {
 

@@ -1,7 +1,7 @@
 // [server], [admin] and [log]: listeners, client-side limits, logging.
 #include <set>
 
-#include "sections.hpp"
+#include "config/sections.hpp"
 
 namespace ringproxy::config_detail {
 

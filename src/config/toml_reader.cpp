@@ -1,5 +1,5 @@
 // Checked reading of TOML tables for the config loader.
-#include "toml_reader.hpp"
+#include "config/toml_reader.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -12,7 +12,7 @@
 
 #include <toml.hpp>
 
-#include "ringproxy/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 namespace ringproxy::config_detail {
 

@@ -1,5 +1,5 @@
 // Lock-free circuit breaker and concurrency cap (see circuit_breaker.hpp for the model).
-#include "ringproxy/circuit_breaker.hpp"
+#include "policy/circuit_breaker.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -1,4 +1,4 @@
-#include "ringproxy/client_address.hpp"
+#include "policy/client_address.hpp"
 
 #include <optional>
 

@@ -1,4 +1,4 @@
-#include "ringproxy/hash_key.hpp"
+#include "policy/hash_key.hpp"
 
 #include <xxhash.h>
 

@@ -1,4 +1,4 @@
-#include "ringproxy/hash_ring.hpp"
+#include "policy/hash_ring.hpp"
 
 #include <xxhash.h>
 
@@ -110,29 +110,13 @@ std::optional<std::size_t> HashRingPicker::home(std::uint64_t key) const {
   return points_[first_point(key)] & kOwnerMask;
 }
 
-std::optional<std::size_t> HashRingPicker::pick(std::uint64_t key, UsablePredicate usable,
-                                                std::size_t max_tries) const {
-  const std::size_t limit = std::min(max_tries, owner_count_);
-  if (limit == 0) return std::nullopt;
-  const std::size_t start = first_point(key);
-  const std::size_t home = points_[start] & kOwnerMask;
-  if (usable(home)) return home;
-  if (limit == 1) return std::nullopt;
-
-  // Clockwise to the next distinct backends; points of backends looked at are skipped.
-  detail::SeenBackends seen(backend_count_);
-  seen.insert(home);
-  std::size_t tried = 1;
+std::optional<std::size_t> HashRingPicker::candidate(std::uint64_t origin,
+                                                     std::uint64_t step) const {
   const std::size_t n = points_.size();
-  for (std::size_t step = 1; step < n && tried < limit; ++step) {
-    std::size_t i = start + step;
-    if (i >= n) i -= n;
-    const std::size_t b = points_[i] & kOwnerMask;
-    if (!seen.insert(b)) continue;
-    ++tried;
-    if (usable(b)) return b;
-  }
-  return std::nullopt;
+  if (step >= n) return std::nullopt;
+  std::size_t i = static_cast<std::size_t>(origin + step);
+  if (i >= n) i -= n;
+  return points_[i] & kOwnerMask;
 }
 
 }  // namespace ringproxy

@@ -1,11 +1,11 @@
-#include "ringproxy/head_validator.hpp"
+#include "policy/head_validator.hpp"
 
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
-#include "ringproxy/http_fields.hpp"
+#include "policy/http_fields.hpp"
 
 namespace ringproxy {
 

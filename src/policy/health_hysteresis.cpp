@@ -1,5 +1,5 @@
 // Health check hysteresis, expected-status ranges and check jitter (see health_hysteresis.hpp).
-#include "ringproxy/health_hysteresis.hpp"
+#include "policy/health_hysteresis.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -29,37 +29,6 @@ HealthHysteresis::Transition HealthHysteresis::record(bool passed) {
   healthy_ = true;
   passes_ = 0;
   return Transition::became_healthy;
-}
-
-std::string StatusRange::to_string() const {
-  if (low == high) return std::to_string(low);
-  return std::to_string(low) + "-" + std::to_string(high);
-}
-
-namespace {
-
-// A three-digit status code 100..599, or -1.
-int parse_code(std::string_view text) {
-  if (text.size() != 3) return -1;
-  int code = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return -1;
-    code = code * 10 + (c - '0');
-  }
-  return code >= 100 && code <= 599 ? code : -1;
-}
-
-}  // namespace
-
-std::optional<StatusRange> parse_status_range(std::string_view text) {
-  std::size_t dash = text.find('-');
-  std::string_view first = text.substr(0, dash);
-  int low = parse_code(first);
-  if (low < 0) return std::nullopt;
-  if (dash == std::string_view::npos) return StatusRange{low, low};
-  int high = parse_code(text.substr(dash + 1));
-  if (high < 0 || high < low) return std::nullopt;
-  return StatusRange{low, high};
 }
 
 std::chrono::nanoseconds jittered_interval(std::chrono::nanoseconds interval,

@@ -1,4 +1,4 @@
-#include "ringproxy/http_fields.hpp"
+#include "policy/http_fields.hpp"
 
 #include <array>
 

@@ -1,4 +1,4 @@
-#include "ringproxy/maglev.hpp"
+#include "policy/maglev.hpp"
 
 #include <xxhash.h>
 
@@ -108,38 +108,20 @@ std::vector<std::size_t> MaglevPicker::slot_counts() const {
   return counts;
 }
 
-std::optional<std::size_t> MaglevPicker::pick(std::uint64_t key, UsablePredicate usable,
-                                              std::size_t max_tries) const {
+std::optional<std::size_t> MaglevPicker::candidate(std::uint64_t key, std::uint64_t step) const {
+  if (table_.empty()) return std::nullopt;
+  // Re-hash the key once per step: a key whose home is usable never gets past step 0, so
+  // only the unusable backend's keys move, each to a weight-proportional next choice.
+  const std::uint64_t rehashes = 2 * static_cast<std::uint64_t>(scan_order_.size());
+  if (step == 0) return table_[slot(key)];
+  if (step <= rehashes) return table_[slot(rehash(key, step))];
+  // Last: every backend in identity order after the home backend, so that all are met.
+  const std::uint64_t scan = step - rehashes;
   const std::size_t candidates = scan_order_.size();
-  const std::size_t limit = std::min(max_tries, candidates);
-  if (limit == 0) return std::nullopt;
-  const std::size_t home = table_[slot(key)];
-  if (usable(home)) return home;
-  if (limit == 1) return std::nullopt;
-
-  detail::SeenBackends seen(backend_count_);
-  seen.insert(home);
-  std::size_t tried = 1;
-  // Re-hash the key once per attempt: a key whose home is usable never gets here, so only
-  // the unusable backend's keys move, each to a weight-proportional next choice.
-  const std::uint64_t rehashes = 2 * static_cast<std::uint64_t>(candidates);
-  for (std::uint64_t attempt = 1; attempt <= rehashes && tried < limit; ++attempt) {
-    const std::size_t b = table_[slot(rehash(key, attempt))];
-    if (!seen.insert(b)) continue;
-    ++tried;
-    if (usable(b)) return b;
-  }
-  // Last resort: every backend not seen yet, in identity order after the home backend.
-  const std::size_t start = scan_rank_[home];
-  for (std::size_t step = 1; step < candidates && tried < limit; ++step) {
-    std::size_t r = start + step;
-    if (r >= candidates) r -= candidates;
-    const std::size_t b = scan_order_[r];
-    if (!seen.insert(b)) continue;
-    ++tried;
-    if (usable(b)) return b;
-  }
-  return std::nullopt;
+  if (scan >= candidates) return std::nullopt;
+  std::size_t r = scan_rank_[table_[slot(key)]] + static_cast<std::size_t>(scan);
+  if (r >= candidates) r -= candidates;
+  return scan_order_[r];
 }
 
 }  // namespace ringproxy

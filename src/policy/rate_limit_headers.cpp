@@ -1,5 +1,5 @@
 // Formatting of the RateLimit-Policy, RateLimit and Retry-After field values.
-#include "ringproxy/rate_limit_headers.hpp"
+#include "policy/rate_limit_headers.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -8,34 +8,10 @@ namespace ringproxy {
 
 namespace {
 
-// The largest sf-integer (RFC 9651 section 3.3.1: at most 15 digits).
-constexpr std::int64_t kMaxSfInteger = 999'999'999'999'999;
-
-void append_sf_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c < 0x20 || c > 0x7e) {  // also every byte >= 0x80 (char may be signed)
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-void append_parameter(std::string& out, char name, std::int64_t value) {
-  char text[24] = {';', name, '='};
-  const auto [end, ec] = std::to_chars(text + 3, text + sizeof(text),
-                                       std::clamp<std::int64_t>(value, 0, kMaxSfInteger));
-  out.append(text, static_cast<std::size_t>(end - text));
-}
-
-std::int64_t clamp_unsigned(std::uint64_t value) {
-  return static_cast<std::int64_t>(std::min<std::uint64_t>(value, kMaxSfInteger));
-}
+using rate_limit_detail::append_parameter;
+using rate_limit_detail::append_sf_string;
+using rate_limit_detail::clamp_unsigned;
+using rate_limit_detail::kMaxSfInteger;
 
 }  // namespace
 
@@ -54,15 +30,6 @@ std::string format_rate_limit(std::string_view name, std::uint64_t remaining,
   std::string out;
   format_rate_limit(out, name, remaining, effective_window_seconds);
   return out;
-}
-
-void format_rate_limit(std::string& out, std::string_view name, std::uint64_t remaining,
-                       std::int64_t effective_window_seconds) {
-  out.clear();
-  out.reserve(name.size() + 32);
-  append_sf_string(out, name);
-  append_parameter(out, 'r', clamp_unsigned(remaining));
-  append_parameter(out, 't', effective_window_seconds);
 }
 
 std::string format_retry_after(std::int64_t seconds) {

@@ -1,5 +1,5 @@
 // Sharded per-client token buckets with a max_clients bound (see rate_limiter.hpp).
-#include "ringproxy/rate_limiter.hpp"
+#include "policy/rate_limiter.hpp"
 
 #include <xxhash.h>
 

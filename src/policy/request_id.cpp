@@ -1,4 +1,4 @@
-#include "ringproxy/request_id.hpp"
+#include "policy/request_id.hpp"
 
 #include <array>
 

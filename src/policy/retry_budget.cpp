@@ -1,5 +1,5 @@
 // Retry budget over a ring of per-second atomic buckets (see retry_budget.hpp for the model).
-#include "ringproxy/retry_budget.hpp"
+#include "policy/retry_budget.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "ringproxy/router.hpp"
+#include "policy/router.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,5 +1,5 @@
 // Token bucket arithmetic in integer nanoseconds (see token_bucket.hpp for the model).
-#include "ringproxy/token_bucket.hpp"
+#include "policy/token_bucket.hpp"
 
 #include <algorithm>
 #include <cmath>

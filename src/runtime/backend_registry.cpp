@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "ringproxy/backend_state.hpp"
+#include "runtime/backend_state.hpp"
 
 namespace ringproxy {
 

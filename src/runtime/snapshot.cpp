@@ -1,13 +1,14 @@
-#include "ringproxy/snapshot.hpp"
+#include "runtime/snapshot.hpp"
 
 #include <algorithm>
 #include <random>
 #include <stdexcept>
 #include <thread>
 
-#include "ringproxy/hash_ring.hpp"
-#include "ringproxy/maglev.hpp"
-#include "ringproxy/rate_limit_headers.hpp"
+#include "policy/hash_ring.hpp"
+#include "policy/maglev.hpp"
+#include "policy/rate_limit_headers.hpp"
+#include "runtime/bounded_load_picker.hpp"
 
 namespace ringproxy {
 
@@ -49,6 +50,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
   for (const auto& up : snap->config_.upstreams) {
     UpstreamRuntime rt;
     rt.config = &up;
+    std::vector<std::shared_ptr<BackendState>> backends;
     std::vector<PickerBackend> identities;
     for (const auto& b : up.backends) {
       std::string error;
@@ -62,7 +64,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
       // The backend's identity on the ring: its stable id, else its address; never its
       // position in the file, so reordering or deleting lines moves no other keys.
       identities.push_back({b.id.empty() ? state->key : b.id, b.weight});
-      rt.backends.push_back(std::move(state));
+      backends.push_back(std::move(state));
     }
     if (auto spec = HashKeySpec::parse(up.hash_key)) rt.hash_key = *spec;
     // One request lane per worker (server.workers; 0 is one per CPU, as the server starts).
@@ -70,18 +72,17 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
     budget.lanes = snap->config_.server.workers != 0
                        ? snap->config_.server.workers
                        : std::max(1u, std::thread::hardware_concurrency());
-    rt.retry_budget = std::make_unique<RetryBudget>(budget);
     rt.metrics_id = registry.upstream_id(up.name);
+    std::unique_ptr<BackendPicker> picker;
     try {
       if (up.algorithm == "maglev") {
-        rt.picker = std::make_unique<MaglevPicker>(identities);
+        picker = std::make_unique<MaglevPicker>(identities);
       } else if (up.algorithm == "round_robin") {
         std::vector<unsigned> weights;
         for (const auto& b : identities) weights.push_back(b.weight);
-        rt.picker = std::make_unique<RoundRobinPicker>(weights);
-        rt.round_robin = true;
+        picker = std::make_unique<RoundRobinPicker>(weights);
       } else {
-        rt.picker = std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
+        picker = std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
       }
     } catch (const std::exception& e) {
       out.errors.push_back(
@@ -89,6 +90,14 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
            "upstream \"" + up.name + "\": cannot build " + up.algorithm + " table: " + e.what()});
       continue;
     }
+    // Bounded loads decorate whichever algorithm the upstream uses.
+    if (up.bounded_load > 0) {
+      picker = std::make_unique<BoundedLoadPicker>(std::move(picker), backends, up.bounded_load);
+    }
+    const SelectorSettings settings{up.health_check.has_value(), up.circuit_breaker.has_value(),
+                                    up.bounded_load > 0, up.retries};
+    rt.selector = std::make_unique<UpstreamSelector>(
+        std::move(backends), std::move(picker), std::make_unique<RetryBudget>(budget), settings);
     snap->upstreams_.push_back(std::move(rt));
   }
   const auto& cfg = snap->config_;
@@ -125,7 +134,7 @@ void Snapshot::apply_backend_settings() const {
         cb->failure_threshold,
         std::chrono::duration_cast<std::chrono::nanoseconds>(cb->open_duration),
         cb->half_open_requests);
-    for (const auto& b : up.backends) {
+    for (const auto& b : up.backends()) {
       b->breaker.configure(settings);
       b->concurrency.configure(cb->max_concurrent);
     }

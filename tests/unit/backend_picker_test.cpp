@@ -1,4 +1,4 @@
-#include "ringproxy/backend_picker.hpp"
+#include "policy/backend_picker.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tests for consistent hashing with bounded loads, alone and composed with both pickers.
-#include "ringproxy/bounded_load.hpp"
+#include "policy/bounded_load.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/hash_key.hpp"
-#include "ringproxy/hash_ring.hpp"
-#include "ringproxy/maglev.hpp"
+#include "policy/hash_key.hpp"
+#include "policy/hash_ring.hpp"
+#include "policy/maglev.hpp"
 
 namespace ringproxy {
 namespace {

@@ -1,6 +1,6 @@
 // parse_buffered_head: a head already whole in the buffer parsed in place, and the answers
 // when it is not whole or breaks a parser limit.
-#include "io/buffered_head.hpp"
+#include "http/buffered_head.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Tests for IP address and CIDR parsing and prefix matching.
 #include <gtest/gtest.h>
 
-#include "ringproxy/cidr.hpp"
+#include "config/cidr.hpp"
 
 namespace ringproxy {
 namespace {

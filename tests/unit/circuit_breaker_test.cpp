@@ -1,5 +1,5 @@
 // Tests for CircuitBreaker and ConcurrencyLimit with a fake clock (time points made by hand).
-#include "ringproxy/circuit_breaker.hpp"
+#include "policy/circuit_breaker.hpp"
 
 #include <gtest/gtest.h>
 

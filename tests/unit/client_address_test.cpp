@@ -1,5 +1,5 @@
 // Tests for finding the client address behind trusted proxies (X-Forwarded-For).
-#include "ringproxy/client_address.hpp"
+#include "policy/client_address.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "ringproxy/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 namespace ringproxy {
 namespace {

@@ -2,7 +2,7 @@
 // back in asio), close at the deadline in order, close_all, and nothing left behind when
 // destroyed with entries parked.
 
-#include "io/connection_park.hpp"
+#include "net/connection_park.hpp"
 
 #include <gtest/gtest.h>
 

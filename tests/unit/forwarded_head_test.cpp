@@ -1,11 +1,11 @@
 // The request path's hop-by-hop check by field code agrees with the policy's rule by name.
-#include "io/forwarded_head.hpp"
+#include "http/forwarded_head.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/field.hpp>
 
-#include "ringproxy/http_fields.hpp"
+#include "policy/http_fields.hpp"
 
 namespace ringproxy {
 namespace {

@@ -1,5 +1,5 @@
 // Tests for hash_key parsing and request key extraction (views into the request, no copies).
-#include "ringproxy/hash_key.hpp"
+#include "policy/hash_key.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tests for the ketama-style hash ring: golden mapping, balance, minimal disruption, walks.
-#include "ringproxy/hash_ring.hpp"
+#include "policy/hash_ring.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/hash_key.hpp"
+#include "policy/hash_key.hpp"
 
 namespace ringproxy {
 namespace {

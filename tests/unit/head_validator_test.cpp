@@ -1,5 +1,5 @@
 // Tests for the strict validation of raw HTTP/1.1 request and response heads.
-#include "ringproxy/head_validator.hpp"
+#include "policy/head_validator.hpp"
 
 #include <gtest/gtest.h>
 

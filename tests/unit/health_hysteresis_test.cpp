@@ -1,5 +1,5 @@
 // Tests for health check hysteresis, expected-status ranges and the jittered check interval.
-#include "ringproxy/health_hysteresis.hpp"
+#include "policy/health_hysteresis.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Tests for "host:port" parsing and printing.
 #include <gtest/gtest.h>
 
-#include "ringproxy/host_port.hpp"
+#include "config/host_port.hpp"
 
 namespace ringproxy {
 namespace {

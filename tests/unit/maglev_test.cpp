@@ -1,5 +1,5 @@
 // Tests for the Maglev lookup table: golden mapping, balance, disruption, weights, walks.
-#include "ringproxy/maglev.hpp"
+#include "policy/maglev.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ringproxy/hash_key.hpp"
+#include "policy/hash_key.hpp"
 
 namespace ringproxy {
 namespace {

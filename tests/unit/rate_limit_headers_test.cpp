@@ -1,6 +1,6 @@
 // Tests for the RateLimit-Policy, RateLimit and Retry-After field values
 // (draft-ietf-httpapi-ratelimit-headers-11).
-#include "ringproxy/rate_limit_headers.hpp"
+#include "policy/rate_limit_headers.hpp"
 
 #include <gtest/gtest.h>
 

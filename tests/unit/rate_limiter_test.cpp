@@ -1,6 +1,6 @@
 // Tests for RateLimiter: per-client buckets, the max_clients bound and its eviction order, and
 // concurrent takes. Time is a fake clock: plain nanosecond values the tests advance.
-#include "ringproxy/rate_limiter.hpp"
+#include "policy/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // bytes that come at any point after the draining read are never missed, nor an end of stream
 // behind a short read; cancel and close end a wait as they end asio's own.
 
-#include "io/read_readiness.hpp"
+#include "net/read_readiness.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "io/socket_now.hpp"
+#include "net/socket_now.hpp"
 
 namespace ringproxy {
 namespace {

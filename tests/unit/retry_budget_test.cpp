@@ -1,5 +1,5 @@
 // Tests for RetryBudget with a fake clock (time points made by hand).
-#include "ringproxy/retry_budget.hpp"
+#include "policy/retry_budget.hpp"
 
 #include <gtest/gtest.h>
 

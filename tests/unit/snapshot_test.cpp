@@ -1,4 +1,4 @@
-#include "ringproxy/snapshot.hpp"
+#include "runtime/snapshot.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,21 +33,21 @@ TEST(Snapshot, BuildsPickersAndSharesBackendStateByAddress) {
   ASSERT_TRUE(built.errors.empty());
   const auto& ups = built.snapshot->upstreams();
   ASSERT_EQ(ups.size(), 2u);
-  EXPECT_EQ(ups[0].picker->backend_count(), 2u);
+  EXPECT_EQ(ups[0].selector->picker().backend_count(), 2u);
   EXPECT_EQ(ups[0].config->name, "a");
   // The same address in two upstreams is one backend with one state.
-  EXPECT_EQ(ups[0].backends[1].get(), ups[1].backends[0].get());
+  EXPECT_EQ(ups[0].backends()[1].get(), ups[1].backends()[0].get());
   EXPECT_EQ(built.snapshot->generation(), 1u);
 }
 
 TEST(Snapshot, StateSurvivesARebuildWhileStillUsed) {
   BackendRegistry registry;
   auto first = Snapshot::build(two_upstreams(), 1, registry);
-  first.snapshot->upstreams()[0].backends[0]->in_flight = 7;
+  first.snapshot->upstreams()[0].backends()[0]->in_flight = 7;
   auto second = Snapshot::build(two_upstreams(), 2, registry);
-  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->in_flight.load(), 7);
-  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->slot,
-            first.snapshot->upstreams()[0].backends[0]->slot);
+  EXPECT_EQ(second.snapshot->upstreams()[0].backends()[0]->in_flight.load(), 7);
+  EXPECT_EQ(second.snapshot->upstreams()[0].backends()[0]->slot,
+            first.snapshot->upstreams()[0].backends()[0]->slot);
 }
 
 TEST(Snapshot, ForgottenBackendGetsFreshStateAndNewSlot) {
@@ -55,12 +55,12 @@ TEST(Snapshot, ForgottenBackendGetsFreshStateAndNewSlot) {
   std::uint32_t old_slot;
   {
     auto first = Snapshot::build(two_upstreams(), 1, registry);
-    first.snapshot->upstreams()[0].backends[0]->in_flight = 7;
-    old_slot = first.snapshot->upstreams()[0].backends[0]->slot;
+    first.snapshot->upstreams()[0].backends()[0]->in_flight = 7;
+    old_slot = first.snapshot->upstreams()[0].backends()[0]->slot;
   }
   auto second = Snapshot::build(two_upstreams(), 2, registry);
-  EXPECT_EQ(second.snapshot->upstreams()[0].backends[0]->in_flight.load(), 0);
-  EXPECT_NE(second.snapshot->upstreams()[0].backends[0]->slot, old_slot);
+  EXPECT_EQ(second.snapshot->upstreams()[0].backends()[0]->in_flight.load(), 0);
+  EXPECT_NE(second.snapshot->upstreams()[0].backends()[0]->slot, old_slot);
 }
 
 TEST(Snapshot, UnresolvableBackendIsAnErrorWithItsLine) {

@@ -1,5 +1,5 @@
 // Tests for TokenBucket / TokenBucketRule with a fake clock (plain nanosecond values).
-#include "ringproxy/token_bucket.hpp"
+#include "policy/token_bucket.hpp"
 
 #include <gtest/gtest.h>
 

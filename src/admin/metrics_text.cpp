@@ -1,0 +1,177 @@
+#include "admin/metrics_text.hpp"
+
+#include <cstdio>
+
+#include "admin/process_control.hpp"
+#include "net/heap_usage.hpp"
+#include "net/worker.hpp"
+
+namespace ringproxy {
+
+namespace {
+
+// Appends a label value with Prometheus escaping (backslash, quote, newline).
+void append_label(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ringproxy_";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ringproxy_";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string metrics_text(const ProcessControl& server) {
+  std::string out;
+  out.reserve(8192);
+  const auto& workers = server.workers();
+  const auto names = server.registry().upstream_names();
+
+  header(out, "requests_total", "counter", "Responses sent to clients, by upstream and status.");
+  for (std::uint32_t id = 0; id < names.size() && id < WorkerMetrics::kMaxUpstreams; ++id) {
+    for (std::size_t code = 0; code < WorkerMetrics::kCodes; ++code) {
+      std::uint64_t n = 0;
+      for (const auto& w : workers) {
+        if (const auto* u = w->metrics().upstream(id)) {
+          n += u->by_code[code].load(std::memory_order_relaxed);
+        }
+      }
+      if (n == 0) continue;
+      out += "ringproxy_requests_total{upstream=\"";
+      append_label(out, names[id]);
+      out += "\",code=\"" + std::to_string(code + 100) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+
+  header(out, "request_duration_seconds", "histogram",
+         "Time from a request head to the end of its response.");
+  std::uint64_t cumulative = 0, count = 0, sum_ns = 0;
+  for (std::size_t i = 0; i < WorkerMetrics::kBuckets.size(); ++i) {
+    for (const auto& w : workers) cumulative += w->metrics().bucket(i);
+    out += "ringproxy_request_duration_seconds_bucket{le=\"" + number(WorkerMetrics::kBuckets[i]) +
+           "\"} " + std::to_string(cumulative) + "\n";
+  }
+  for (const auto& w : workers) {
+    count += w->metrics().count();
+    sum_ns += w->metrics().sum_ns();
+  }
+  out += "ringproxy_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  out +=
+      "ringproxy_request_duration_seconds_sum " + number(static_cast<double>(sum_ns) / 1e9) + "\n";
+  out += "ringproxy_request_duration_seconds_count " + std::to_string(count) + "\n";
+
+  std::uint64_t limited = 0;
+  for (const auto& w : workers) limited += w->metrics().rate_limited();
+  header(out, "rate_limited_total", "counter", "Requests refused with 429.");
+  out += "ringproxy_rate_limited_total " + std::to_string(limited) + "\n";
+
+  header(out, "active_connections", "gauge", "Client connections open now.");
+  out += "ringproxy_active_connections " + std::to_string(server.active_connections()) + "\n";
+
+  std::size_t parked = 0;
+  for (const auto& w : workers) parked += w->park().size();
+  header(out, "parked_connections", "gauge",
+         "Client connections idle long enough to be held as a bare socket (part of "
+         "active_connections).");
+  out += "ringproxy_parked_connections " + std::to_string(parked) + "\n";
+
+  std::size_t pooled = 0;
+  std::size_t idle_upstream = 0;
+  for (const auto& w : workers) {
+    pooled += w->relay_buffers().spare_bytes() + w->arena_blocks().spare_bytes() +
+              w->upstream_buffers().spare_bytes();
+    idle_upstream += w->pool().idle_count();
+  }
+  header(out, "upstream_idle_connections", "gauge",
+         "Kept-alive backend connections idle in the pools.");
+  out += "ringproxy_upstream_idle_connections " + std::to_string(idle_upstream) + "\n";
+  header(out, "heap_bytes", "gauge", "Heap memory allocated now, pooled buffers included.");
+  out += "ringproxy_heap_bytes " + std::to_string(heap_bytes_in_use()) + "\n";
+  header(out, "pooled_buffer_bytes", "gauge",
+         "Spare request buffers the workers keep for reuse (part of heap_bytes).");
+  out += "ringproxy_pooled_buffer_bytes " + std::to_string(pooled) + "\n";
+
+  header(out, "config_reloads_total", "counter", "Config reloads, by result.");
+  out += "ringproxy_config_reloads_total{result=\"success\"} " +
+         std::to_string(server.reloads(true)) + "\n";
+  out += "ringproxy_config_reloads_total{result=\"failure\"} " +
+         std::to_string(server.reloads(false)) + "\n";
+
+  const auto snap = server.snapshot();
+  header(out, "config_generation", "gauge", "Generation of the config in force.");
+  out += "ringproxy_config_generation " + std::to_string(snap->generation()) + "\n";
+
+  // Backend state, from the snapshot in force.
+  const auto now = std::chrono::steady_clock::now();
+  struct Row {
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  const Row rows[] = {
+      {"backend_healthy", "gauge", "1 when the backend passes its health checks (or has none)."},
+      {"circuit_breaker_state", "gauge", "0 closed, 1 half-open, 2 open."},
+      {"backend_in_flight", "gauge", "Requests in flight to the backend."},
+      {"backend_requests_total", "counter", "Requests sent to the backend."},
+      {"backend_failures_total", "counter", "Failed attempts at the backend."},
+  };
+  for (std::size_t r = 0; r < std::size(rows); ++r) {
+    header(out, rows[r].name, rows[r].type, rows[r].help);
+    for (const auto& up : snap->upstreams()) {
+      for (const auto& b : up.backends()) {
+        std::uint64_t v = 0;
+        const BackendTotals t = r >= 2 ? server.backend_totals(b->slot) : BackendTotals{};
+        switch (r) {
+          case 0:
+            v = !up.config->health_check || b->healthy.load(std::memory_order_relaxed);
+            break;
+          case 1:
+            v = up.config->circuit_breaker ? static_cast<std::uint64_t>(b->breaker.state(now)) : 0;
+            break;
+          case 2:
+            v = static_cast<std::uint64_t>(t.in_flight > 0 ? t.in_flight : 0);
+            break;
+          case 3:
+            v = t.requests;
+            break;
+          case 4:
+            v = t.failures;
+            break;
+        }
+        out += "ringproxy_";
+        out += rows[r].name;
+        out += "{upstream=\"";
+        append_label(out, up.config->name);
+        out += "\",backend=\"";
+        append_label(out, b->key);
+        out += "\"} " + std::to_string(v) + "\n";
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace ringproxy

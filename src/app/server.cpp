@@ -1,0 +1,287 @@
+#include "app/server.hpp"
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <thread>
+
+#include "admin/admin_server.hpp"
+#include "app/systemd_notify.hpp"
+#include "config/config_loader.hpp"
+#include "log/log.hpp"
+#include "net/worker.hpp"
+#include "proxy/downstream_connection.hpp"
+#include "proxy/health_checker.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+Server::Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
+               std::shared_ptr<BackendRegistry> registry)
+    : config_path_(std::move(config_path)),
+      registry_(std::move(registry)),
+      snapshots_(initial),
+      connections_(initial->config().server.max_connections) {
+  initial->apply_backend_settings();
+}
+
+Server::~Server() = default;
+
+BackendTotals Server::backend_totals(std::uint32_t slot) const {
+  BackendTotals t;
+  for (const auto& w : workers_) {
+    if (const auto* c = w->metrics().backend_counts(slot)) {
+      t.requests += c->requests.load(std::memory_order_relaxed);
+      t.failures += c->failures.load(std::memory_order_relaxed);
+      t.in_flight += c->in_flight.load(std::memory_order_relaxed);
+    }
+  }
+  return t;
+}
+
+std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::string* error) {
+  std::vector<tcp::acceptor> out;
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    *error = "cannot listen on " + address.to_string() + ": not an IP address";
+    return {};
+  }
+  tcp::endpoint endpoint(ip, address.port);
+  // One acceptor per worker on the same port (SO_REUSEPORT): the kernel spreads
+  // connections, and no worker waits on a shared accept lock.
+  for (auto& worker : workers_) {
+    tcp::acceptor acceptor(worker->context());
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.set_option(reuse_port(true), ec);
+    if (!ec && endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      *error = "cannot listen on " + address.to_string() + ": " + ec.message();
+      return {};
+    }
+    endpoint = acceptor.local_endpoint(ec);  // port 0: the others join the chosen port
+    out.push_back(std::move(acceptor));
+  }
+  log::info("listening on " + HostPort{address.host, endpoint.port()}.to_string());
+  return out;
+}
+
+bool Server::bind_listeners() {
+  for (const HostPort& address : snapshot()->config().server.listen) {
+    std::string error;
+    auto acceptors = bind_address(address, &error);
+    if (acceptors.empty()) {
+      log::error(error);
+      return false;
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->add_acceptor(address, std::move(acceptors[i]));
+    }
+  }
+  return true;
+}
+
+int Server::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  // Signals are caught from before the first "listening" line: a SIGTERM sent as soon as the
+  // proxy says it listens must drain it, not kill it. Asio holds signals that arrive before
+  // the first async_wait.
+  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
+  const std::shared_ptr<const Snapshot> initial = snapshot();
+  const Config& cfg = initial->config();
+  unsigned n = cfg.server.workers;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  std::string error;
+  if (!access_log_sink_.open(cfg.log.access_log, &error)) {
+    log::error(error);
+    return 1;
+  }
+  const WorkerShared shared{snapshots_, connections_, access_log_sink_, downstream_handlers()};
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(shared, i));
+  if (!bind_listeners()) return 1;
+  if (cfg.admin.listen) {
+    admin_ = std::make_unique<AdminServer>(*this, *workers_.front());
+    std::string error;
+    if (!admin_->listen(*cfg.admin.listen, &error)) {
+      log::error(error);
+      return 1;
+    }
+  }
+  for (auto& w : workers_) w->start();
+  log::info("started " + std::to_string(n) + " worker(s), generation " +
+            std::to_string(generation()));
+  SystemdNotifier::process().ready(generation());
+
+  health_ = std::make_unique<HealthCheckers>(control_);
+  health_->sync(*snapshot());
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGUSR1) {
+          access_log_sink_.reopen();
+          log::info("received SIGUSR1: access log reopened");
+          signals.async_wait(on_signal);
+          return;
+        }
+        if (sig == SIGHUP) {
+          reload();
+          signals.async_wait(on_signal);
+          return;
+        }
+        log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                  ": closing listeners and draining");
+        SystemdNotifier::process().stopping();
+        control_.stop();
+      };
+  signals.async_wait(on_signal);
+  control_.run();
+
+  drain_and_stop();
+  return 0;
+}
+
+ReloadResult Server::reload() {
+  std::lock_guard reload_lock(reload_mutex_);
+  SystemdNotifier::process().reloading();
+  ReloadResult result;
+  ConfigLoadResult loaded = load_config_file(config_path_);
+  result.errors = std::move(loaded.errors);
+  if (result.errors.empty()) {
+    const std::shared_ptr<const Snapshot> old = snapshot();
+    const Config& old_cfg = old->config();
+    // Not yet changeable in a running process: say so rather than ignore the change.
+    auto needs_restart = [&](bool changed, const char* key) {
+      if (changed) {
+        result.errors.push_back(
+            {config_path_, 0, std::string(key) + " changed: this takes a restart in this version"});
+      }
+    };
+    const Config& next = *loaded.config;
+    needs_restart(next.server.workers != old_cfg.server.workers, "server.workers");
+  }
+  if (result.errors.empty()) {
+    const std::shared_ptr<const Snapshot> previous = snapshot();
+    SnapshotBuild built =
+        Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_, previous.get());
+    result.errors = std::move(built.errors);
+    const std::string& access_log = built.snapshot ? built.snapshot->config().log.access_log : "";
+    if (result.errors.empty() && access_log != snapshot()->config().log.access_log) {
+      std::string error;
+      if (!access_log_sink_.open(access_log, &error))
+        result.errors.push_back({config_path_, 0, error});
+    }
+    // Listeners: bind the added addresses now (a failure fails the reload), close the removed
+    // ones after the swap; kept ones are not touched, nor are their connections.
+    const auto& old_listen = previous->config().server.listen;
+    std::vector<std::pair<HostPort, std::vector<tcp::acceptor>>> added;
+    std::vector<HostPort> removed;
+    if (result.errors.empty()) {
+      const auto& new_listen = built.snapshot->config().server.listen;
+      for (const HostPort& a : new_listen) {
+        if (std::find(old_listen.begin(), old_listen.end(), a) != old_listen.end()) continue;
+        std::string error;
+        auto acceptors = bind_address(a, &error);
+        if (acceptors.empty()) {
+          result.errors.push_back({config_path_, 0, "server.listen: " + error});
+          break;
+        }
+        added.emplace_back(a, std::move(acceptors));
+      }
+      for (const HostPort& a : old_listen) {
+        if (std::find(new_listen.begin(), new_listen.end(), a) == new_listen.end()) {
+          removed.push_back(a);
+        }
+      }
+    }
+    // The admin listener, when it moved: the new one is bound before anything is published.
+    std::unique_ptr<AdminServer> new_admin;
+    const auto& admin_listen =
+        built.snapshot ? built.snapshot->config().admin.listen : previous->config().admin.listen;
+    const bool admin_moved = admin_listen != previous->config().admin.listen;
+    if (result.errors.empty() && admin_moved && admin_listen) {
+      new_admin = std::make_unique<AdminServer>(*this, *workers_.front());
+      std::string error;
+      if (!new_admin->listen(*admin_listen, &error)) {
+        result.errors.push_back({config_path_, 0, "admin.listen: " + error});
+        new_admin.reset();
+      }
+    }
+    if (result.errors.empty()) {
+      if (admin_moved) {
+        if (admin_) {
+          admin_->close();
+          retired_admins_.push_back(std::move(admin_));
+        }
+        admin_ = std::move(new_admin);
+      }
+      for (auto& [address, acceptors] : added) {
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+          workers_[i]->start_listener(address, std::move(acceptors[i]));
+        }
+      }
+      for (const HostPort& a : removed) {
+        for (auto& w : workers_) w->stop_listener(a);
+        log::info("stopped listening on " + a.to_string());
+      }
+      // Nothing can fail from here on: settle the shared backend state, then publish.
+      built.snapshot->apply_backend_settings();
+      snapshots_.publish(built.snapshot);
+      connections_.set_max(built.snapshot->config().server.max_connections);
+      log::set_level(built.snapshot->config().log.level);
+      result.generation = built.snapshot->generation();
+      reloads_ok_.fetch_add(1, std::memory_order_relaxed);
+      log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
+      SystemdNotifier::process().ready(result.generation);
+      // Health checkers live on the control loop: start/stop them there.
+      asio::post(control_, [this] {
+        if (health_) health_->sync(*snapshot());
+      });
+      return result;
+    }
+  }
+  reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+  for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
+  SystemdNotifier::process().reload_refused(generation());
+  return result;
+}
+
+void Server::drain_and_stop() {
+  const auto timeout = snapshot()->config().server.drain_timeout;
+  if (admin_) admin_->close();
+  for (auto& w : workers_) w->begin_drain();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto busy = [&] {
+    std::size_t n = 0;
+    for (auto& w : workers_) n += w->active_sessions();
+    return n;
+  };
+  while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::size_t left = busy();
+  if (left > 0) {
+    log::warn("drain timeout: closing " + std::to_string(left) + " connection(s)");
+  } else {
+    log::info("drain complete");
+  }
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  if (health_) health_->stop_all();
+  admin_.reset();  // its acceptor belongs to worker 0's io_context: goes first
+  retired_admins_.clear();
+  workers_.clear();
+}
+
+}  // namespace ringproxy

@@ -1,0 +1,77 @@
+// The process: listeners, workers, the current snapshot, signals and graceful drain.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "admin/process_control.hpp"
+#include "log/access_log.hpp"
+#include "net/connection_count.hpp"
+#include "runtime/backend_state.hpp"
+#include "runtime/snapshot.hpp"
+#include "runtime/snapshot_store.hpp"
+
+namespace ringproxy {
+
+class Worker;
+class AdminServer;
+class HealthCheckers;
+
+// Owns the workers. snapshot()/generation() are thread-safe (mutex + atomic); the rest is
+// called from the main thread only.
+class Server final : public ProcessControl {
+ public:
+  Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
+         std::shared_ptr<BackendRegistry> registry);
+  ~Server();
+
+  // Binds, starts the workers and blocks until SIGTERM/SIGINT and the drain end. Returns the
+  // process exit code.
+  int run();
+
+  // Reads the config file again and publishes a new snapshot, or changes nothing and
+  // returns the errors. Called on the main thread (SIGHUP) or the admin worker.
+  ReloadResult reload() override;
+
+  std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.current(); }
+  // The control loop (main thread): reloads and health checks run there, off the workers.
+  boost::asio::any_io_executor control_executor() override { return control_.get_executor(); }
+  std::uint64_t generation() const { return snapshots_.generation(); }
+  std::size_t active_connections() const override { return connections_.active(); }
+  const std::vector<std::unique_ptr<Worker>>& workers() const override { return workers_; }
+  BackendTotals backend_totals(std::uint32_t slot) const override;
+  const BackendRegistry& registry() const override { return *registry_; }
+  std::uint64_t reloads(bool success) const override {
+    return (success ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);
+  }
+
+ private:
+  bool bind_listeners();
+  // One bound, listening acceptor per worker on address (empty, with *error, on failure).
+  std::vector<boost::asio::ip::tcp::acceptor> bind_address(const HostPort& address,
+                                                           std::string* error);
+  void drain_and_stop();
+
+  std::mutex reload_mutex_;
+  std::string config_path_;
+  std::shared_ptr<BackendRegistry> registry_;
+  SnapshotStore snapshots_;
+  ConnectionCount connections_;
+  std::atomic<std::uint64_t> reloads_ok_{0};
+  std::atomic<std::uint64_t> reloads_failed_{0};
+  AccessLogSink access_log_sink_;
+  boost::asio::io_context control_{1};  // signals and health checks, on the main thread
+  std::unique_ptr<HealthCheckers> health_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  // Admin servers a reload replaced: closed, kept until shutdown (their loops may still run).
+  std::vector<std::unique_ptr<AdminServer>> retired_admins_;
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,142 @@
+// The validated configuration of one generation: plain data, no behaviour.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/cidr.hpp"
+#include "config/status_range.hpp"
+#include "config/host_port.hpp"
+
+namespace ringproxy {
+
+using Duration = std::chrono::milliseconds;
+
+// Log verbosity, lowest first.
+enum class LogLevel { trace, debug, info, warn, error };
+
+// [server]: listeners, limits and client-side timeouts.
+struct ServerConfig {
+  std::vector<HostPort> listen{HostPort{"127.0.0.1", 8080}};
+  unsigned workers = 0;  // 0 = one per CPU core (resolved by main, not here)
+  std::size_t max_connections = 10000;
+  Duration client_header_timeout{std::chrono::seconds(10)};
+  Duration idle_timeout{std::chrono::seconds(60)};
+  Duration drain_timeout{std::chrono::seconds(15)};
+  std::size_t max_header_bytes = 16384;
+  std::uint64_t max_body_bytes = 104857600;
+  std::vector<Cidr> trusted_proxies;
+
+  // The per-request limits, small enough to copy into a session.
+  struct Limits {
+    Duration client_header_timeout;
+    Duration idle_timeout;
+    std::size_t max_header_bytes;
+    std::uint64_t max_body_bytes;
+  };
+  Limits limits() const {
+    return {client_header_timeout, idle_timeout, max_header_bytes, max_body_bytes};
+  }
+};
+
+// [admin]: the operator's listener.
+struct AdminConfig {
+  std::optional<HostPort> listen{HostPort{"127.0.0.1", 9901}};
+};
+
+// [log]: operational log level and the access log target.
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  std::string access_log = "stdout";  // "stdout" | "off" | a file path
+};
+
+// One [[upstream.backend]].
+struct BackendConfig {
+  HostPort address;
+  unsigned weight = 1;
+  int line = 0;    // line of the backend's address key, for messages
+  std::string id;  // optional stable identity for hashing; empty = the address
+};
+
+// [upstream.health_check]: active checks of every backend of the upstream.
+struct HealthCheckConfig {
+  std::string path = "/healthz";  // starts with '/'; no spaces or control characters
+  Duration interval{std::chrono::seconds(2)};
+  Duration timeout{std::chrono::seconds(1)};  // <= interval
+  unsigned healthy_threshold = 2;             // consecutive passes to mark up, >= 1
+  unsigned unhealthy_threshold = 3;           // consecutive fails to mark down, >= 1
+  StatusRange expected_status{200, 399};
+  int line = 0;  // line of the table
+};
+
+// [upstream.circuit_breaker]: a breaker and a concurrency cap per backend of the upstream.
+struct CircuitBreakerConfig {
+  unsigned failure_threshold = 5;  // consecutive failures that open it, >= 1
+  Duration open_duration{std::chrono::seconds(10)};
+  unsigned half_open_requests = 1;  // trials let through while half-open, >= 1
+  unsigned max_concurrent = 0;      // in-flight requests per backend; 0 = no limit
+  int line = 0;                     // line of the table
+};
+
+// One [[upstream]]: a named pool of backends and how to talk to them.
+struct UpstreamConfig {
+  std::string name;
+  std::string hash_key = "client_ip";  // validated: client_ip|uri|path|header:N|cookie:N|query:N
+  std::string algorithm = "ring";      // validated: ring|maglev|round_robin
+  unsigned virtual_nodes = 160;
+  double bounded_load = 0.0;
+  Duration connect_timeout{std::chrono::seconds(1)};
+  Duration response_timeout{std::chrono::seconds(30)};
+  unsigned retries = 1;
+  std::size_t max_idle_per_backend = 64;
+  std::vector<BackendConfig> backends;
+  std::optional<HealthCheckConfig> health_check;        // absent: no active checks
+  std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap
+  int line = 0;
+};
+
+// [rate_limit], or a route's rate_limit override: a token bucket per client key.
+struct RateLimitConfig {
+  std::string key = "client_ip";      // validated: client_ip|header:NAME
+  double rate = 100.0;                // tokens added per second, > 0
+  unsigned burst = 200;               // bucket capacity, >= 1; a new client starts full
+  std::size_t max_clients = 1000000;  // memory bound on tracked clients, >= 1
+  int line = 0;  // line of the [rate_limit] table, or of the route's rate_limit key
+};
+
+// What a route does about rate limits.
+enum class RouteRateLimit {
+  inherit,   // the default [rate_limit], if any (its buckets are shared across routes)
+  off,       // rate_limit = "off": none
+  override,  // rate_limit = { ... }: its own rule and buckets
+};
+
+// One [[route]]; first match wins.
+struct RouteConfig {
+  std::optional<std::string> host;         // lower-cased; exact or "*.suffix"
+  std::optional<std::string> path_prefix;  // starts with '/'
+  std::string upstream;
+  std::size_t upstream_index = 0;  // resolved index into Config::upstreams
+  RouteRateLimit rate_limit_mode = RouteRateLimit::inherit;
+  // Set for an override only; resolved: key inherited from [rate_limit] (or "client_ip") when
+  // the override does not set one.
+  std::optional<RateLimitConfig> rate_limit;
+  int line = 0;
+};
+
+// The whole file.
+struct Config {
+  std::string path;  // the file it came from
+  ServerConfig server;
+  AdminConfig admin;
+  LogConfig log;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+  std::optional<RateLimitConfig> rate_limit;  // [rate_limit]: the default for every route
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,112 @@
+// Relaying a message body from one stream to another, the same for both directions (after
+// Beast's relay<isRequest> example): through the parser and a bounded buffer, re-framed as
+// chunks when the receiver needs it.
+#pragma once
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "net/relay_buffer.hpp"
+#include "policy/function_ref.hpp"
+
+namespace ringproxy {
+
+// Writes one piece of a relayed body, after head (when not empty), in one gather write: as is,
+// or framed as a chunk when chunked (with the last chunk after it when last). Nothing to write
+// is no write. False when the write failed.
+template <class Stream>
+boost::asio::awaitable<bool> write_body_piece(Stream& stream, std::string_view head,
+                                              const char* data, std::size_t n, bool chunked,
+                                              bool last) {
+  namespace asio = boost::asio;
+  static constexpr std::string_view kCrlf = "\r\n";
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  std::array<asio::const_buffer, 5> pieces;
+  std::size_t count = 0;
+  char size_line[2 * sizeof(std::size_t) + 2];
+  if (!head.empty()) pieces[count++] = asio::buffer(head.data(), head.size());
+  if (n > 0) {
+    if (chunked) {
+      auto [end, ec] = std::to_chars(size_line, size_line + sizeof(size_line) - 2, n, 16);
+      *end++ = '\r';
+      *end++ = '\n';
+      pieces[count++] = asio::buffer(size_line, static_cast<std::size_t>(end - size_line));
+    }
+    pieces[count++] = asio::buffer(data, n);
+    if (chunked) pieces[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+  }
+  if (chunked && last) pieces[count++] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+  if (count == 0) co_return true;
+  const std::span<const asio::const_buffer> buffers(pieces.data(), count);
+  boost::system::error_code ec;
+  const std::size_t done = stream.write_now(buffers, ec);
+  if (!ec && done < asio::buffer_size(buffers)) ec = co_await stream.write_rest(buffers, done);
+  co_return !ec;
+}
+
+// How a relayed body ended.
+struct RelayOutcome {
+  boost::system::error_code read_error;  // the sender's stream or framing failed
+  bool write_failed = false;             // the receiver's stream failed
+  bool wrote = false;                    // anything (head or body) reached the receiver
+};
+
+// What a relay arms before each step: the deadline for a read from the sender and for a write
+// to the receiver, set through arm.
+struct RelayDeadlines {
+  std::chrono::steady_clock::duration read;
+  std::chrono::steady_clock::duration write;
+  FunctionRef<void(std::chrono::steady_clock::duration)> arm;
+};
+
+// Relays the body of parser's message (its head already parsed) from source, read through
+// buffer, to sink: piece by piece through relay, framed as chunks when chunked, after head
+// (written with the first piece; may be empty). bytes counts the body bytes relayed. Ends when
+// the parser is done or a side fails. Both streams on one worker thread.
+template <class Source, class Buffer, class Parser, class Sink>
+boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, Parser& parser,
+                                                Sink& sink, RelayBuffer& relay,
+                                                std::string_view head, bool chunked,
+                                                RelayDeadlines deadlines, std::uint64_t& bytes) {
+  namespace http = boost::beast::http;
+  constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+  RelayOutcome out;
+  auto& body = parser.get().body();
+  do {
+    std::size_t n = 0;
+    if (!parser.is_done()) {
+      body.data = relay.data();
+      body.size = relay.size();
+      deadlines.arm(deadlines.read);
+      auto [ec, read] = co_await http::async_read_some(source, buffer, parser, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        out.read_error = ec;
+        co_return out;
+      }
+      n = relay.size() - body.size;
+      bytes += n;
+    }
+    deadlines.arm(deadlines.write);
+    const bool last = parser.is_done();
+    if (!co_await write_body_piece(sink, out.wrote ? std::string_view{} : head, relay.data(), n,
+                                   chunked, last)) {
+      out.write_failed = true;
+      co_return out;
+    }
+    out.wrote = true;
+  } while (!parser.is_done());
+  co_return out;
+}
+
+}  // namespace ringproxy

@@ -1,0 +1,174 @@
+// One event-loop thread with its io_context, acceptors, upstream pool and client sessions.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "log/access_log.hpp"
+#include "net/connection_count.hpp"
+#include "net/connection_park.hpp"
+#include "net/message_arena.hpp"
+#include "net/relay_buffer.hpp"
+#include "net/upstream_pool.hpp"
+#include "net/worker_metrics.hpp"
+#include "net/worker_socket.hpp"
+#include "policy/request_id.hpp"
+#include "runtime/snapshot.hpp"
+#include "runtime/snapshot_store.hpp"
+
+namespace ringproxy {
+
+class Worker;
+
+// A client connection's task on a worker, as the worker sees it: told to drain and to check
+// its deadline. Worker thread only.
+class DownstreamTask {
+ public:
+  // Drain: an idle connection closes now; a busy one closes after its current response.
+  virtual void drain() = 0;
+  // Past its deadline, the task's pending socket operations are cancelled.
+  virtual void expire_if_due(std::chrono::steady_clock::time_point now) = 0;
+
+ protected:
+  ~DownstreamTask() = default;
+};
+
+// How a worker hands client connections to the layer that speaks to them (set once, at
+// start). start: a new connection (resumed: back from the park, head_deadline: when its
+// first head must be in); refuse: one over max_connections.
+struct ConnectionHandlers {
+  void (*start)(Worker& worker, WorkerSocket socket,
+                std::optional<std::chrono::steady_clock::time_point> head_deadline,
+                bool resumed) = nullptr;
+  void (*refuse)(Worker& worker, WorkerSocket socket) = nullptr;
+};
+
+// What the workers share with the process. Every member is thread-safe.
+struct WorkerShared {
+  SnapshotStore& snapshots;
+  ConnectionCount& connections;
+  AccessLogSink& access_log_sink;
+  ConnectionHandlers handlers;
+};
+
+// A snapshot and the number of this worker's requests still using it. Worker thread only.
+struct SnapshotHold {
+  std::shared_ptr<const Snapshot> snapshot;
+  std::size_t leases = 0;
+};
+
+// One event loop. Everything here runs on the worker's own thread; other threads reach it only
+// through post() (begin_drain, stop, start_listener, stop_listener) and active_sessions().
+class Worker {
+ public:
+  Worker(const WorkerShared& shared, unsigned index);
+  ~Worker();
+
+  boost::asio::io_context& context() { return context_; }
+  ConnectionCount& connections() { return shared_.connections; }
+  unsigned index() const { return index_; }
+
+  // Takes an acceptor bound by the server and accepts on it from this worker's thread.
+  void add_acceptor(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  // From any thread, once running: accept on a new listener (reload added it) / close one.
+  void start_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  void stop_listener(const HostPort& address);
+  void start();  // runs the thread
+  void join();
+
+  // The snapshot new requests use; refreshed from the server when its generation moves.
+  const std::shared_ptr<const Snapshot>& snapshot();
+
+  // One request's hold on this worker's current snapshot, counted without atomics (the
+  // snapshot's shared_ptr is copied once per worker and generation, not once per request, so
+  // workers do not contend on its count). Worker thread only; a snapshot a reload replaced
+  // lives on until the last request that leased it ends.
+  class SnapshotLease {
+   public:
+    explicit SnapshotLease(Worker& worker);
+    ~SnapshotLease();
+    SnapshotLease(const SnapshotLease&) = delete;
+    SnapshotLease& operator=(const SnapshotLease&) = delete;
+    const Snapshot& operator*() const { return *hold_->snapshot; }
+    const Snapshot* operator->() const { return hold_->snapshot.get(); }
+
+   private:
+    Worker& worker_;
+    SnapshotHold* hold_;
+  };
+  UpstreamPool& pool() { return pool_; }
+  // Client connections waiting without a session (see ConnectionPark).
+  ConnectionPark& park() { return park_; }
+  const ConnectionPark& park() const { return park_; }
+  RequestIdGenerator& request_ids() { return request_ids_; }
+  RelayBufferPool& relay_buffers() { return relay_buffers_; }
+  ArenaBlockPool& arena_blocks() { return arena_blocks_; }
+  UpstreamBufferPool& upstream_buffers() { return upstream_buffers_; }
+  AccessLogBuffer& access_log() { return access_log_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
+  std::uint64_t next_sequence() { return sequence_++; }
+
+  // Session bookkeeping, for drain.
+  void session_started(DownstreamTask* s);
+  void session_ended(DownstreamTask* s);
+  // How often the sessions' deadlines are checked: a timeout fires up to this late.
+  static constexpr std::chrono::milliseconds kDeadlineTick{20};
+  std::size_t active_sessions() const { return active_sessions_.load(std::memory_order_acquire); }
+  bool draining() const { return draining_; }
+
+  // From any thread: stop accepting and ask sessions to finish (idle ones close now).
+  void begin_drain();
+  // From any thread: stop the event loop.
+  void stop();
+
+ private:
+  void accept_loop(std::size_t listener);
+  // Starts a session for a new connection, or refuses it over max_connections.
+  void admit(WorkerSocket socket);
+  // Expires the sessions past their deadline, then ticks again while any session is left.
+  void tick_deadlines();
+  // A parked connection has bytes (or its close) to read: a new session takes it.
+  void resume(WorkerSocket socket,
+              std::optional<std::chrono::steady_clock::time_point> head_deadline);
+  static constexpr int kAcceptBatch = 64;  // connections accepted per wake-up at most
+
+  // Declared before context_ so that they outlive it: sessions still suspended when the
+  // loop stops are destroyed by ~io_context, and their destructors use these.
+  WorkerShared shared_;
+  unsigned index_;
+  std::unordered_set<DownstreamTask*> sessions_;
+  std::atomic<std::size_t> active_sessions_{0};
+  bool draining_ = false;
+  RelayBufferPool relay_buffers_;
+  ArenaBlockPool arena_blocks_;
+  UpstreamBufferPool upstream_buffers_;
+  WorkerMetrics metrics_;
+  RequestIdGenerator request_ids_;
+  std::uint64_t sequence_;
+  // The current snapshot and the requests leasing it; replaced ones are owned by their leases.
+  std::unique_ptr<SnapshotHold> current_;
+
+  boost::asio::io_context context_;
+  // I/O objects: declared after context_, so destroyed before it.
+  struct Listener {
+    HostPort address;  // as configured
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  };
+  std::vector<Listener> acceptors_;
+  UpstreamPool pool_;
+  ConnectionPark park_;
+  WorkerTimer deadline_tick_;
+  bool ticking_ = false;
+  AccessLogBuffer access_log_;
+  std::thread thread_;
+};
+
+}  // namespace ringproxy

@@ -1,0 +1,44 @@
+// The request key that consistent hashing spreads: which part of a request, and its hash.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/function_ref.hpp"
+
+namespace ringproxy {
+
+// An upstream's hash_key setting: "client_ip", "uri", "path", "header:NAME", "cookie:NAME"
+// or "query:NAME". Plain data; immutable once parsed, shared by all workers.
+struct HashKeySpec {
+  enum class Kind { client_ip, uri, path, header, cookie, query };
+  Kind kind = Kind::client_ip;
+  std::string name;  // header, cookie or query parameter name; empty for the others
+
+  // nullopt for an unknown kind, or a NAME that is empty or holds spaces or control bytes.
+  static std::optional<HashKeySpec> parse(std::string_view text);
+};
+
+// The parts of one request a key can come from; borrowed, valid for one call.
+struct KeySource {
+  std::string_view client_ip;  // as client_address() found it
+  std::string_view target;     // the request target, e.g. "/a/b?x=1"
+  // The first value of the named header (case-insensitive name), "" when absent.
+  FunctionRef<std::string_view(std::string_view name)> header;
+};
+
+// The bytes the key hashes: uri = the whole target; path = the target up to '?' (or '#');
+// header = its value, trimmed; cookie = NAME's value in the Cookie header ("a=1; b=2"), raw;
+// query = the value of NAME's first occurrence in the query string, raw (no percent-decoding).
+// A missing or empty key is the client address. Allocates nothing.
+std::string_view request_key(const HashKeySpec& spec, const KeySource& source);
+
+// XXH3-64 of request_key(): the key a BackendPicker is given. Allocates nothing.
+std::uint64_t hash_request_key(const HashKeySpec& spec, const KeySource& source);
+
+// XXH3-64 of bytes, the hash every key goes through.
+std::uint64_t hash_key_bytes(std::string_view bytes);
+
+}  // namespace ringproxy

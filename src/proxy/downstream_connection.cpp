@@ -1,0 +1,273 @@
+// One client connection's read loop (see downstream_connection.hpp).
+#include "proxy/downstream_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <tuple>
+
+#include "http/buffered_head.hpp"
+#include "http/head_reader.hpp"
+#include "log/log.hpp"
+#include "proxy/request_log.hpp"
+#include "proxy/upstream_exchange.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadSize = 4096;  // a client read: the block pool's size
+}  // namespace
+
+template <class Stream>
+DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream,
+                                                   std::optional<Clock::time_point> head_deadline,
+                                                   bool resumed)
+    : worker_(worker),
+      stream_(std::move(stream)),
+      buffer_(BlockAllocator<char>(worker.arena_blocks())),
+      request_arena_(worker.arena_blocks()),
+      response_arena_(worker.arena_blocks()),
+      deadline_(Clock::time_point::max()),
+      resumed_(resumed),
+      head_deadline_(head_deadline) {
+  worker_.session_started(this);
+}
+
+template <class Stream>
+DownstreamConnection<Stream>::~DownstreamConnection() {
+  worker_.session_ended(this);
+  if (!parked_) worker_.connections().closed();
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::start() {
+  asio::co_spawn(
+      stream_.get_executor(), [self = this->shared_from_this()] { return self->run(); },
+      asio::detached);
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::drain() {
+  draining_ = true;
+  if (idle_) {
+    boost::system::error_code ignored;
+    stream_.cancel(ignored);
+  }
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::arm(Clock::duration d) {
+  deadline_ = Clock::now() + d;
+  timed_out_ = false;
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::expire_if_due(Clock::time_point now) {
+  if (closed_ || now < deadline_) return;
+  timed_out_ = true;
+  deadline_ = Clock::time_point::max();
+  boost::system::error_code ignored;
+  stream_.cancel(ignored);  // the pending operation completes with operation_aborted
+  if (upstream_) upstream_->stream.cancel(ignored);
+}
+
+template <class Stream>
+typename DownstreamConnection<Stream>::IdleWait DownstreamConnection<Stream>::idle_wait_end(
+    boost::system::error_code ec, Clock::time_point deadline) const {
+  if (!ec) return IdleWait::readable;
+  // A busy loop may run the deadline tick before the socket's readiness: the caller's read
+  // finds any bytes already here rather than parking them and waking at once.
+  if (timed_out_ && !draining_ && Clock::now() < deadline) return IdleWait::quiet;
+  return IdleWait::ended;
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::park(Clock::time_point deadline, bool is_new) {
+  buffer_.shrink_to_fit();
+  if (is_new) {
+    worker_.park().park_new(stream_.release(), deadline);
+  } else {
+    worker_.park().park_idle(stream_.release(), deadline);
+  }
+  parked_ = true;
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::start_connection() {
+  boost::system::error_code ec;
+  WorkerSocket& socket = stream_.socket();
+  if (!resumed_) socket.set_option(tcp::no_delay(true), ec);
+  auto remote = socket.remote_endpoint(ec);
+  if (!ec) client_.ip = remote.address().to_string();
+  // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
+  auto local = socket.local_endpoint(ec);
+  if (!ec) {
+    client_.local_authority = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                      : local.address().to_string();
+    client_.local_authority += ":" + std::to_string(local.port());
+  }
+  const auto& server_cfg = worker_.snapshot()->config().server;
+  buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
+  if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
+  deadline_ = *head_deadline_;
+}
+
+template <class Stream>
+asio::awaitable<void> DownstreamConnection<Stream>::run() {
+  start_connection();
+  bool first = true;
+  while (!draining_) {
+    // A copy: a reload may replace the snapshot while this coroutine waits.
+    const ServerConfig::Limits limits = worker_.snapshot()->config().server.limits();
+    bool read_short = false;  // the head came in one direct read that came back short
+    if (buffer_.size() == 0) {
+      // Between requests (idle_timeout, or client_header_timeout for a new connection) and
+      // inline, with no coroutine frame: wait until readable, read; quiet for kParkAfter,
+      // the socket goes to the park, bare, and comes back in a new connection object.
+      prefetch_rate_limit();
+      idle_ = true;
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (first) {
+        std::tie(ec, n) = co_await read_first();
+      } else {
+        const auto deadline = Clock::now() + limits.idle_timeout;
+        for (;;) {
+          buffer_.shrink_to_fit();
+          arm(std::min<Clock::duration>(kParkAfter, deadline - Clock::now()));
+          auto [wec] = co_await stream_.async_wait_readable(use_nothrow);
+          const IdleWait wait = idle_wait_end(wec, deadline);
+          if (wait != IdleWait::ended) n = stream_.read_now(buffer_.prepare(kReadSize), ec);
+          if (ec || n > 0) break;
+          if (wait != IdleWait::readable) {
+            // Ended, or quiet with nothing here: the socket goes to the park, bare.
+            if (wait == IdleWait::quiet) park(deadline, false);
+            ec = asio::error::operation_aborted;
+            break;
+          }
+        }
+      }
+      idle_ = false;
+      if (ec) {
+        // Closed by the client, idle timeout or drain: nothing to answer. A new connection
+        // that has said nothing yet waits in the park for the rest of its head's time.
+        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
+          park(*head_deadline_, true);
+        }
+        break;
+      }
+      read_short = first ? first_read_short_ : n < kReadSize;
+      buffer_.commit(n);
+    }
+    // The rest of the head: client_header_timeout from its first byte, or from the accept.
+    arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
+    first = false;
+    HeadVerdict verdict;
+    HeadProgress progress;
+    while ((progress = check_head<true>(buffered_text(buffer_), limits.max_header_bytes,
+                                        verdict)) == HeadProgress::partial) {
+      read_short = false;
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_nothrow);
+      if (ec) break;
+      buffer_.commit(n);
+    }
+    if (progress == HeadProgress::partial) {
+      // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
+      if (timed_out_) co_await answer_refusal(408);
+      break;
+    }
+    if (progress == HeadProgress::refused) {
+      log::debug("refused a request head from " + client_.ip + ": " + std::string(verdict.reason));
+      co_await answer_refusal(verdict.status);
+      break;
+    }
+    if (const auto ec = start_request(limits)) {
+      co_await answer_head_error(ec);
+      break;
+    }
+    // A request with no body, whole in one short read: the client has nothing more to send
+    // until it has the response, so its next wait needs no system call.
+    if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
+    const RequestEnd end = co_await serve();
+    finish_request();
+    if (end == RequestEnd::abort) break;
+    if (end == RequestEnd::close) {
+      co_await linger_close();
+      break;
+    }
+  }
+  closed_ = true;
+  boost::system::error_code ignored;
+  if (!parked_) stream_.close(ignored);
+}
+
+template <class Stream>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
+DownstreamConnection<Stream>::read_first() {
+  // A new connection's bytes usually came with it: read at once, through the reactor if not,
+  // for kParkAfter. Once per connection: a coroutine frame of its own costs little here.
+  arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
+  const auto space = buffer_.prepare(kReadSize);
+  boost::system::error_code ec;
+  std::size_t n = stream_.read_now(space, ec);
+  first_read_short_ = n > 0 && n < kReadSize;
+  if (!ec && n == 0) std::tie(ec, n) = co_await stream_.async_read_some(space, use_nothrow);
+  co_return std::make_tuple(ec, n);
+}
+
+template <class Stream>
+boost::system::error_code DownstreamConnection<Stream>::start_request(
+    const ServerConfig::Limits& limits) {
+  request_.reset();
+  request_arena_.reset();
+  request_.emplace(std::piecewise_construct, std::make_tuple(),
+                   std::make_tuple(ArenaAllocator<char>(request_arena_)));
+  request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  request_->body_limit(limits.max_body_bytes);
+  // The whole head is in the buffer: parsed in place, with no read operation.
+  return parse_buffered_head(*request_, buffer_);
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::finish_request() {
+  request_.reset();
+  request_arena_.reset();
+  response_arena_.reset();
+}
+
+template <class Stream>
+asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
+  // The context's memory is the request's arena: nothing to clear, all of it given back with
+  // the request (finish_request).
+  RequestContext ctx(request_arena_);
+  // Hold this request's snapshot for its whole life (the context points into it too): a
+  // reload must not change it midway.
+  const Worker::SnapshotLease snap(worker_);
+  const auto& req = request_->get();
+  const RequestPlan plan = plan_request(req, !request_->is_done(), draining_, *snap, client_, ctx);
+  const RequestEnd end =
+      plan.upstream ? co_await UpstreamExchange<Stream>(*this, ctx, *snap, *plan.upstream).run()
+                    : co_await respond_status(ctx, plan.status, ctx.keep_alive, plan.headers());
+  ctx.aborted = ctx.aborted || end == RequestEnd::abort;
+  log_request(worker_, ctx, req.method_string(), req, client_.ip);
+  co_return end;
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::prefetch_rate_limit() {
+  const Snapshot& snap = *worker_.snapshot();
+  const RateLimitRuntime& limit = snap.default_rate_limit();
+  if (!limit.limiter || !limit.header.empty() || !snap.config().server.trusted_proxies.empty()) {
+    return;
+  }
+  limit.limiter->prefetch(client_.address_key_for(*limit.limiter));
+}
+
+template class DownstreamConnection<TcpStream>;
+
+}  // namespace ringproxy

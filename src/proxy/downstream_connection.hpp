@@ -1,0 +1,135 @@
+// One client connection: reads its requests and takes each through the request phases.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "net/message_arena.hpp"
+#include "net/tcp_stream.hpp"
+#include "net/upstream_pool.hpp"
+#include "net/worker.hpp"
+#include "proxy/request_context.hpp"
+#include "proxy/request_plan.hpp"
+
+namespace ringproxy {
+
+// How one request ended, as far as the client connection is concerned.
+enum class RequestEnd {
+  keep_alive,  // response complete, request read whole: read the next request
+  close,       // response complete, but the connection must close (gracefully)
+  abort,       // response cut off or client gone: close at once
+};
+
+template <class Stream>
+class UpstreamExchange;
+
+// Owns the client's stream, its read buffer and its read loop; each request gets a fresh
+// RequestContext and goes through the phases (request_plan.hpp, then UpstreamExchange, then
+// the log). Generic over the stream (TcpStream; TLS slots in). Lives on its worker's thread,
+// kept alive by the coroutine that runs it (shared_from_this).
+template <class Stream>
+class DownstreamConnection final
+    : public DownstreamTask,
+      public std::enable_shared_from_this<DownstreamConnection<Stream>> {
+ public:
+  // head_deadline: when the first request head must be in (default: client_header_timeout
+  // from now). resumed: the connection comes back from the worker's park (already set up).
+  DownstreamConnection(Worker& worker, Stream stream,
+                       std::optional<std::chrono::steady_clock::time_point> head_deadline = {},
+                       bool resumed = false);
+  ~DownstreamConnection();
+
+  // Starts the connection's coroutine on the worker's executor.
+  void start();
+  void drain() override;
+  void expire_if_due(std::chrono::steady_clock::time_point now) override;
+
+ private:
+  friend class UpstreamExchange<Stream>;
+  using RequestParser =
+      boost::beast::http::request_parser<boost::beast::http::buffer_body, ArenaAllocator<char>>;
+  using Clock = std::chrono::steady_clock;
+
+  boost::asio::awaitable<void> run();
+  // Learns who the client is and when its first head is due (once per connection).
+  void start_connection();
+  // A new connection's first bytes: (error, bytes read into buffer_'s prepared space).
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_first();
+  // A fresh parser over the whole head in the buffer; the parse error, if any.
+  boost::system::error_code start_request(const ServerConfig::Limits& limits);
+  // Gives the request's memory back while the client idles.
+  void finish_request();
+  // The phases of one parsed request, then its log line.
+  boost::asio::awaitable<RequestEnd> serve();
+
+  boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
+  // Answers a refused head with status, counts and logs it, and closes (lingering).
+  boost::asio::awaitable<void> answer_refusal(int status);
+  // Starts loading this client's default-rule bucket into the CPU cache while the next head
+  // is awaited (only when the key is the socket address).
+  void prefetch_rate_limit();
+
+  // Canned answers (error statuses); keep_alive is honoured only when the request was read
+  // whole.
+  boost::asio::awaitable<RequestEnd> respond_status(RequestContext& ctx, int status,
+                                                    bool keep_alive,
+                                                    std::string_view extra_headers = {});
+  boost::asio::awaitable<void> linger_close();
+  boost::asio::awaitable<bool> write_client(std::string_view bytes);
+
+  // How an idle wait for the client's next bytes ended.
+  enum class IdleWait {
+    readable,  // the socket became readable (or may have: read it to see)
+    quiet,     // kParkAfter passed first, before `deadline`: park it unless bytes are there
+    ended,     // closed, cancelled, drained away or past the deadline: end the connection
+  };
+  IdleWait idle_wait_end(boost::system::error_code ec, Clock::time_point deadline) const;
+  // Hands the socket to the worker's park until `deadline` (this object then ends).
+  void park(Clock::time_point deadline, bool is_new);
+  // A connection with nothing to say for this long leaves its coroutine for the park.
+  static constexpr std::chrono::milliseconds kParkAfter{50};
+
+  // Deadlines: setting one is a store; the worker's tick (Worker::kDeadlineTick) cancels
+  // whatever operation is pending once it has passed. No timer per connection.
+  void arm(Clock::duration d);
+  bool timed_out() const { return timed_out_; }
+
+  Worker& worker_;
+  Stream stream_;
+  // The client's bytes; its usual 4 KiB comes from the worker's block pool and goes back
+  // while the connection idles between requests.
+  boost::beast::basic_flat_buffer<BlockAllocator<char>> buffer_;
+  MessageArena request_arena_;   // the current request's fields and context
+  MessageArena response_arena_;  // the current response's fields
+  std::optional<RequestParser> request_;
+  Clock::time_point deadline_;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  bool idle_ = false;  // waiting for the first byte of a request
+  bool draining_ = false;
+  bool resumed_ = false;
+  bool parked_ = false;            // the socket went to the worker's park, which now counts it
+  bool first_read_short_ = false;  // read_first's direct read came back short
+  std::optional<Clock::time_point> head_deadline_;
+  ClientIdentity client_;
+  UpstreamConnection* upstream_ = nullptr;  // the connection the deadline must also cancel
+  // Output buffers, reused across requests: the heads sent to the backend and the client.
+  std::string upstream_head_;
+  std::string response_head_;
+};
+
+extern template class DownstreamConnection<TcpStream>;
+
+// The handlers a worker starts client connections with (plain TCP), and refuses those over
+// max_connections with (503).
+ConnectionHandlers downstream_handlers();
+
+}  // namespace ringproxy

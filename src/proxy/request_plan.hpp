@@ -1,0 +1,57 @@
+// The request phases before any backend: request filter (limits) and route; no I/O.
+#pragma once
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/forwarded_head.hpp"
+#include "proxy/request_context.hpp"
+#include "runtime/snapshot.hpp"
+
+namespace ringproxy {
+
+// Who is on the other end of a client connection, learned once per connection. Not
+// thread-safe: one connection's.
+struct ClientIdentity {
+  std::string ip;               // the peer's address
+  std::string local_authority;  // "ip:port" the connection reached (Host for HTTP/1.0)
+  // The bucket key of ip for limiters seeded with address_key_seed (hashed once per
+  // connection and seed).
+  std::optional<std::uint64_t> address_key_seed;
+  std::uint64_t address_key = 0;
+
+  // The bucket key of the connection's own address under limiter.
+  std::uint64_t address_key_for(const RateLimiter& limiter);
+};
+
+// What the proxy does with a parsed request: answer it itself (status, with extra header
+// lines), or forward it to upstream.
+struct RequestPlan {
+  int status = 0;
+  std::string_view extra_headers;  // static text
+  std::string owned_headers;       // made for this request (wins over extra_headers)
+  const UpstreamRuntime* upstream = nullptr;
+
+  std::string_view headers() const {
+    return owned_headers.empty() ? extra_headers : std::string_view(owned_headers);
+  }
+};
+
+using ParsedRequest = boost::beast::http::request<boost::beast::http::buffer_body, MessageFields>;
+
+// Fills ctx from the request's head, then runs the phases that need no backend: the
+// proxy's own answers (CONNECT, Max-Forwards: 0), route (404), rate limit (429). When it
+// plans to forward, ctx carries the RateLimit fields for the response.
+RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool draining,
+                         const Snapshot& snap, ClientIdentity& client, RequestContext& ctx);
+
+// Who the client is: the peer, or what trusted proxies say (server.trusted_proxies). Several
+// X-Forwarded-For lines are joined into ctx first (RFC 9110 §5.3).
+std::string_view client_address_of(const ParsedRequest& req, const Snapshot& snap,
+                                   const ClientIdentity& client, RequestContext& ctx);
+
+}  // namespace ringproxy

@@ -1,0 +1,248 @@
+// One request's upstream phases: selection and attempts (see upstream_exchange.hpp).
+#include "proxy/upstream_exchange.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <tuple>
+
+#include "http/body_relay.hpp"
+#include "http/forwarded_head.hpp"
+#include "http/http_status.hpp"
+#include "log/log.hpp"
+#include "net/backend_endpoint.hpp"
+#include "policy/hash_key.hpp"
+#include "policy/http_fields.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+// The key the walk starts from: the request's hash key.
+std::uint64_t request_key(const ParsedRequest& req, const Snapshot& snap, const UpstreamRuntime& up,
+                          const ClientIdentity& client, RequestContext& ctx) {
+  auto header = [&req](std::string_view name) -> std::string_view {
+    auto it = req.find(name);
+    return it == req.end() ? std::string_view{} : std::string_view(it->value());
+  };
+  return hash_request_key(up.hash_key,
+                          KeySource{client_address_of(req, snap, client, ctx), ctx.path, header});
+}
+
+}  // namespace
+
+template <class Stream>
+UpstreamExchange<Stream>::UpstreamExchange(DownstreamConnection<Stream>& conn, RequestContext& ctx,
+                                           const Snapshot& snap, const UpstreamRuntime& up)
+    : conn_(conn),
+      ctx_(ctx),
+      snap_(snap),
+      up_(up),
+      ucfg_(*up.config),
+      selection_(*up.selector, request_key(conn.request_->get(), snap, up, conn.client_, ctx),
+                 conn.worker_.next_sequence(), std::chrono::steady_clock::now(),
+                 conn.worker_.index()) {}
+
+template <class Stream>
+void UpstreamExchange<Stream>::begin() {
+  const auto& req = conn_.request_->get();
+  idempotent_ = is_idempotent_method(req.method_string());
+  if (req.find("x-request-id") == req.end()) {
+    ctx_.request_id.assign(conn_.worker_.request_ids().next());
+  }
+  const ClientIdentity& client = conn_.client_;
+  write_upstream_request_head(
+      req,
+      UpstreamRequestHead{ctx_.path, client.ip,
+                          ctx_.host.empty() ? std::string_view(client.local_authority) : ctx_.host,
+                          ctx_.host, ctx_.request_id, conn_.request_->chunked()},
+      conn_.upstream_head_);
+  ctx_.upstream = ucfg_.name;
+  ctx_.upstream_id = up_.metrics_id;
+}
+
+template <class Stream>
+void UpstreamExchange<Stream>::start_attempt(BackendState& backend) {
+  backend_ = &backend;
+  if (selection_.lease().trial()) {
+    log::info("breaker for " + backend.key + " is half-open: sending a trial request");
+  }
+  // This worker's counters for the backend: no cache line shared with other workers.
+  counts_ = conn_.worker_.metrics().backend(backend.slot);
+  ctx_.backend = backend.key;
+  ++ctx_.attempts;
+}
+
+template <class Stream>
+UpstreamExchange<Stream>::InFlight::InFlight(UpstreamExchange& x, UpstreamConnection& c)
+    : exchange(x) {
+  ++c.uses;
+  WorkerMetrics::count_request(x.counts_);
+  WorkerMetrics::add_in_flight(x.counts_, 1);
+  x.conn_.upstream_ = &c;
+}
+
+template <class Stream>
+UpstreamExchange<Stream>::InFlight::~InFlight() {
+  WorkerMetrics::add_in_flight(exchange.counts_, -1);
+  exchange.conn_.upstream_ = nullptr;
+}
+
+template <class Stream>
+void UpstreamExchange<Stream>::fail_attempt() {
+  WorkerMetrics::count_failure(counts_);
+  BackendLease& lease = selection_.lease();
+  const auto now = std::chrono::steady_clock::now();
+  if (lease.failure(now)) {
+    log::warn("breaker for " + backend_->key + " opened for " +
+              std::to_string(backend_->breaker.retry_after_seconds(now)) + "s");
+  }
+}
+
+template <class Stream>
+asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
+  begin();
+  // The steady path (a pooled connection, a response whose body came with its head) makes
+  // no coroutine frame beyond this one: every step is tried at once, and only what has to
+  // wait goes through the reactor or a helper coroutine.
+  while (!body_consumed_) {
+    BackendState* const backend = selection_.next(last_ == Failure::stale_before_reply);
+    if (!backend) break;
+    start_attempt(*backend);
+    // A pooled connection, or a new one; a stale pooled one is replaced once, for free.
+    for (bool fresh_retry_used = false;;) {
+      auto c = conn_.worker_.pool().acquire(backend->slot, !idempotent_);
+      const bool reused = c != nullptr;
+      if (!c) c = co_await connect(*backend);
+      if (!c) break;  // the next backend
+      const InFlight in_flight(*this, *c);
+      conn_.arm(ucfg_.response_timeout);
+      const std::string& head = conn_.upstream_head_;
+      const auto head_buffer = asio::buffer(head.data(), head.size());
+      boost::system::error_code ec;
+      const std::size_t sent = c->stream.write_now(head_buffer, ec);
+      if (!ec && sent < head.size()) ec = co_await c->stream.write_rest(head_buffer, sent);
+      if (ec) {
+        if (reused && !fresh_retry_used) {
+          fresh_retry_used = true;
+          continue;
+        }
+        last_ = conn_.timed_out() ? Failure::response_timeout : Failure::stale_before_reply;
+        fail_attempt();
+        break;
+      }
+      if (!conn_.request_->is_done()) {
+        if (auto end = co_await send_body(*c)) co_return *end;
+      }
+      // The response head, skipping interim ones; waits inline (no coroutine frame).
+      HeadStep step = start_response_head(*c);
+      while (step == HeadStep::wait || step == HeadStep::interim) {
+        if (step == HeadStep::interim) {
+          if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;
+          step = start_response_head(*c);
+          continue;
+        }
+        std::tie(ec) = co_await c->stream.async_wait_readable(use_nothrow);
+        step = step_response_head(*c, ec);
+      }
+      if (step == HeadStep::failed) {
+        const AfterFailure next = after_head_failure(reused && !fresh_retry_used);
+        fresh_retry_used = true;
+        if (next == AfterFailure::fresh_connection) continue;
+        if (next == AfterFailure::next_backend) break;
+        co_return co_await conn_.respond_status(
+            ctx_, last_ == Failure::response_timeout ? 504 : 502, ctx_.keep_alive);
+      }
+      keep_client_ = filter_response(*c);
+      if (const auto end = relay_response_now(c)) co_return *end;
+      co_return co_await relay_response(std::move(c));
+    }
+  }
+  co_return co_await answer_no_backend();
+}
+
+template <class Stream>
+typename UpstreamExchange<Stream>::AfterFailure UpstreamExchange<Stream>::after_head_failure(
+    bool fresh_retry_left) {
+  // The request reached the backend (it may have acted on it): only idempotent requests go
+  // again, on a fresh connection or to the next backend.
+  const bool replayable = last_ == Failure::stale_before_reply && idempotent_ && !body_consumed_;
+  if (replayable && fresh_retry_left) return AfterFailure::fresh_connection;
+  fail_attempt();
+  return replayable ? AfterFailure::next_backend : AfterFailure::answer;
+}
+
+template <class Stream>
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::connect(
+    BackendState& backend) {
+  auto c = std::make_unique<UpstreamConnection>(conn_.stream_.get_executor(),
+                                                conn_.worker_.upstream_buffers());
+  conn_.upstream_ = c.get();
+  conn_.arm(ucfg_.connect_timeout);
+  const auto endpoint = endpoint_of(backend);
+  auto [ec] = co_await c->stream.socket().async_connect(endpoint, use_nothrow);
+  conn_.upstream_ = nullptr;
+  if (!ec) watch_reads_only(c->stream.socket(), endpoint.protocol(), ec);
+  if (ec) {
+    last_ = conn_.timed_out() ? Failure::connect_timeout : Failure::connect_refused;
+    fail_attempt();
+    selection_.lease().reset();
+    log::debug("connect to " + backend.key + " failed: " + ec.message());
+    co_return nullptr;
+  }
+  boost::system::error_code ignored;
+  c->stream.socket().set_option(tcp::no_delay(true), ignored);
+  co_return c;
+}
+
+template <class Stream>
+asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
+    UpstreamConnection& c) {
+  if (ctx_.expect_continue && !continue_sent_) {
+    continue_sent_ = true;
+    if (!co_await conn_.write_client(kContinueResponse)) co_return RequestEnd::abort;
+  }
+  body_consumed_ = true;
+  auto& request = *conn_.request_;
+  const auto arm = [this](std::chrono::steady_clock::duration d) { conn_.arm(d); };
+  const RelayDeadlines deadlines{snap_.config().server.idle_timeout, ucfg_.response_timeout, arm};
+  const RelayOutcome out =
+      co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
+                          request.chunked(), deadlines, ctx_.bytes_in);
+  const auto ec = out.read_error;
+  if (ec == http::error::body_limit) {
+    // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
+    co_return co_await conn_.respond_status(ctx_, 413, false);
+  }
+  if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    // Broken framing in the body (a bad or overflowing chunk size, ...): the backend got
+    // part of it and its connection is dropped; the client gets 400 and a close.
+    co_return co_await conn_.respond_status(ctx_, 400, false);
+  }
+  // A client too slow with its body gets 408 (nothing has been answered yet), as from
+  // nginx's client_body_timeout; one that is gone gets nothing.
+  if (ec && conn_.timed_out()) co_return co_await conn_.respond_status(ctx_, 408, false);
+  if (ec) co_return RequestEnd::abort;
+  if (out.write_failed) {
+    fail_attempt();
+    co_return co_await conn_.respond_status(ctx_, conn_.timed_out() ? 504 : 502, ctx_.keep_alive);
+  }
+  co_return std::nullopt;
+}
+
+template <class Stream>
+RelayBuffer& UpstreamExchange<Stream>::relay() {
+  if (!relay_) relay_.emplace(conn_.worker_.relay_buffers());
+  return *relay_;
+}
+
+template class UpstreamExchange<TcpStream>;
+
+}  // namespace ringproxy

@@ -1,0 +1,133 @@
+// One request's upstream phases: select, attempt (with retries), response filter, relay.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <memory>
+#include <optional>
+
+#include "net/relay_buffer.hpp"
+#include "net/upstream_pool.hpp"
+#include "net/worker_metrics.hpp"
+#include "policy/head_validator.hpp"
+#include "proxy/downstream_connection.hpp"
+#include "proxy/request_context.hpp"
+#include "runtime/snapshot.hpp"
+#include "runtime/upstream_selector.hpp"
+
+namespace ringproxy {
+
+// Takes one routed request to its upstream: the Selection walks the backends (admission,
+// leases, retry budget: runtime's), each attempt connects or reuses a pooled connection,
+// sends the head and body, reads the response head, then the response filter rewrites the
+// head and the body is relayed to the client. Decides nothing policy can: it classifies
+// failures and orchestrates. A local of one request on its connection's worker thread.
+template <class Stream>
+class UpstreamExchange {
+ public:
+  UpstreamExchange(DownstreamConnection<Stream>& conn, RequestContext& ctx, const Snapshot& snap,
+                   const UpstreamRuntime& up);
+  UpstreamExchange(const UpstreamExchange&) = delete;
+  UpstreamExchange& operator=(const UpstreamExchange&) = delete;
+
+  boost::asio::awaitable<RequestEnd> run();
+
+ private:
+  using ResponseParser =
+      boost::beast::http::response_parser<boost::beast::http::buffer_body, ArenaAllocator<char>>;
+  // Why an attempt at one backend failed, classified for retries and the client's status.
+  enum class Failure {
+    none,
+    connect_refused,     // retryable on another backend
+    connect_timeout,     // retryable on another backend
+    stale_before_reply,  // reset/EOF before any response byte: retryable for idempotent
+    response_timeout,    // 504
+    bad_response,        // 502
+  };
+
+  // The request's hash key, its head for the backend, the upstream in its context.
+  void begin();
+  // One attempt's start at backend: its counters, the context's facts.
+  void start_attempt(BackendState& backend);
+  // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
+  // The request body, relayed; an answer when the request ends here (client gone, body too
+  // large or malformed, backend failed while it was sent).
+  boost::asio::awaitable<std::optional<RequestEnd>> send_body(UpstreamConnection& c);
+
+  // Where reading a response head stands.
+  enum class HeadStep {
+    wait,     // wait until the stream is readable, then step again
+    interim,  // an interim head for the client is in response_head_: send it, start again
+    whole,    // a final response head is parsed (response_)
+    failed,   // none will come: last_ says why
+  };
+  // Starts reading the next response head from c: fresh parser, deadline, then a step.
+  HeadStep start_response_head(UpstreamConnection& c);
+  // Checks what is buffered and reads what the stream holds now (no waiting); waited is the
+  // outcome of the wait before it, if any.
+  HeadStep step_response_head(UpstreamConnection& c, boost::system::error_code waited = {});
+  // A parsed head: final, interim (for the client or skipped) or refused.
+  HeadStep took_response_head(UpstreamConnection& c);
+  void classify_head_failure(boost::system::error_code ec, const HeadVerdict& verdict);
+  // What to do when no response head came.
+  enum class AfterFailure { fresh_connection, next_backend, answer };
+  AfterFailure after_head_failure(bool fresh_retry_left);
+
+  // The response filter: settles the breaker, decides the client's framing and connection,
+  // and writes the client's head. True when the client connection may be kept.
+  bool filter_response(UpstreamConnection& c);
+  // Relays the response to the client at once when it can (its body came whole with its
+  // head, or it has none, and the kernel takes it all): the end, c back to the pool when
+  // clean. nullopt: relay_response goes on from where it stopped.
+  std::optional<RequestEnd> relay_response_now(std::unique_ptr<UpstreamConnection>& c);
+  // Relays the rest of the response (head and body) to the client; the connection goes back
+  // to the pool when it is clean.
+  boost::asio::awaitable<RequestEnd> relay_response(std::unique_ptr<UpstreamConnection> c);
+  // The end of a whole response: c back to the pool when it is clean.
+  RequestEnd finish_response(std::unique_ptr<UpstreamConnection> c);
+  boost::asio::awaitable<bool> relay_sized_rest(UpstreamConnection& c, std::uint64_t remaining);
+  // A body through the parser (chunked, close-delimited, none); an answer when it was cut off.
+  boost::asio::awaitable<std::optional<RequestEnd>> relay_parsed(UpstreamConnection& c);
+  // Counts the attempt's failure and settles its breaker permit (saying when it opened).
+  void fail_attempt();
+  // No backend answered: 503 (none could take it), 504 or 502.
+  boost::asio::awaitable<RequestEnd> answer_no_backend();
+  RelayBuffer& relay();
+
+  // One attempt's hold on a connection: this worker's in-flight count for the backend (the
+  // lease holds the shared one bounded loads need), and the connection a passed deadline
+  // cancels too.
+  struct InFlight {
+    InFlight(UpstreamExchange& x, UpstreamConnection& c);
+    ~InFlight();
+    UpstreamExchange& exchange;
+  };
+
+  DownstreamConnection<Stream>& conn_;
+  RequestContext& ctx_;
+  const Snapshot& snap_;
+  const UpstreamRuntime& up_;
+  const UpstreamConfig& ucfg_;
+  Selection selection_;
+  BackendState* backend_ = nullptr;
+  WorkerMetrics::BackendCounts* counts_ = nullptr;  // this worker's, for backend_
+  std::optional<RelayBuffer> relay_;                // only for bodies that go through a parser
+  std::optional<ResponseParser> response_;
+  Failure last_ = Failure::none;
+  bool idempotent_ = false;
+  bool body_consumed_ = false;  // client body bytes were read: the request cannot be replayed
+  bool continue_sent_ = false;
+  bool client_gone_ = false;
+  bool drained_read_ = false;  // the head's last read was direct and came back short
+  bool had_bytes_ = false;     // the connection's buffer held bytes when the head was begun
+  std::size_t received_ = 0;   // bytes read for the head so far
+  std::size_t written_ = 0;    // of the response head and first body bytes, by the steady path
+  bool keep_client_ = false;
+  bool chunked_response_ = false;
+};
+
+extern template class UpstreamExchange<TcpStream>;
+
+}  // namespace ringproxy
