@@ -3,6 +3,7 @@
 
   file-size      no src/**/*.cpp or *.hpp is longer than MAX_FILE_LINES lines
   include-cycle  no cycle among `#include "..."` lines (Tarjan's strongly connected components)
+  private        a header in PRIVATE_HEADERS is included only by the files named there
   layer          includes run one way, down LAYERS: a file in src/X/ includes files of its own
                  folder or of lower layers only; folders not in LAYERS and cycles between
                  folders are errors too
@@ -31,7 +32,11 @@ TOP_LEVEL_LAYER = "app"
 MAX_FILE_LINES = 400
 SIZE_SUFFIXES = (".cpp", ".hpp")
 GRAPH_SUFFIXES = (".cpp", ".hpp", ".h", ".ipp", ".inc")
-CHECKS = ("file-size", "include-cycle", "layer")
+CHECKS = ("file-size", "include-cycle", "layer", "private")
+# Headers that only the named files may include (walls around what a library keeps private).
+PRIVATE_HEADERS = {
+    "src/net/asio_reach.hpp": {"src/net/read_readiness.hpp"},
+}
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 
@@ -259,6 +264,15 @@ def check_layers(graph, report):
         report.add("layer", path, line, message)
 
 
+def check_private(graph, report):
+    for f in sorted(graph.edges):
+        for line, name, target in graph.edges[f]:
+            allowed = PRIVATE_HEADERS.get(target)
+            if allowed is not None and f not in allowed:
+                report.add("private", f, line,
+                           f'"{name}" is private to {", ".join(sorted(allowed))}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=Path(__file__).resolve().parent.parent, type=Path)
@@ -271,6 +285,7 @@ def main():
     graph = Graph(root)
     check_include_cycles(graph, report)
     check_layers(graph, report)
+    check_private(graph, report)
 
     order = {check: i for i, check in enumerate(CHECKS)}
     for _, _, _, text in sorted(report.lines, key=lambda r: (order[r[0]], r[1], r[2])):

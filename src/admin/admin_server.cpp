@@ -108,7 +108,7 @@ AdminServer::AdminServer(ProcessControl& server, Worker& worker)
 
 AdminServer::~AdminServer() = default;
 
-bool AdminServer::listen(const HostPort& address, std::string* error) {
+bool AdminServer::bind(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
@@ -127,7 +127,12 @@ bool AdminServer::listen(const HostPort& address, std::string* error) {
     return false;
   }
   endpoint = acceptor_->local_endpoint(ec);
-  log::info("admin listening on " + HostPort{address.host, endpoint.port()}.to_string());
+  announced_ = HostPort{address.host, endpoint.port()}.to_string();
+  return true;
+}
+
+void AdminServer::start() {
+  log::info("admin listening on " + announced_);
   asio::co_spawn(
       worker_.context(),
       [this]() -> asio::awaitable<void> {
@@ -139,6 +144,11 @@ bool AdminServer::listen(const HostPort& address, std::string* error) {
         }
       },
       asio::detached);
+}
+
+bool AdminServer::listen(const HostPort& address, std::string* error) {
+  if (!bind(address, error)) return false;
+  start();
   return true;
 }
 

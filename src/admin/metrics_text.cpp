@@ -1,6 +1,10 @@
 #include "admin/metrics_text.hpp"
 
+#include <chrono>
 #include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "admin/process_control.hpp"
 #include "net/heap_usage.hpp"
@@ -42,14 +46,11 @@ std::string number(double v) {
   return buf;
 }
 
-}  // namespace
+using Workers = std::vector<std::unique_ptr<Worker>>;
 
-std::string metrics_text(const ProcessControl& server) {
-  std::string out;
-  out.reserve(8192);
-  const auto& workers = server.workers();
-  const auto names = server.registry().upstream_names();
-
+// requests_total by upstream and status, then the request duration histogram.
+void append_request_metrics(std::string& out, const Workers& workers,
+                            const std::vector<std::string>& names) {
   header(out, "requests_total", "counter", "Responses sent to clients, by upstream and status.");
   for (std::uint32_t id = 0; id < names.size() && id < WorkerMetrics::kMaxUpstreams; ++id) {
     for (std::size_t code = 0; code < WorkerMetrics::kCodes; ++code) {
@@ -82,7 +83,11 @@ std::string metrics_text(const ProcessControl& server) {
   out +=
       "ringproxy_request_duration_seconds_sum " + number(static_cast<double>(sum_ns) / 1e9) + "\n";
   out += "ringproxy_request_duration_seconds_count " + std::to_string(count) + "\n";
+}
 
+// 429s, client connections (active, parked), idle backend connections and memory.
+void append_connection_metrics(std::string& out, const ProcessControl& server,
+                               const Workers& workers) {
   std::uint64_t limited = 0;
   for (const auto& w : workers) limited += w->metrics().rate_limited();
   header(out, "rate_limited_total", "counter", "Requests refused with 429.");
@@ -113,18 +118,26 @@ std::string metrics_text(const ProcessControl& server) {
   header(out, "pooled_buffer_bytes", "gauge",
          "Spare request buffers the workers keep for reuse (part of heap_bytes).");
   out += "ringproxy_pooled_buffer_bytes " + std::to_string(pooled) + "\n";
+}
 
+// Reloads by result, then the generation in force; returns the snapshot it read, for the
+// backend rows.
+std::shared_ptr<const Snapshot> append_config_metrics(std::string& out,
+                                                      const ProcessControl& server) {
   header(out, "config_reloads_total", "counter", "Config reloads, by result.");
   out += "ringproxy_config_reloads_total{result=\"success\"} " +
          std::to_string(server.reloads(true)) + "\n";
   out += "ringproxy_config_reloads_total{result=\"failure\"} " +
          std::to_string(server.reloads(false)) + "\n";
 
-  const auto snap = server.snapshot();
+  auto snap = server.snapshot();
   header(out, "config_generation", "gauge", "Generation of the config in force.");
   out += "ringproxy_config_generation " + std::to_string(snap->generation()) + "\n";
+  return snap;
+}
 
-  // Backend state, from the snapshot in force.
+// Backend state, one family per row, from the snapshot in force.
+void append_backend_metrics(std::string& out, const ProcessControl& server, const Snapshot& snap) {
   const auto now = std::chrono::steady_clock::now();
   struct Row {
     const char* name;
@@ -140,7 +153,7 @@ std::string metrics_text(const ProcessControl& server) {
   };
   for (std::size_t r = 0; r < std::size(rows); ++r) {
     header(out, rows[r].name, rows[r].type, rows[r].help);
-    for (const auto& up : snap->upstreams()) {
+    for (const auto& up : snap.upstreams()) {
       for (const auto& b : up.backends()) {
         std::uint64_t v = 0;
         const BackendTotals t = r >= 2 ? server.backend_totals(b->slot) : BackendTotals{};
@@ -171,6 +184,18 @@ std::string metrics_text(const ProcessControl& server) {
       }
     }
   }
+}
+
+}  // namespace
+
+std::string metrics_text(const ProcessControl& server) {
+  std::string out;
+  out.reserve(8192);
+  const auto& workers = server.workers();
+  append_request_metrics(out, workers, server.registry().upstream_names());
+  append_connection_metrics(out, server, workers);
+  const auto snap = append_config_metrics(out, server);
+  append_backend_metrics(out, server, *snap);
   return out;
 }
 

@@ -47,8 +47,8 @@ BackendTotals Server::backend_totals(std::uint32_t slot) const {
   return t;
 }
 
-std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::string* error) {
-  std::vector<tcp::acceptor> out;
+Server::Acceptors Server::bind_address(const HostPort& address, std::string* error) {
+  Acceptors out;
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
@@ -73,8 +73,13 @@ std::vector<tcp::acceptor> Server::bind_address(const HostPort& address, std::st
     endpoint = acceptor.local_endpoint(ec);  // port 0: the others join the chosen port
     out.push_back(std::move(acceptor));
   }
-  log::info("listening on " + HostPort{address.host, endpoint.port()}.to_string());
   return out;
+}
+
+void Server::announce_listener(const HostPort& address, const Acceptors& acceptors) {
+  boost::system::error_code ec;
+  const auto port = acceptors.empty() ? address.port : acceptors.front().local_endpoint(ec).port();
+  log::info("listening on " + HostPort{address.host, port}.to_string());
 }
 
 bool Server::bind_listeners() {
@@ -85,6 +90,7 @@ bool Server::bind_listeners() {
       log::error(error);
       return false;
     }
+    announce_listener(address, acceptors);
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       workers_[i]->add_acceptor(address, std::move(acceptors[i]));
     }
@@ -150,111 +156,6 @@ int Server::run() {
 
   drain_and_stop();
   return 0;
-}
-
-ReloadResult Server::reload() {
-  std::lock_guard reload_lock(reload_mutex_);
-  SystemdNotifier::process().reloading();
-  ReloadResult result;
-  ConfigLoadResult loaded = load_config_file(config_path_);
-  result.errors = std::move(loaded.errors);
-  if (result.errors.empty()) {
-    const std::shared_ptr<const Snapshot> old = snapshot();
-    const Config& old_cfg = old->config();
-    // Not yet changeable in a running process: say so rather than ignore the change.
-    auto needs_restart = [&](bool changed, const char* key) {
-      if (changed) {
-        result.errors.push_back(
-            {config_path_, 0, std::string(key) + " changed: this takes a restart in this version"});
-      }
-    };
-    const Config& next = *loaded.config;
-    needs_restart(next.server.workers != old_cfg.server.workers, "server.workers");
-  }
-  if (result.errors.empty()) {
-    const std::shared_ptr<const Snapshot> previous = snapshot();
-    SnapshotBuild built =
-        Snapshot::build(std::move(*loaded.config), generation() + 1, *registry_, previous.get());
-    result.errors = std::move(built.errors);
-    const std::string& access_log = built.snapshot ? built.snapshot->config().log.access_log : "";
-    if (result.errors.empty() && access_log != snapshot()->config().log.access_log) {
-      std::string error;
-      if (!access_log_sink_.open(access_log, &error))
-        result.errors.push_back({config_path_, 0, error});
-    }
-    // Listeners: bind the added addresses now (a failure fails the reload), close the removed
-    // ones after the swap; kept ones are not touched, nor are their connections.
-    const auto& old_listen = previous->config().server.listen;
-    std::vector<std::pair<HostPort, std::vector<tcp::acceptor>>> added;
-    std::vector<HostPort> removed;
-    if (result.errors.empty()) {
-      const auto& new_listen = built.snapshot->config().server.listen;
-      for (const HostPort& a : new_listen) {
-        if (std::find(old_listen.begin(), old_listen.end(), a) != old_listen.end()) continue;
-        std::string error;
-        auto acceptors = bind_address(a, &error);
-        if (acceptors.empty()) {
-          result.errors.push_back({config_path_, 0, "server.listen: " + error});
-          break;
-        }
-        added.emplace_back(a, std::move(acceptors));
-      }
-      for (const HostPort& a : old_listen) {
-        if (std::find(new_listen.begin(), new_listen.end(), a) == new_listen.end()) {
-          removed.push_back(a);
-        }
-      }
-    }
-    // The admin listener, when it moved: the new one is bound before anything is published.
-    std::unique_ptr<AdminServer> new_admin;
-    const auto& admin_listen =
-        built.snapshot ? built.snapshot->config().admin.listen : previous->config().admin.listen;
-    const bool admin_moved = admin_listen != previous->config().admin.listen;
-    if (result.errors.empty() && admin_moved && admin_listen) {
-      new_admin = std::make_unique<AdminServer>(*this, *workers_.front());
-      std::string error;
-      if (!new_admin->listen(*admin_listen, &error)) {
-        result.errors.push_back({config_path_, 0, "admin.listen: " + error});
-        new_admin.reset();
-      }
-    }
-    if (result.errors.empty()) {
-      if (admin_moved) {
-        if (admin_) {
-          admin_->close();
-          retired_admins_.push_back(std::move(admin_));
-        }
-        admin_ = std::move(new_admin);
-      }
-      for (auto& [address, acceptors] : added) {
-        for (std::size_t i = 0; i < workers_.size(); ++i) {
-          workers_[i]->start_listener(address, std::move(acceptors[i]));
-        }
-      }
-      for (const HostPort& a : removed) {
-        for (auto& w : workers_) w->stop_listener(a);
-        log::info("stopped listening on " + a.to_string());
-      }
-      // Nothing can fail from here on: settle the shared backend state, then publish.
-      built.snapshot->apply_backend_settings();
-      snapshots_.publish(built.snapshot);
-      connections_.set_max(built.snapshot->config().server.max_connections);
-      log::set_level(built.snapshot->config().log.level);
-      result.generation = built.snapshot->generation();
-      reloads_ok_.fetch_add(1, std::memory_order_relaxed);
-      log::info("reloaded " + config_path_ + ": generation " + std::to_string(result.generation));
-      SystemdNotifier::process().ready(result.generation);
-      // Health checkers live on the control loop: start/stop them there.
-      asio::post(control_, [this] {
-        if (health_) health_->sync(*snapshot());
-      });
-      return result;
-    }
-  }
-  reloads_failed_.fetch_add(1, std::memory_order_relaxed);
-  for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
-  SystemdNotifier::process().reload_refused(generation());
-  return result;
 }
 
 void Server::drain_and_stop() {

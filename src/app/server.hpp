@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,9 @@ class Server final : public ProcessControl {
   int run();
 
   // Reads the config file again and publishes a new snapshot, or changes nothing and
-  // returns the errors. Called on the main thread (SIGHUP) or the admin worker.
+  // returns the errors. Called on the main thread (SIGHUP) or the admin worker; one at a time.
+  // A transaction (server_reload.cpp): prepare_reload() makes everything the new config needs
+  // and installs nothing, commit_reload() installs it and cannot fail.
   ReloadResult reload() override;
 
   std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.current(); }
@@ -52,11 +55,29 @@ class Server final : public ProcessControl {
   }
 
  private:
+  struct PreparedReload;  // what a reload made and has not installed yet (server_reload.cpp)
+  using Acceptors = std::vector<boost::asio::ip::tcp::acceptor>;
+
   bool bind_listeners();
-  // One bound, listening acceptor per worker on address (empty, with *error, on failure).
-  std::vector<boost::asio::ip::tcp::acceptor> bind_address(const HostPort& address,
-                                                           std::string* error);
+  // One bound, listening acceptor per worker on address (empty, with *error, on failure). Not
+  // accepting yet, and not announced: announce_listener() says where it listens.
+  Acceptors bind_address(const HostPort& address, std::string* error);
+  static void announce_listener(const HostPort& address, const Acceptors& acceptors);
   void drain_and_stop();
+
+  // The reload steps, under reload_mutex_. prepare_reload() returns nullopt, with *errors,
+  // having dropped whatever it made (sockets and files closed).
+  std::optional<PreparedReload> prepare_reload(std::vector<ConfigError>* errors);
+  bool bind_added_listeners(const Config& current, PreparedReload& prepared,
+                            std::vector<ConfigError>* errors);
+  bool bind_moved_admin(const Config& current, PreparedReload& prepared,
+                        std::vector<ConfigError>* errors);
+  bool open_access_log(const Config& current, PreparedReload& prepared,
+                       std::vector<ConfigError>* errors);
+  // Installs a prepared reload; returns the new generation.
+  std::uint64_t commit_reload(PreparedReload&& prepared);
+  void swap_listeners(PreparedReload& prepared);
+  void swap_admin(std::unique_ptr<AdminServer> next);
 
   std::mutex reload_mutex_;
   std::string config_path_;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 namespace ringproxy {
 
@@ -53,22 +54,57 @@ AccessLogSink::~AccessLogSink() {
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
 }
 
-bool AccessLogSink::open(const std::string& target, std::string* error) {
-  int new_fd = -1;
-  if (target != "off" && target != "stdout") {
-    new_fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (new_fd < 0) {
+std::optional<AccessLogTarget> AccessLogTarget::open(const std::string& target,
+                                                     std::string* error) {
+  AccessLogTarget out;
+  out.path_ = target;
+  if (target == "stdout") {
+    out.fd_ = STDOUT_FILENO;
+  } else if (target != "off") {
+    out.fd_ = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out.fd_ < 0) {
       if (error) *error = "cannot open access log \"" + target + "\": " + std::strerror(errno);
-      return false;
+      return std::nullopt;
     }
+    out.owns_fd_ = true;
   }
+  return out;
+}
+
+AccessLogTarget::AccessLogTarget(AccessLogTarget&& other) noexcept
+    : path_(std::move(other.path_)), fd_(other.fd_), owns_fd_(other.owns_fd_) {
+  other.fd_ = -1;
+  other.owns_fd_ = false;
+}
+
+AccessLogTarget& AccessLogTarget::operator=(AccessLogTarget&& other) noexcept {
+  if (this != &other) {
+    if (owns_fd_ && fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    owns_fd_ = std::exchange(other.owns_fd_, false);
+  }
+  return *this;
+}
+
+AccessLogTarget::~AccessLogTarget() {
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+}
+
+bool AccessLogSink::open(const std::string& target, std::string* error) {
+  std::optional<AccessLogTarget> opened = AccessLogTarget::open(target, error);
+  if (!opened) return false;
+  install(std::move(*opened));
+  return true;
+}
+
+void AccessLogSink::install(AccessLogTarget&& target) noexcept {
   std::lock_guard lock(fd_mutex_);
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
-  path_ = target;
-  owns_fd_ = new_fd >= 0;
-  fd_ = target == "stdout" ? STDOUT_FILENO : new_fd;
+  path_ = std::move(target.path_);
+  fd_ = std::exchange(target.fd_, -1);
+  owns_fd_ = std::exchange(target.owns_fd_, false);
   enabled_.store(fd_ >= 0, std::memory_order_relaxed);
-  return true;
 }
 
 void AccessLogSink::submit(std::string batch) {

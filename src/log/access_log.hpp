@@ -8,15 +8,43 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
 namespace ringproxy {
 
+// An access log destination opened but not yet written to: made by open(), put in use by
+// AccessLogSink::install(), its file closed when dropped uninstalled (so a reload that fails
+// after opening the new file leaves the sink as it was). Move-only; one thread at a time.
+class AccessLogTarget {
+ public:
+  // target: "stdout", "off" or a file path (opened to append, created if missing). Nullopt (with
+  // *error) when the file can't be opened.
+  static std::optional<AccessLogTarget> open(const std::string& target, std::string* error);
+
+  AccessLogTarget(AccessLogTarget&& other) noexcept;
+  AccessLogTarget& operator=(AccessLogTarget&& other) noexcept;
+  AccessLogTarget(const AccessLogTarget&) = delete;
+  AccessLogTarget& operator=(const AccessLogTarget&) = delete;
+  ~AccessLogTarget();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class AccessLogSink;
+  AccessLogTarget() = default;
+
+  std::string path_;
+  int fd_ = -1;  // STDOUT_FILENO for "stdout", -1 for "off"
+  bool owns_fd_ = false;
+};
+
 // Where access log lines go: stdout or an append-only file, written by one writer thread so
 // that no event loop ever waits on the disk or a pipe. Thread-safe: workers submit whole
-// batches (a mutex per batch, not per request); open() and reopen() swap the descriptor.
+// batches (a mutex per batch, not per request); open(), install() and reopen() swap the
+// descriptor.
 class AccessLogSink {
  public:
   static constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;  // beyond: batches dropped
@@ -27,7 +55,10 @@ class AccessLogSink {
   AccessLogSink& operator=(const AccessLogSink&) = delete;
 
   // target: "stdout", "off" or a file path. False (with *error) when the file can't be opened.
+  // The same as AccessLogTarget::open() then install().
   bool open(const std::string& target, std::string* error);
+  // Writes to target from now on and closes the previous file; cannot fail.
+  void install(AccessLogTarget&& target) noexcept;
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
   // Queues a batch of lines for the writer; never blocks on I/O.
   void submit(std::string batch);

@@ -176,14 +176,8 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (ec) break;
       buffer_.commit(n);
     }
-    if (progress == HeadProgress::partial) {
-      // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
-      if (timed_out_) co_await answer_refusal(408);
-      break;
-    }
-    if (progress == HeadProgress::refused) {
-      log::debug("refused a request head from " + client_.ip + ": " + std::string(verdict.reason));
-      co_await answer_refusal(verdict.status);
+    if (progress != HeadProgress::whole) {
+      co_await refuse_head(progress, verdict);
       break;
     }
     if (const auto ec = start_request(limits)) {
@@ -218,6 +212,18 @@ DownstreamConnection<Stream>::read_first() {
   first_read_short_ = n > 0 && n < kReadSize;
   if (!ec && n == 0) std::tie(ec, n) = co_await stream_.async_read_some(space, use_nothrow);
   co_return std::make_tuple(ec, n);
+}
+
+template <class Stream>
+asio::awaitable<void> DownstreamConnection<Stream>::refuse_head(HeadProgress progress,
+                                                                const HeadVerdict& verdict) {
+  if (progress == HeadProgress::partial) {
+    // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
+    if (timed_out_) co_await answer_refusal(408);
+    co_return;
+  }
+  log::debug("refused a request head from " + client_.ip + ": " + std::string(verdict.reason));
+  co_await answer_refusal(verdict.status);
 }
 
 template <class Stream>

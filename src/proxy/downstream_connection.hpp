@@ -12,6 +12,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "http/head_reader.hpp"
 #include "net/message_arena.hpp"
 #include "net/tcp_stream.hpp"
 #include "net/upstream_pool.hpp"
@@ -70,6 +71,8 @@ class DownstreamConnection final
   // The phases of one parsed request, then its log line.
   boost::asio::awaitable<RequestEnd> serve();
 
+  // A head that did not come whole (cut off or timed out: progress partial) or was refused.
+  boost::asio::awaitable<void> refuse_head(HeadProgress progress, const HeadVerdict& verdict);
   boost::asio::awaitable<void> answer_head_error(boost::system::error_code ec);
   // Answers a refused head with status, counts and logs it, and closes (lingering).
   boost::asio::awaitable<void> answer_refusal(int status);

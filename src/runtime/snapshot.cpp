@@ -40,6 +40,26 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
   return out;
 }
 
+// The upstream's algorithm over identities, or nullptr with the error in out.
+std::unique_ptr<BackendPicker> make_picker(const UpstreamConfig& up,
+                                           const std::vector<PickerBackend>& identities,
+                                           const std::string& path, SnapshotBuild& out) {
+  try {
+    if (up.algorithm == "maglev") return std::make_unique<MaglevPicker>(identities);
+    if (up.algorithm == "round_robin") {
+      std::vector<unsigned> weights;
+      for (const auto& b : identities) weights.push_back(b.weight);
+      return std::make_unique<RoundRobinPicker>(weights);
+    }
+    return std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
+  } catch (const std::exception& e) {
+    out.errors.push_back(
+        {path, up.line,
+         "upstream \"" + up.name + "\": cannot build " + up.algorithm + " table: " + e.what()});
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRegistry& registry,
@@ -73,23 +93,8 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
                        ? snap->config_.server.workers
                        : std::max(1u, std::thread::hardware_concurrency());
     rt.metrics_id = registry.upstream_id(up.name);
-    std::unique_ptr<BackendPicker> picker;
-    try {
-      if (up.algorithm == "maglev") {
-        picker = std::make_unique<MaglevPicker>(identities);
-      } else if (up.algorithm == "round_robin") {
-        std::vector<unsigned> weights;
-        for (const auto& b : identities) weights.push_back(b.weight);
-        picker = std::make_unique<RoundRobinPicker>(weights);
-      } else {
-        picker = std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
-      }
-    } catch (const std::exception& e) {
-      out.errors.push_back(
-          {snap->config_.path, up.line,
-           "upstream \"" + up.name + "\": cannot build " + up.algorithm + " table: " + e.what()});
-      continue;
-    }
+    std::unique_ptr<BackendPicker> picker = make_picker(up, identities, snap->config_.path, out);
+    if (!picker) continue;
     // Bounded loads decorate whichever algorithm the upstream uses.
     if (up.bounded_load > 0) {
       picker = std::make_unique<BoundedLoadPicker>(std::move(picker), backends, up.bounded_load);

@@ -1,7 +1,8 @@
 // RFC 9112 conformance of the real binary at both edges, table-driven: raw request heads sent by
 // a client (status, and whether the connection is closed or stays usable) and raw response heads
 // sent by a backend (status at the client, and whether the upstream connection is reused). The
-// rules are those of include/ringproxy/head_validator.hpp; the tables mirror its unit tests.
+// rules are those of src/policy/head_validator.hpp (docs/head-rules.md); the tables mirror its unit
+// tests.
 
 #include <gtest/gtest.h>
 
