@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -301,6 +302,7 @@ class ProxyTest : public ::testing::Test {
                            << " client connection(s) after the test";
       if (drained && check_resources_at_end_ && baseline_) expect_resources_back();
     }
+    if (proxy_) end_proxy();
     if (proxy_ && HasFailure()) {
       std::string log = proxy_->log();
       if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);
@@ -309,6 +311,27 @@ class ProxyTest : public ::testing::Test {
     proxy_.reset();
     origins_.clear();
   }
+
+  // Ends the proxy as an operator does, SIGTERM, unless the test ended it: it must exit 0 (a
+  // sanitizer abort, a leak report at exit or a crash does not), and its log must hold no
+  // sanitizer report (`runtime error:` from UBSan included), wherever in the test it came.
+  void end_proxy() {
+    if (proxy_->running()) proxy_->signal(SIGTERM);
+    const std::optional<int> code = proxy_->wait_exit(kExitWait);
+    EXPECT_EQ(code, std::optional<int>(0)) << "the proxy did not exit 0 after SIGTERM";
+    EXPECT_TRUE(proxy_->wait_output_end(5s)) << "the proxy's output did not end";
+    const std::string log = proxy_->log();
+    for (std::string_view report : kSanitizerReports) {
+      const auto at = log.find(report);
+      EXPECT_EQ(at, std::string::npos) << "sanitizer report in the proxy's log:\n"
+                                       << log.substr(at == std::string::npos ? 0 : at, 4000);
+    }
+  }
+  // Longer than any test's drain_timeout: a proxy still running after it has hung.
+  static constexpr std::chrono::seconds kExitWait{20};
+  static constexpr std::string_view kSanitizerReports[] = {
+      "ERROR: AddressSanitizer",  "ERROR: LeakSanitizer",   "runtime error:",
+      "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer"};
 
   // ringproxy_active_connections from /metrics, as text ("" when it cannot be read).
   std::string active_connections() { return metric_text("ringproxy_active_connections"); }

@@ -507,6 +507,11 @@ std::optional<int> ProxyProcess::wait_exit(std::chrono::milliseconds timeout) {
   }
 }
 
+bool ProxyProcess::wait_output_end(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mutex_);
+  return impl_->changed_.wait_for(lock, timeout, [&] { return impl_->drained_; });
+}
+
 bool ProxyProcess::running() {
   return !impl_->reap(false);
 }

@@ -54,6 +54,9 @@ class ProxyProcess {
   // Exit code once the process has exited (128 + N if killed by signal N); nullopt on timeout.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   bool running();
+  // Waits until both output pipes reached their end (the process exited and everything it
+  // wrote is in log()); true if they did within `timeout`.
+  bool wait_output_end(std::chrono::milliseconds timeout) const;
 
   // Everything the process wrote to stdout and stderr so far.
   std::string log() const;
