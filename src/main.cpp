@@ -7,6 +7,7 @@
 
 #include "log/log.hpp"
 #include "app/server.hpp"
+#include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
 #include "runtime/snapshot.hpp"
 
@@ -71,6 +72,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   ringproxy::log::set_level(built.snapshot->config().log.level);
+  ringproxy::SystemdNotifier::set_process_error_log(
+      [](std::string_view m) { ringproxy::log::debug(m); });
   ringproxy::Server server(config_path, built.snapshot, registry);
   return server.run();
 }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "admin/admin_server.hpp"
+#include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
 #include "log/log.hpp"
 #include "net/worker.hpp"
@@ -127,6 +128,7 @@ int Server::run() {
   for (auto& w : workers_) w->start();
   log::info("started " + std::to_string(n) + " worker(s), generation " +
             std::to_string(generation()));
+  SystemdNotifier::process().ready(generation());
 
   health_ = std::make_unique<HealthCheckers>(control_);
   health_->sync(*snapshot());
@@ -146,6 +148,7 @@ int Server::run() {
         }
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": closing listeners and draining");
+        SystemdNotifier::process().stopping();
         control_.stop();
       };
   signals.async_wait(on_signal);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "admin/admin_server.hpp"
+#include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
 #include "log/log.hpp"
 #include "net/worker.hpp"
@@ -50,13 +51,16 @@ struct Server::PreparedReload {
 
 ReloadResult Server::reload() {
   std::lock_guard reload_lock(reload_mutex_);
+  SystemdNotifier::process().reloading();
   ReloadResult result;
   if (std::optional<PreparedReload> prepared = prepare_reload(&result.errors)) {
     result.generation = commit_reload(std::move(*prepared));
+    SystemdNotifier::process().ready(result.generation);
     return result;
   }
   reloads_failed_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
+  SystemdNotifier::process().reload_refused(generation());
   return result;
 }
 

@@ -32,12 +32,32 @@ int status_to_code(int status) {
   return -1;
 }
 
+// This process's environment with `extra` ("NAME=value") added, replacing same-named entries.
+std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry = *e;
+    const auto named = [&](const std::string& x) {
+      return entry.substr(0, entry.find('=') + 1) == x.substr(0, x.find('=') + 1);
+    };
+    if (std::none_of(extra.begin(), extra.end(), named)) env.emplace_back(entry);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
 // fork + exec `argv` with stdout to `out_fd` and stderr to `err_fd`, stdin from /dev/null and
-// no other descriptor inherited. Returns the pid, or -1 with errno set.
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+// no other descriptor inherited, in this environment plus `extra_env`. Returns the pid, or -1
+// with errno set.
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd,
+            const std::vector<std::string>& extra_env = {}) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const std::vector<std::string> env_strings = environment_with(extra_env);
+  std::vector<char*> envp;
+  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -61,7 +81,7 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
-  ::execvp(argv[0], argv.data());
+  ::execvpe(argv[0], argv.data(), envp.data());
   const char* message = "exec failed: ";
   (void)!::write(2, message, std::strlen(message));
   (void)!::write(2, argv[0], std::strlen(argv[0]));
@@ -315,7 +335,8 @@ ProxyProcess::~ProxyProcess() = default;
 
 std::unique_ptr<ProxyProcess> ProxyProcess::start(const std::string& binary,
                                                   const std::string& toml_text,
-                                                  std::vector<std::string> extra_args) {
+                                                  std::vector<std::string> extra_args,
+                                                  const std::vector<std::string>& extra_env) {
   auto fail = [](const std::string& why, const std::string& output) {
     std::cerr << "ProxyProcess::start: " << why << "\n";
     if (!output.empty())
@@ -341,7 +362,7 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(const std::string& binary,
   }
   std::vector<std::string> args{binary, "--config", path};
   for (auto& a : extra_args) args.push_back(std::move(a));
-  impl->pid_ = spawn(args, out_pipe[1], err_pipe[1]);
+  impl->pid_ = spawn(args, out_pipe[1], err_pipe[1], extra_env);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   impl->out_fd_ = out_pipe[0];

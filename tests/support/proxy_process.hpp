@@ -24,13 +24,15 @@ class ProxyProcess {
     std::string output;  // stdout and stderr interleaved
   };
 
-  // Writes `toml_text` to a fresh temp file, runs `binary --config FILE extra_args...`, and waits
+  // Writes `toml_text` to a fresh temp file, runs `binary --config FILE extra_args...` (with
+  // `extra_env`, "NAME=value" entries, added to this process's environment), and waits
   // up to 10 s for one "listening on" line per [server] listen address (and one for the admin
   // listener when [admin] sets listen). Returns nullptr on failure, after writing the reason and
   // the captured output to stderr.
   static std::unique_ptr<ProxyProcess> start(const std::string& binary,
                                              const std::string& toml_text,
-                                             std::vector<std::string> extra_args = {});
+                                             std::vector<std::string> extra_args = {},
+                                             const std::vector<std::string>& extra_env = {});
   // Runs `binary args...` to completion (e.g. --check, --version), killing it after `timeout`.
   static RunResult run(const std::string& binary, const std::vector<std::string>& args,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
