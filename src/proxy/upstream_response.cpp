@@ -177,13 +177,14 @@ template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
     std::unique_ptr<UpstreamConnection> c) {
   auto& response = *response_;
-  if (!response.is_done() && response.content_length()) {
-    // Content-Length: relay_response_now wrote written_ bytes of the head and the bytes that
-    // came with it; the rest of those, then the rest of the body straight from the
+  const auto length = response.content_length();
+  const bool sized = !response.is_done() && length;
+  if (sized || response.is_done()) {
+    // relay_response_now wrote written_ bytes of the head and of the body bytes that came with
+    // it: the rest of those, then (Content-Length) the rest of the body straight from the
     // connection's buffer, no parsing.
-    const std::uint64_t length = *response.content_length();
     const std::size_t n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(c->buffer.size(), length));
+        sized ? static_cast<std::size_t>(std::min<std::uint64_t>(c->buffer.size(), *length)) : 0;
     const std::string& head = conn_.response_head_;
     const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
                                                    asio::buffer(c->buffer.data().data(), n)};
@@ -191,7 +192,9 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
       if (co_await conn_.stream_.write_rest(pieces, written_)) co_return RequestEnd::abort;
     }
     c->buffer.consume(n);
-    if (n < length && !co_await relay_sized_rest(*c, length - n)) co_return RequestEnd::abort;
+    if (sized && n < *length && !co_await relay_sized_rest(*c, *length - n)) {
+      co_return RequestEnd::abort;
+    }
   } else if (auto end = co_await relay_parsed(*c)) {
     co_return *end;  // cut off on either side: the connection is not reused
   }
