@@ -1,36 +1,6 @@
 // Per-backend circuit breaker and concurrency cap ([upstream.circuit_breaker]), shared by every
-// worker thread. Pure: no clock is read (now is an argument), no thread is started, no lock is
-// taken -- every decision is a load or a compare-and-swap on atomics.
-//
-// State machine:
-//   closed    --failure_threshold consecutive failures-->  open     (a success resets the count)
-//   open      --open time elapsed, next try_acquire------>  half_open (that request is trial 1)
-//   half_open --a trial succeeds------------------------->  closed   (backoff reset)
-//   half_open --a trial fails---------------------------->  open     (open time doubled)
-// While half-open at most half_open_requests trials are in flight; the rest are refused.
-// The open time of the n-th consecutive trip (n = 1 after closed) is
-//   min(open_duration x 2^(n-1), max_open_duration)
-// and max_open_duration defaults to breaker_backoff_cap(open_duration):
-//   max(open_duration, min(16 x open_duration, 5 minutes)),
-// i.e. four doublings, but never past 5 minutes unless open_duration itself is longer (a
-// Retry-After of more than 5 minutes helps no client).
-//
-// Every acquired permit is settled by exactly one of on_success, on_failure or release; for a
-// trial permit this is required, or its slot stays taken until the breaker next changes state.
-// A report whose permit was issued before the breaker's last state change is ignored (each
-// state change starts a new epoch, and a permit carries the epoch it was issued in): a slow
-// request admitted while closed cannot re-trip a breaker that already opened and recovered, and
-// a trial that outlived its half-open period cannot close a breaker reopened by another trial.
-//
-// Memory: one std::atomic<uint64_t> word holds {state, pending, count, trips, epoch}; every
-// transition is one CAS on it, so exactly one thread wins each transition (one opener per trip,
-// trial slots never exceed half_open_requests). The time the breaker half-opens lives in a
-// second atomic, open_until_. A trip CASes the word to open with `pending` set, stores
-// open_until_ (relaxed), then clears `pending` with a release store; readers load the word with
-// acquire and read open_until_ only when `pending` is clear, so they see the value of the
-// current trip (or a later one, which only makes them refuse). While `pending` is set (a few
-// instructions long) the breaker is open and refuses. Settings are relaxed atomics so that a
-// reload can change them without resetting the state.
+// worker thread, lock-free (one CAS per transition). Pure: now is an argument. The state
+// machine, backoff, epochs and memory order are in docs/policy.md.
 #pragma once
 
 #include <atomic>

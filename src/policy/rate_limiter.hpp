@@ -1,32 +1,6 @@
-// Per-client token buckets for one rate limit rule, shared by every worker thread, with memory
-// bounded by max_clients. Pure: no clock is read, time is passed in.
-//
-// Layout: 64 shards chosen by key hash, each a small spin lock and an open-addressing table of
-// 16-byte slots {key, full_at} (see token_bucket.hpp for full_at), plus a small heap of the
-// buckets closest to full (about 1/16 of the shard). A take locks one shard only; there is no
-// global lock. The only state shared by all shards is an atomic count of tracked clients,
-// written when a client is added or dropped, never on the take of a known client.
-//
-// Memory bound: at most max_clients buckets exist at any time (size() <= max_clients), in tables
-// kept at most 75% full (so under 3 x 16 bytes x max_clients in all). When a new client arrives
-// and max_clients buckets exist, one is dropped:
-//  1. Full buckets first. A bucket is full when it has been idle long enough to refill
-//     (full_at <= now); it equals a new bucket, so dropping it changes nothing. Each shard knows
-//     a time before which none of its buckets is full and finds its full ones through its heap
-//     (sweeping itself only when the heap has run out); the new client's shard is tried first,
-//     then the others. All the full buckets found this way are dropped at once.
-//  2. Only when no shard holds a full bucket -- that is, when all max_clients tracked clients are
-//     active (took a token less than their refill time ago) and this is one more -- is an active
-//     bucket dropped: the one closest to full (smallest full_at) among 8 sampled from a rotating
-//     position in the new client's shard (or, if that shard is empty, the next non-empty one).
-//     Closest to full is the active bucket whose loss matters least. Its client's next request
-//     finds a new, full bucket: that client gets the tokens it was missing back early, at most
-//     (full_at - now) / interval of them, i.e. less than burst. stats().evicted_active counts
-//     these drops.
-// So as long as max_clients >= the number of active clients (including the one arriving), no
-// bucket that matters is dropped and every client gets exactly the answers an unbounded limiter
-// would give. (Under concurrency a bucket that another thread is adding at that very moment may
-// be missed by the search; it is found by the next one.)
+// Per-client token buckets for one rate limit rule, shared by every worker thread (64 sharded
+// spin locks, no global lock), memory bounded by max_clients. Pure: time is passed in. The
+// layout and the eviction rules that keep the bound are in docs/policy.md.
 #pragma once
 
 #include <atomic>

@@ -1,26 +1,6 @@
-// A retry budget (after Finagle's RetryBudget and Envoy's retry_budget): retries are allowed
-// only while they stay a bounded share of the requests of a recent window, with a small floor
-// per second so that low traffic can still retry. It keeps retries from multiplying the load on
-// an upstream in an outage. Pure: time is passed in, nothing here reads a clock.
-//
-// Counting: a ring of window_seconds per-second buckets, each one std::atomic<uint64_t> packing
-// {second stamp (20 bits), requests (24 bits), retries (20 bits)}; counts saturate. A bucket
-// that is empty or holds a stale second is reset by the CAS that counts into it; one stamped a
-// little (< 1024 s) after the second being counted is a newer second, counted into as is.
-// The window at second s is the buckets of seconds s - window_seconds + 1 .. s.
-//
-// A retry at second s is allowed when, counting it,
-//     retries(window) <= ratio x requests(window)      (the share)
-//  or retries(second s) <= min_per_second              (the floor)
-// so an upstream sees at most about ratio x R + min_per_second retries per second for R requests
-// per second. The decision and the count are one CAS on the current second's bucket, so
-// concurrent retries never overshoot the budget through that bucket; the older buckets are only
-// read (a thread whose `now` lags into an older second still counts into that second's bucket).
-//
-// Lanes: requests are counted in one of `lanes` rings (a proxy worker counts into its own), so
-// that workers share no cache line per request; retries are counted in lane 0, and the
-// decision reads the requests of every lane (a lane's concurrent count may be missed: the
-// budget is then slightly stricter, never looser).
+// A retry budget (Finagle's RetryBudget, Envoy's retry_budget): retries stay a bounded share
+// of a recent window's requests, with a floor per second; lock-free, one lane per worker.
+// Pure: time is passed in. The counting and the rule are in docs/policy.md.
 #pragma once
 
 #include <array>
