@@ -203,6 +203,9 @@ TEST_F(RateLimitTest, TooManyRequestsCarriesRetryAfterAndRateLimitFields) {
   EXPECT_EQ(again.status, 429) << describe(again);
   EXPECT_EQ(origin().requests_seen(), 2u);
   EXPECT_EQ(origin().last_request().target, "/ok");
+  // Each refusal is counted once, and only refusals.
+  EXPECT_EQ(metric_text("ringproxy_rate_limited_total"), "2");
+  EXPECT_EQ(metric_text("ringproxy_requests_total{upstream=\"\",code=\"429\"}"), "2");
 }
 
 TEST_F(RateLimitTest, RefusedBodyIsNotReadAsTheNextRequest) {

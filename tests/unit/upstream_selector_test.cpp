@@ -134,6 +134,26 @@ TEST(Selection, FailuresSettledThroughTheLeaseOpenTheBreaker) {
   EXPECT_NE(other, home);
 }
 
+TEST(UpstreamSelector, RetryAfterIsTheEarliestOpenBreakersAndAtLeastOne) {
+  Fixture f(3);
+  const auto now = Clock::now();
+  f.backends[0]->breaker.configure(
+      BreakerSettings::with_default_cap(1, std::chrono::seconds(30), 1));
+  f.backends[1]->breaker.configure(
+      BreakerSettings::with_default_cap(1, std::chrono::seconds(7), 1));
+  f.backends[2]->breaker.configure(
+      BreakerSettings::with_default_cap(1, std::chrono::seconds(12), 1));
+  const UpstreamSelector sel = f.selector({false, true, false, 0});
+  EXPECT_EQ(sel.retry_after_seconds(now), 1);  // none open: at least 1
+  for (std::size_t i : {0u, 1u, 2u}) {
+    BackendLease lease;
+    ASSERT_TRUE(lease.acquire(*f.backends[i], true, false, now));
+    EXPECT_TRUE(lease.failure(now));
+  }
+  EXPECT_EQ(sel.retry_after_seconds(now), 7);
+  EXPECT_EQ(sel.retry_after_seconds(now + std::chrono::seconds(3)), 4);
+}
+
 TEST(BoundedLoadPicker, HomeOverItsShareIsPassedByAndLeasesCountInFlight) {
   Fixture f(4);
   const UpstreamSelector sel = f.selector({false, false, true, 0}, 1.25);
