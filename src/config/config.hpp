@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "config/cidr.hpp"
-#include "config/status_range.hpp"
 #include "config/host_port.hpp"
+#include "config/status_range.hpp"
 
 namespace ringproxy {
 
@@ -92,7 +92,10 @@ struct UpstreamConfig {
   Duration connect_timeout{std::chrono::seconds(1)};
   Duration response_timeout{std::chrono::seconds(30)};
   unsigned retries = 1;
-  std::size_t max_idle_per_backend = 64;
+  // Pooled connections per backend and worker; by default as many as the load opened
+  // (bounded by server.max_connections per worker and 60 s idle).
+  static constexpr std::size_t kKeepWhatLoadOpens = SIZE_MAX;
+  std::size_t max_idle_per_backend = kKeepWhatLoadOpens;
   std::vector<BackendConfig> backends;
   std::optional<HealthCheckConfig> health_check;        // absent: no active checks
   std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap

@@ -196,6 +196,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::c
     log::debug("connect to " + backend.key + " failed: " + ec.message());
     co_return nullptr;
   }
+  WorkerMetrics::count_connect(counts_);
   boost::system::error_code ignored;
   c->stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return c;

@@ -202,7 +202,8 @@ template <class Stream>
 RequestEnd UpstreamExchange<Stream>::finish_response(std::unique_ptr<UpstreamConnection> c) {
   if (response_->get().keep_alive() && c->buffer.size() == 0) {
     conn_.upstream_ = nullptr;
-    conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend);
+    conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend,
+                                 snap_.config().server.max_connections);
   }
   return keep_client_ ? RequestEnd::keep_alive : RequestEnd::close;
 }

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -33,7 +34,12 @@ namespace ringproxy::test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-inline const std::string kProxyBinary = RINGPROXY_BINARY;
+// RINGPROXY_TEST_BINARY runs the tests against another binary (e.g. an earlier build, to see
+// a new test fail before its fix).
+inline const std::string kProxyBinary = [] {
+  const char* other = std::getenv("RINGPROXY_TEST_BINARY");
+  return std::string(other != nullptr && *other != '\0' ? other : RINGPROXY_BINARY);
+}();
 inline const std::string kSourceDir = RINGPROXY_SOURCE_DIR;
 
 inline bool contains(std::string_view haystack, std::string_view needle) {

@@ -111,7 +111,7 @@ name = "app"
   EXPECT_EQ(u.connect_timeout, std::chrono::seconds(1));
   EXPECT_EQ(u.response_timeout, std::chrono::seconds(30));
   EXPECT_EQ(u.retries, 1u);
-  EXPECT_EQ(u.max_idle_per_backend, 64u);
+  EXPECT_EQ(u.max_idle_per_backend, UpstreamConfig::kKeepWhatLoadOpens);
   ASSERT_EQ(u.backends.size(), 1u);
   EXPECT_EQ(u.backends[0].address, (HostPort{"10.0.0.1", 80}));
   EXPECT_EQ(u.backends[0].weight, 1u);
