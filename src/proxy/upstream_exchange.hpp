@@ -87,6 +87,8 @@ class UpstreamExchange {
   boost::asio::awaitable<RequestEnd> relay_response(std::unique_ptr<UpstreamConnection> c);
   // The end of a whole response: c back to the pool when it is clean.
   RequestEnd finish_response(std::unique_ptr<UpstreamConnection> c);
+  // The rest of a Content-Length body; false when it was cut off (by the backend: then
+  // ctx_.aborted is set) or the client is gone.
   boost::asio::awaitable<bool> relay_sized_rest(UpstreamConnection& c, std::uint64_t remaining);
   // A body through the parser (chunked, close-delimited, none); an answer when it was cut off.
   boost::asio::awaitable<std::optional<RequestEnd>> relay_parsed(UpstreamConnection& c);

@@ -191,7 +191,11 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
       if (co_await conn_.stream_.write_rest(pieces, written_)) co_return RequestEnd::abort;
     }
     c->buffer.consume(n);
-    if (n < length && !co_await relay_sized_rest(*c, length - n)) co_return RequestEnd::abort;
+    if (n < length && !co_await relay_sized_rest(*c, length - n)) {
+      // Cut off by the backend (aborted): what came is flushed, then a lingering close, so
+      // that no reset drops it. The client gone: closed at once.
+      co_return ctx_.aborted ? RequestEnd::close : RequestEnd::abort;
+    }
   } else if (auto end = co_await relay_parsed(*c)) {
     co_return *end;  // cut off on either side: the connection is not reused
   }
@@ -227,6 +231,7 @@ asio::awaitable<bool> UpstreamExchange<Stream>::relay_sized_rest(UpstreamConnect
       // Truncated by the backend: never pass it off as complete.
       WorkerMetrics::count_failure(counts_);
       log::debug("response from " + backend_->key + " cut off: " + ec.message());
+      ctx_.aborted = true;
       co_return false;
     }
     c.buffer.commit(n);
@@ -257,7 +262,9 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::relay_parse
     WorkerMetrics::count_failure(counts_);
     log::debug("response from " + backend_->key + " cut off: " + out.read_error.message());
     if (!out.wrote) co_return co_await conn_.respond_status(ctx_, 502, false);
-    co_return RequestEnd::abort;
+    // What came is flushed, then a lingering close (no reset to drop it); never complete.
+    ctx_.aborted = true;
+    co_return RequestEnd::close;
   }
   if (out.write_failed) co_return RequestEnd::abort;
   co_return std::nullopt;

@@ -1,5 +1,5 @@
-// Request bodies and the backend side of the path: the upstream pool under concurrent
-// keep-alive load.
+// Request bodies and the backend side of the path: truncated responses relayed as far as they
+// came, and the upstream pool under concurrent keep-alive load.
 
 #include <gtest/gtest.h>
 
@@ -18,6 +18,95 @@ namespace ringproxy::test {
 namespace {
 
 using namespace std::string_literals;
+
+// The body bytes of a truncated response that reached the proxy reach the client, then the
+// connection closes: never less, never passed off as complete.
+class TruncatedResponseTest : public ProxyTest {};
+
+// Decodes a chunked body: the data bytes, and whether the last chunk came.
+std::size_t dechunk(std::string_view body, bool& last) {
+  std::size_t total = 0;
+  last = false;
+  for (;;) {
+    const auto eol = body.find("\r\n");
+    if (eol == std::string_view::npos) return total;
+    const std::size_t size = std::stoul(std::string(body.substr(0, eol)), nullptr, 16);
+    if (size == 0) {
+      last = true;
+      return total;
+    }
+    const std::size_t have = std::min(size, body.size() - eol - 2);
+    total += have;
+    if (have < size) return total;
+    body.remove_prefix(eol + 2 + size + std::min<std::size_t>(2, body.size() - eol - 2 - size));
+  }
+}
+
+TEST_F(TruncatedResponseTest, WhatArrivedOfACutBodyIsRelayedThenTheConnectionCloses) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  // The origin announces `size` bytes, sends half (in 64 KiB pieces 100 ms apart, or at once)
+  // and closes.
+  for (const std::size_t size : {1000u, 40000u, 300000u}) {
+    for (const bool chunked : {false, true}) {
+      for (const bool drip : {false, true}) {
+        SCOPED_TRACE(std::to_string(size) + (chunked ? " chunked" : " Content-Length") +
+                     (drip ? " dripped" : ""));
+        RawSocket raw;
+        ASSERT_TRUE(raw.connect(port()));
+        ASSERT_TRUE(raw.send("GET /cut?truncate=1&bytes=" + std::to_string(size) +
+                             (drip ? "&drip_ms=100" : "") + (chunked ? "&chunked=1" : "") +
+                             " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        EXPECT_TRUE(raw.wait_closed(5s)) << "connection left open after a truncated body";
+        const std::string& got = raw.received();
+        const auto head_end = got.find("\r\n\r\n");
+        ASSERT_NE(head_end, std::string::npos) << got.substr(0, 200);
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got.substr(0, 200);
+        const std::string_view body = std::string_view(got).substr(head_end + 4);
+        if (chunked) {
+          bool last = false;
+          EXPECT_EQ(dechunk(body, last), size / 2);
+          EXPECT_FALSE(last) << "a truncated body was passed off as complete";
+        } else {
+          EXPECT_TRUE(contains(got.substr(0, head_end), "Content-Length: " + std::to_string(size)));
+          EXPECT_EQ(body.size(), size / 2);
+        }
+      }
+    }
+  }
+}
+
+// A client slow to read, which has sent more meanwhile: the part of a cut-off body that is
+// still in the proxy's send buffer when the backend closes is delivered (then EOF), not
+// dropped by a reset.
+TEST_F(TruncatedResponseTest, ACutBodyStillQueuedForASlowClientIsDeliveredBeforeTheClose) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  constexpr std::size_t kSize = 40'000'000;  // 20 MB come, then the origin closes
+  for (const bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked" : "Content-Length");
+    RawSocket raw;
+    ASSERT_TRUE(raw.connect(port()));
+    ASSERT_TRUE(raw.send("GET /cut?truncate=1&bytes=" + std::to_string(kSize) +
+                         (chunked ? "&chunked=1" : "") + " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+    // Bytes the proxy does not read while it relays (a pipelined request).
+    ASSERT_TRUE(raw.send("GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    std::this_thread::sleep_for(500ms);  // buffers fill; the origin has sent all it will
+    EXPECT_TRUE(raw.wait_closed(10s));
+    const std::string& got = raw.received();
+    const auto head_end = got.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << got.substr(0, 200);
+    const std::string_view body = std::string_view(got).substr(head_end + 4);
+    if (chunked) {
+      bool last = false;
+      EXPECT_EQ(dechunk(body, last), kSize / 2);
+      EXPECT_FALSE(last);
+    } else {
+      EXPECT_EQ(body.size(), kSize / 2);
+    }
+  }
+}
 
 // The default pool keeps what the load opened: 200 concurrent keep-alive clients open about
 // 200 backend connections once, not a stream of new ones; upstream_connects_total counts them.
