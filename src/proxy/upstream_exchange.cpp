@@ -6,7 +6,6 @@
 #include <boost/beast/http/error.hpp>
 #include <tuple>
 
-#include "http/body_relay.hpp"
 #include "http/forwarded_head.hpp"
 #include "http/http_status.hpp"
 #include "log/log.hpp"
@@ -107,6 +106,10 @@ void UpstreamExchange<Stream>::fail_attempt() {
 
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
+  if (conn_.request_->chunked() && !conn_.request_->is_done()) {
+    // A bad or oversized first chunk is refused before the head reaches any backend.
+    if (auto end = co_await check_first_chunk()) co_return *end;
+  }
   begin();
   // The steady path (a pooled connection, a response whose body came with its head) makes
   // no coroutine frame beyond this one: every step is tried at once, and only what has to
@@ -200,42 +203,6 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::c
   boost::system::error_code ignored;
   c->stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return c;
-}
-
-template <class Stream>
-asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
-    UpstreamConnection& c) {
-  if (ctx_.expect_continue && !continue_sent_) {
-    continue_sent_ = true;
-    if (!co_await conn_.write_client(kContinueResponse)) co_return RequestEnd::abort;
-  }
-  body_consumed_ = true;
-  auto& request = *conn_.request_;
-  const auto arm = [this](std::chrono::steady_clock::duration d) { conn_.arm(d); };
-  const RelayDeadlines deadlines{snap_.config().server.idle_timeout, ucfg_.response_timeout, arm};
-  const RelayOutcome out =
-      co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
-                          request.chunked(), deadlines, ctx_.bytes_in);
-  const auto ec = out.read_error;
-  if (ec == http::error::body_limit) {
-    // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
-    co_return co_await conn_.respond_status(ctx_, 413, false);
-  }
-  if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    // Broken framing in the body (a bad or overflowing chunk size, ...): the backend got
-    // part of it and its connection is dropped; the client gets 400 and a close.
-    co_return co_await conn_.respond_status(ctx_, 400, false);
-  }
-  // A client too slow with its body gets 408 (nothing has been answered yet), as from
-  // nginx's client_body_timeout; one that is gone gets nothing.
-  if (ec && conn_.timed_out()) co_return co_await conn_.respond_status(ctx_, 408, false);
-  if (ec) co_return RequestEnd::abort;
-  if (out.write_failed) {
-    fail_attempt();
-    co_return co_await conn_.respond_status(ctx_, conn_.timed_out() ? 504 : 502, ctx_.keep_alive);
-  }
-  co_return std::nullopt;
 }
 
 template <class Stream>

@@ -52,9 +52,22 @@ class UpstreamExchange {
   void start_attempt(BackendState& backend);
   // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
+  // The answer to a request body that could not be read (too large, bad framing, too slow,
+  // client gone).
+  boost::asio::awaitable<RequestEnd> answer_body_error(boost::system::error_code ec);
+  // The first chunk-size line of a chunked body, read when it is not here yet and checked
+  // before anything goes upstream: an answer (400, 413, 408) when it is refused.
+  boost::asio::awaitable<std::optional<RequestEnd>> check_first_chunk();
   // The request body, relayed; an answer when the request ends here (client gone, body too
-  // large or malformed, backend failed while it was sent).
+  // large or malformed, backend failed while it was sent). When the backend answers before
+  // the body is through, the rest is not sent (RFC 9112 §9.5): nullopt, its response is read.
   boost::asio::awaitable<std::optional<RequestEnd>> send_body(UpstreamConnection& c);
+  // Expect: 100-continue: true when the backend answered the head within kContinueGrace
+  // (then the client gets that answer instead of 100), false when it is time to send 100.
+  boost::asio::awaitable<bool> answered_before_continue(UpstreamConnection& c);
+  // Reads what the backend has said, at once (no waiting): true when it said something (or
+  // closed), which is then in c.buffer for the response head.
+  bool read_answer_now(UpstreamConnection& c);
 
   // Where reading a response head stands.
   enum class HeadStep {

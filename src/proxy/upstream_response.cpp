@@ -204,7 +204,9 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
 
 template <class Stream>
 RequestEnd UpstreamExchange<Stream>::finish_response(std::unique_ptr<UpstreamConnection> c) {
-  if (response_->get().keep_alive() && c->buffer.size() == 0) {
+  // Reused only when clean: kept alive, nothing more in its buffer, and the request sent
+  // whole (an early answer left the rest of the body unsent).
+  if (response_->get().keep_alive() && c->buffer.size() == 0 && conn_.request_->is_done()) {
     conn_.upstream_ = nullptr;
     conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend,
                                  snap_.config().server.max_connections);

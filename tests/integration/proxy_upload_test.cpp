@@ -1,5 +1,7 @@
-// Request bodies and the backend side of the path: truncated responses relayed as far as they
-// came, and the upstream pool under concurrent keep-alive load.
+// Request bodies and the backend side of the path: early responses while an upload goes on
+// (RFC 9112 §9.5), Expect: 100-continue answered with a final status, chunked bodies refused
+// before they reach a backend, truncated responses relayed as far as they came, and the
+// upstream pool under concurrent keep-alive load.
 
 #include <gtest/gtest.h>
 
@@ -18,6 +20,134 @@ namespace ringproxy::test {
 namespace {
 
 using namespace std::string_literals;
+
+// A client that sends `pieces` of `piece` body bytes every `gap` from its own thread (the
+// upload goes on whatever the proxy answers), while the test reads on the same socket.
+class SlowUploader {
+ public:
+  SlowUploader(RawSocket& socket, std::size_t pieces, std::size_t piece,
+               std::chrono::milliseconds gap)
+      : thread_([&socket, pieces, piece, gap, this] {
+          const std::string bytes(piece, 'u');
+          for (std::size_t i = 0; i < pieces && !stop_; ++i) {
+            std::this_thread::sleep_for(gap);
+            if (!socket.send(bytes)) break;
+          }
+          finished_at_ = Clock::now().time_since_epoch().count();
+        }) {}
+  ~SlowUploader() {
+    stop_ = true;
+    thread_.join();
+  }
+  bool finished() const { return finished_at_.load() != 0; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<Clock::rep> finished_at_{0};
+  std::thread thread_;
+};
+
+// Reads from socket until a whole response head is in received(), for up to `within`; the time
+// it was complete, or nullopt.
+std::optional<Clock::time_point> wait_head(RawSocket& socket, std::string_view status_line,
+                                           std::chrono::milliseconds within) {
+  const auto deadline = Clock::now() + within;
+  for (;;) {
+    const bool closed = socket.wait_closed(5ms);
+    const std::string& got = socket.received();
+    const auto at = got.find(status_line);
+    if (at != std::string::npos && got.find("\r\n\r\n", at) != std::string::npos) {
+      return Clock::now();
+    }
+    if (closed || Clock::now() >= deadline) return std::nullopt;
+  }
+}
+
+class EarlyResponseTest : public ProxyTest {};
+
+// The backend answers 413 after 10 of 100000 body bytes while the client uploads slowly: the
+// answer reaches the client at once, as the backend sent it, and the connection then closes.
+TEST_F(EarlyResponseTest, AnswerBeforeTheBodyIsRelayedAtOnceWhileTheUploadGoesOn) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  ASSERT_TRUE(
+      raw.send("POST /up?answer_after=10 HTTP/1.1\r\nHost: localhost\r\n"
+               "Content-Length: 100000\r\n\r\n0123456789"));
+  SlowUploader uploader(raw, 100, 1000, 20ms);  // about 2 s
+  const auto head_at = wait_head(raw, "HTTP/1.1 413 ", 5s);
+  ASSERT_TRUE(head_at) << "no 413 while the upload went on: " << raw.received();
+  const auto answered_at = origin().last_early_answer();
+  EXPECT_LT(*head_at - answered_at, 100ms) << "the early answer was held back";
+  EXPECT_FALSE(uploader.finished()) << "the answer came only after the upload";
+  EXPECT_TRUE(contains(raw.received(), "X-Origin: o0")) << "not the backend's answer";
+  EXPECT_TRUE(contains(raw.received(), "Connection: close")) << raw.received();
+  EXPECT_TRUE(raw.wait_closed(5s)) << "the connection stayed open after an early answer";
+  EXPECT_TRUE(contains(raw.received(), "\r\n\r\nearly answer\n")) << raw.received();
+  EXPECT_FALSE(contains(raw.received(), " 502 ")) << raw.received();
+}
+
+// The same with Expect: 100-continue: 100, the upload begins, the 413 comes at once.
+TEST_F(EarlyResponseTest, AnswerDuringAnUploadAfterContinueIsRelayedAtOnce) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  ASSERT_TRUE(
+      raw.send("POST /up?answer_after=10 HTTP/1.1\r\nHost: localhost\r\n"
+               "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(wait_head(raw, "HTTP/1.1 100 ", 5s)) << raw.received();
+  ASSERT_TRUE(raw.send("0123456789"));
+  SlowUploader uploader(raw, 100, 1000, 20ms);
+  const auto head_at = wait_head(raw, "HTTP/1.1 413 ", 5s);
+  ASSERT_TRUE(head_at) << "no 413 while the upload went on: " << raw.received();
+  EXPECT_LT(*head_at - origin().last_early_answer(), 100ms) << "the early answer was held back";
+  EXPECT_FALSE(uploader.finished()) << "the answer came only after the upload";
+  EXPECT_TRUE(contains(raw.received(), "X-Origin: o0")) << raw.received();
+  EXPECT_TRUE(raw.wait_closed(5s));
+}
+
+// A backend that refuses on the head alone: the Expect: 100-continue client gets its final
+// status instead of 100, and never has to send the body.
+TEST_F(EarlyResponseTest, ExpectContinueGetsTheBackendsFinalStatusInsteadOf100) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  RawSocket raw;
+  ASSERT_TRUE(raw.connect(port()));
+  ASSERT_TRUE(
+      raw.send("POST /up?answer_after=0&status=401 HTTP/1.1\r\nHost: localhost\r\n"
+               "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n"));
+  const auto head_at = wait_head(raw, "HTTP/1.1 401 ", 5s);
+  ASSERT_TRUE(head_at) << raw.received();
+  EXPECT_LT(*head_at - origin().last_early_answer(), 100ms);
+  EXPECT_FALSE(contains(raw.received(), "HTTP/1.1 100 ")) << raw.received();
+  EXPECT_TRUE(raw.received().starts_with("HTTP/1.1 401 ")) << raw.received();
+  EXPECT_TRUE(contains(raw.received(), "X-Origin: o0")) << raw.received();
+  EXPECT_TRUE(raw.wait_closed(5s));
+}
+
+// A first chunk-size line that comes in a later packet than the head is waited for and
+// checked before anything goes upstream.
+TEST_F(EarlyResponseTest, LateBadFirstChunkSizeReachesNoBackend) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  for (const char* line : {"fffffffffffffffff\r\n", "ffffffffff\r\n"}) {
+    SCOPED_TRACE(line);
+    RawSocket raw;
+    ASSERT_TRUE(raw.connect(port()));
+    ASSERT_TRUE(
+        raw.send("POST /p HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "ff"));
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(raw.send(std::string(line).substr(2) + "hello\r\n0\r\n\r\n"));
+    EXPECT_TRUE(raw.wait_closed(5s));
+    const int status = std::string_view(line).size() > 16 ? 400 : 413;
+    EXPECT_TRUE(raw.received().starts_with("HTTP/1.1 " + std::to_string(status) + " "))
+        << raw.received();
+  }
+  EXPECT_EQ(origin().requests_seen(), 0u) << "a refused request reached the backend";
+}
 
 // The body bytes of a truncated response that reached the proxy reach the client, then the
 // connection closes: never less, never passed off as complete.
