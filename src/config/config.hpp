@@ -30,6 +30,11 @@ struct ServerConfig {
   std::size_t max_header_bytes = 16384;
   std::uint64_t max_body_bytes = 104857600;
   std::vector<Cidr> trusted_proxies;
+  // A request body up to this size is read whole before a backend is picked (a slow uploader
+  // pins no backend connection); larger ones stream; 0 = always stream. Routes may override.
+  std::size_t request_buffer_bytes = 65536;
+  // All bodies buffered at once, over every worker; beyond it, bodies stream.
+  std::uint64_t request_buffer_total = 64 * 1024 * 1024;
 
   // The per-request limits, small enough to copy into a session.
   struct Limits {
@@ -128,6 +133,8 @@ struct RouteConfig {
   // Set for an override only; resolved: key inherited from [rate_limit] (or "client_ip") when
   // the override does not set one.
   std::optional<RateLimitConfig> rate_limit;
+  // request_buffer_bytes for this route's requests; absent: server.request_buffer_bytes.
+  std::optional<std::size_t> request_buffer_bytes;
   int line = 0;
 };
 

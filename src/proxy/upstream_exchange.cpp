@@ -110,6 +110,9 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
     // A bad or oversized first chunk is refused before the head reaches any backend.
     if (auto end = co_await check_first_chunk()) co_return *end;
   }
+  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0) {
+    if (auto end = co_await buffer_body()) co_return *end;
+  }
   begin();
   // The steady path (a pooled connection, a response whose body came with its head) makes
   // no coroutine frame beyond this one: every step is tried at once, and only what has to
@@ -131,6 +134,7 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
       boost::system::error_code ec;
       const std::size_t sent = c->stream.write_now(head_buffer, ec);
       if (!ec && sent < head.size()) ec = co_await c->stream.write_rest(head_buffer, sent);
+      if (!ec && buffered_.data && !co_await send_buffered_body(*c)) ec = asio::error::broken_pipe;
       if (ec) {
         if (reused && !fresh_retry_used) {
           fresh_retry_used = true;

@@ -18,6 +18,23 @@
 
 namespace ringproxy {
 
+// A request body read before the backend was picked, in the exchange's relay buffer or its
+// own memory; its bytes count against server.request_buffer_total (a process-wide atomic)
+// until it goes. A local of one request on its connection's worker thread.
+struct BufferedRequestBody {
+  BufferedRequestBody() = default;
+  BufferedRequestBody(const BufferedRequestBody&) = delete;
+  BufferedRequestBody& operator=(const BufferedRequestBody&) = delete;
+  ~BufferedRequestBody();
+  // Takes bytes from the process's total; false when they do not fit in total.
+  bool claim(std::uint64_t bytes, std::uint64_t total);
+
+  char* data = nullptr;         // nullptr: nothing buffered
+  std::size_t size = 0;         // bytes read into data
+  std::unique_ptr<char[]> own;  // data, when larger than a relay buffer
+  std::uint64_t claimed = 0;    // bytes taken from the process's total
+};
+
 // Takes one routed request to its upstream: the Selection walks the backends (admission,
 // leases, retry budget: runtime's), each attempt connects or reuses a pooled connection,
 // sends the head and body, reads the response head, then the response filter rewrites the
@@ -52,6 +69,13 @@ class UpstreamExchange {
   void start_attempt(BackendState& backend);
   // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
+  // Reads the request body whole (or, chunked, up to ctx_.request_buffer_bytes) before a
+  // backend is picked, when it fits the route's limit and the process's total: a slow
+  // uploader then pins no backend connection. An answer when the request ends here.
+  boost::asio::awaitable<std::optional<RequestEnd>> buffer_body();
+  // Sends what buffer_body read after the head (chunk-framed for a chunked request); false
+  // when the write failed.
+  boost::asio::awaitable<bool> send_buffered_body(UpstreamConnection& c);
   // The answer to a request body that could not be read (too large, bad framing, too slow,
   // client gone).
   boost::asio::awaitable<RequestEnd> answer_body_error(boost::system::error_code ec);
@@ -141,6 +165,7 @@ class UpstreamExchange {
   std::size_t written_ = 0;    // of the response head and first body bytes, by the steady path
   bool keep_client_ = false;
   bool chunked_response_ = false;
+  BufferedRequestBody buffered_;
 };
 
 extern template class UpstreamExchange<TcpStream>;

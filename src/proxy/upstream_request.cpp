@@ -1,9 +1,11 @@
 // One request's upstream phases: the request side, the first chunk's check and the body sent
 // to the backend while watching for its early answer (see upstream_exchange.hpp).
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
 #include <tuple>
 #include <variant>
 
@@ -26,7 +28,66 @@ constexpr std::size_t kAnswerReadSize = 16 * 1024;
 // before the client is told to go on (a backend that refuses on the head alone answers well
 // within it; clients themselves wait about 1 s for a 100 before sending anyway).
 constexpr std::chrono::milliseconds kContinueGrace{200};
+
+// Bytes of request bodies buffered now, over every worker (server.request_buffer_total).
+std::atomic<std::uint64_t> buffered_total{0};
 }  // namespace
+
+BufferedRequestBody::~BufferedRequestBody() {
+  if (claimed > 0) buffered_total.fetch_sub(claimed, std::memory_order_relaxed);
+}
+
+bool BufferedRequestBody::claim(std::uint64_t bytes, std::uint64_t total) {
+  std::uint64_t now = buffered_total.load(std::memory_order_relaxed);
+  do {
+    if (bytes > total || now > total - bytes) return false;
+  } while (!buffered_total.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+  claimed = bytes;
+  return true;
+}
+
+template <class Stream>
+asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::buffer_body() {
+  auto& request = *conn_.request_;
+  const auto length = request.content_length();
+  const std::uint64_t room = length ? *length : ctx_.request_buffer_bytes;
+  if (room > ctx_.request_buffer_bytes) co_return std::nullopt;  // too large: it streams
+  const ServerConfig& server = snap_.config().server;
+  if (!buffered_.claim(room, server.request_buffer_total)) co_return std::nullopt;
+  if (room <= RelayBuffer::size()) {
+    buffered_.data = relay().data();  // sent before any streaming reuses the relay buffer
+  } else {
+    buffered_.own.reset(new char[room]);
+    buffered_.data = buffered_.own.get();
+  }
+  if (ctx_.expect_continue && !continue_sent_) {
+    continue_sent_ = true;
+    if (!co_await conn_.write_client(kContinueResponse)) co_return RequestEnd::abort;
+  }
+  auto& body = request.get().body();
+  // A chunked body that fills the room before its end streams the rest (send_body).
+  while (!request.is_done() && buffered_.size < room) {
+    body.data = buffered_.data + buffered_.size;
+    body.size = static_cast<std::size_t>(room - buffered_.size);
+    conn_.arm(server.idle_timeout);
+    auto [ec, n] =
+        co_await http::async_read_some(conn_.stream_, conn_.buffer_, request, use_nothrow);
+    const std::size_t got = static_cast<std::size_t>(room - buffered_.size) - body.size;
+    buffered_.size += got;
+    ctx_.bytes_in += got;
+    if (ec && ec != http::error::need_buffer) co_return co_await answer_body_error(ec);
+  }
+  co_return std::nullopt;
+}
+
+template <class Stream>
+asio::awaitable<bool> UpstreamExchange<Stream>::send_buffered_body(UpstreamConnection& c) {
+  conn_.arm(ucfg_.response_timeout);
+  const PieceWrite wrote =
+      co_await write_body_piece(c.stream, {}, buffered_.data, buffered_.size,
+                                conn_.request_->chunked(), conn_.request_->is_done());
+  co_return wrote == PieceWrite::done;
+}
 
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_body_error(
@@ -122,6 +183,8 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
   co_return std::nullopt;
 }
 
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::buffer_body();
+template asio::awaitable<bool> UpstreamExchange<TcpStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_body_error(
     boost::system::error_code);
 template asio::awaitable<std::optional<RequestEnd>>

@@ -284,5 +284,73 @@ TEST_F(UpstreamPoolTest, DefaultPoolKeepsWhatTheLoadOpens) {
   EXPECT_EQ(std::stoul(metrics.body.substr(at + line.size())), end);
 }
 
+// Request buffering (server.request_buffer_bytes, default 64 KiB): 300 clients trickle 1 KiB
+// bodies at once, over about a second, half with Content-Length and half chunked; the bodies
+// are read whole before a backend is picked, so the uploads hold no backend connection. The
+// last pieces go one client after another (each once the previous one has its response), so
+// that what the backend sees is one short exchange at a time however slow this machine is:
+// a proxy that sends the head on at once holds a connection per upload (300).
+class RequestBufferingTest : public ProxyTest {};
+
+TEST_F(RequestBufferingTest, SlowUploadersPinNoBackendConnections) {
+  constexpr int kClients = 300;
+  constexpr std::size_t kBody = 1024;
+  constexpr std::size_t kPiece = 128;
+  rlimit limit{};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = std::min<rlim_t>(std::max<rlim_t>(limit.rlim_cur, 4096), limit.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  const std::string body = pattern_string(kBody);
+  std::atomic<int> intact{0};
+  std::atomic<int> turn{0};  // the client whose last piece goes next
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;
+  const auto upload = [&](int i, HttpClient& client) -> std::string {
+    const bool chunked = i % 2 == 1;
+    const auto piece = [&](std::size_t at) {
+      const std::string bytes = body.substr(at, kPiece);
+      return chunked ? "80\r\n" + bytes + "\r\n" : bytes;
+    };
+    if (!client.connect(port())) return "connect: " + client.last_error();
+    client.send_raw("POST /up/" + std::to_string(i) + " HTTP/1.1\r\nHost: localhost\r\n" +
+                    (chunked ? "Transfer-Encoding: chunked\r\n\r\n"s
+                             : "Content-Length: " + std::to_string(kBody) + "\r\n\r\n"));
+    for (std::size_t at = 0; at + kPiece < kBody; at += kPiece) {
+      std::this_thread::sleep_for(140ms);
+      client.send_raw(piece(at));
+    }
+    while (turn.load() != i) std::this_thread::sleep_for(1ms);
+    client.send_raw(piece(kBody - kPiece) + (chunked ? "0\r\n\r\n" : ""));
+    const HttpResponse r = client.read_response();
+    if (r.status != 200) return "status " + std::to_string(r.status) + " " + r.error;
+    if (echo_line(r.body, "body-bytes") != std::to_string(kBody) ||
+        echo_line(r.body, "body-fnv") != fnv_hex(fnv1a64(body))) {
+      return "body changed: " + r.body.substr(0, 200);
+    }
+    return "";
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      HttpClient client;
+      const std::string error = upload(i, client);
+      while (turn.load() < i) std::this_thread::sleep_for(1ms);
+      turn = i + 1;
+      if (error.empty()) {
+        ++intact;
+      } else {
+        std::lock_guard lock(errors_mutex);
+        errors.push_back("client " + std::to_string(i) + ": " + error);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(intact.load(), kClients) << (errors.empty() ? "" : errors.front());
+  EXPECT_LE(origin().connections_accepted(), 5u)
+      << "slow uploaders pinned backend connections: " << origin().connections_accepted();
+}
+
 }  // namespace
 }  // namespace ringproxy::test
