@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <tuple>
+#include <utility>
 
 #include "http/forwarded_head.hpp"
 #include "http/http_status.hpp"
@@ -148,7 +149,8 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
         if (auto end = co_await send_body(*c)) co_return *end;
       }
       // The response head, skipping interim ones; waits inline (no coroutine frame).
-      HeadStep step = start_response_head(*c);
+      HeadStep step =
+          early_step_ ? *std::exchange(early_step_, std::nullopt) : start_response_head(*c);
       while (step == HeadStep::wait || step == HeadStep::interim) {
         if (step == HeadStep::interim) {
           if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;

@@ -92,6 +92,10 @@ class UpstreamExchange {
   // Reads what the backend has said, at once (no waiting): true when it said something (or
   // closed), which is then in c.buffer for the response head.
   bool read_answer_now(UpstreamConnection& c);
+  // The backend spoke before the body was through: true when it was an interim response
+  // (103 Early Hints...; in response_head_ for the client), after which the upload goes on;
+  // false when it ends the upload (its head step kept in early_step_ for run()).
+  bool interim_before_body(UpstreamConnection& c);
 
   // Where reading a response head stands.
   enum class HeadStep {
@@ -154,6 +158,7 @@ class UpstreamExchange {
   WorkerMetrics::BackendCounts* counts_ = nullptr;  // this worker's, for backend_
   std::optional<RelayBuffer> relay_;                // only for bodies that go through a parser
   std::optional<ResponseParser> response_;
+  std::optional<HeadStep> early_step_;  // a response head begun while the body was sent
   Failure last_ = Failure::none;
   bool idempotent_ = false;
   bool body_consumed_ = false;  // client body bytes were read: the request cannot be replayed

@@ -141,6 +141,14 @@ bool UpstreamExchange<Stream>::read_answer_now(UpstreamConnection& c) {
 }
 
 template <class Stream>
+bool UpstreamExchange<Stream>::interim_before_body(UpstreamConnection& c) {
+  const HeadStep step = start_response_head(c);
+  if (step == HeadStep::interim) return true;
+  early_step_ = step;
+  return false;
+}
+
+template <class Stream>
 asio::awaitable<bool> UpstreamExchange<Stream>::answered_before_continue(UpstreamConnection& c) {
   using namespace asio::experimental::awaitable_operators;
   conn_.arm(kContinueGrace);
@@ -160,7 +168,10 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
   if (ctx_.expect_continue && !continue_sent_) {
     continue_sent_ = true;
     // A final status instead of 100: relayed as the answer, the body is never asked for.
-    if (co_await answered_before_continue(c)) co_return std::nullopt;
+    while (co_await answered_before_continue(c)) {
+      if (!interim_before_body(c)) co_return std::nullopt;
+      if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;
+    }
     if (!co_await conn_.write_client(kContinueResponse)) co_return RequestEnd::abort;
   }
   body_consumed_ = true;
@@ -169,12 +180,17 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
   const RelayDeadlines deadlines{snap_.config().server.idle_timeout, ucfg_.response_timeout, arm};
   const auto answered_now = [this, &c] { return read_answer_now(c); };
   FunctionRef<bool()> answered(answered_now);
-  const RelayOutcome out =
-      co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
-                          request.chunked(), deadlines, ctx_.bytes_in, &answered);
-  // The backend answered before the body was through: the rest is not sent, its response is
-  // read and relayed, and the client connection closes after it.
-  if (out.answered) co_return std::nullopt;
+  RelayOutcome out;
+  for (;;) {
+    out = co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
+                              request.chunked(), deadlines, ctx_.bytes_in, &answered);
+    if (!out.answered) break;
+    // The backend answered before the body was through: an interim response goes to the
+    // client and the upload goes on; a final one ends it (the rest is not sent), is read and
+    // relayed, and the client connection closes after it.
+    if (!interim_before_body(c)) co_return std::nullopt;
+    if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;
+  }
   if (out.read_error) co_return co_await answer_body_error(out.read_error);
   if (out.write_failed) {
     fail_attempt();
@@ -190,6 +206,7 @@ template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_body_er
 template asio::awaitable<std::optional<RequestEnd>>
 UpstreamExchange<TcpStream>::check_first_chunk();
 template bool UpstreamExchange<TcpStream>::read_answer_now(UpstreamConnection&);
+template bool UpstreamExchange<TcpStream>::interim_before_body(UpstreamConnection&);
 template asio::awaitable<bool> UpstreamExchange<TcpStream>::answered_before_continue(
     UpstreamConnection&);
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::send_body(

@@ -127,6 +127,31 @@ TEST_F(EarlyResponseTest, ExpectContinueGetsTheBackendsFinalStatusInsteadOf100) 
   EXPECT_TRUE(raw.wait_closed(5s));
 }
 
+// An interim response (103 Early Hints) while the body is sent is relayed and the upload
+// goes on to the final response; before the 100 of an Expect: 100-continue request too.
+TEST_F(EarlyResponseTest, InterimResponsesDuringAnUploadLetItGoOn) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  const std::string body = pattern_string(100000);
+  for (const bool expect : {false, true}) {
+    SCOPED_TRACE(expect ? "Expect: 100-continue" : "plain");
+    RawSocket raw;
+    ASSERT_TRUE(raw.connect(port()));
+    ASSERT_TRUE(raw.send("POST /up?hints_after="s + (expect ? "0" : "10") +
+                         " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n" +
+                         (expect ? "Expect: 100-continue\r\n" : "") + "\r\n" +
+                         (expect ? "" : body.substr(0, 10))));
+    ASSERT_TRUE(wait_head(raw, "HTTP/1.1 103 ", 5s)) << raw.received();
+    if (expect) ASSERT_TRUE(wait_head(raw, "HTTP/1.1 100 ", 5s)) << raw.received();
+    ASSERT_TRUE(raw.send(body.substr(expect ? 0 : 10)));
+    ASSERT_TRUE(wait_head(raw, "HTTP/1.1 200 ", 5s)) << raw.received();
+    raw.wait_closed(200ms);
+    EXPECT_TRUE(contains(raw.received(), "body-bytes: 100000\n")) << raw.received();
+    EXPECT_TRUE(contains(raw.received(), "body-fnv: " + fnv_hex(fnv1a64(body))));
+    EXPECT_TRUE(contains(raw.received(), "Link: </style.css>; rel=preload"));
+  }
+}
+
 // A first chunk-size line that comes in a later packet than the head is waited for and
 // checked before anything goes upstream.
 TEST_F(EarlyResponseTest, LateBadFirstChunkSizeReachesNoBackend) {

@@ -74,6 +74,7 @@ struct Query {
   bool close = false;
   std::uint64_t drip_ms = 0;
   std::optional<std::uint64_t> answer_after;
+  std::optional<std::uint64_t> hints_after;
 };
 
 std::uint64_t to_u64(std::string_view s) {
@@ -108,6 +109,8 @@ Query parse_query(std::string_view query) {
       q.drip_ms = to_u64(value);
     } else if (key == "answer_after") {
       q.answer_after = to_u64(value);
+    } else if (key == "hints_after") {
+      q.hints_after = to_u64(value);
     }
   }
   return q;
@@ -554,15 +557,28 @@ struct OriginServer::Impl {
       if (!parser->is_done()) {
         char* buffer = bufs.body_buffer();
         auto& body = req.body();
+        std::optional<std::uint64_t> hints_at = query.hints_after;
         while (!parser->is_done()) {
+          if (hints_at && body_bytes >= *hints_at) {
+            hints_at.reset();
+            static constexpr std::string_view kHints =
+                "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+            co_await asio::async_write(socket, asio::buffer(kHints), kUseTuple);
+          }
           body.data = buffer;
-          body.size = kPatternPiece;
-          auto [ec, n] = co_await http::async_read(socket, bufs.read, *parser, kUseTuple);
+          body.size = hints_at ? static_cast<std::size_t>(
+                                     std::min<std::uint64_t>(kPatternPiece, *hints_at - body_bytes))
+                               : kPatternPiece;
+          const std::size_t room = body.size;
+          // Before the hints, no read past their byte: async_read would wait for more.
+          auto [ec, n] = hints_at
+                             ? co_await http::async_read_some(socket, bufs.read, *parser, kUseTuple)
+                             : co_await http::async_read(socket, bufs.read, *parser, kUseTuple);
           if (ec && ec != http::error::need_buffer) {
             close_socket(socket);
             co_return;
           }
-          std::size_t got = kPatternPiece - body.size;
+          std::size_t got = room - body.size;
           body_bytes += got;
           body_fnv = fnv1a64(buffer, got, body_fnv);
         }

@@ -64,7 +64,8 @@ struct RecordedRequest {
 //   of the text), chunked=1, truncate=1 (announce all, send half, close), close=1 (read the
 //   request, close without answering), drip_ms=N (pause between 64 KiB pieces),
 //   answer_after=N (a request with a body: read N body bytes, answer status= (default 413)
-//   with Connection: close before the rest, then read and drop the rest, then close).
+//   with Connection: close before the rest, then read and drop the rest, then close),
+//   hints_after=N (a request with a body: a 103 Early Hints after N body bytes, then as usual).
 // Every response carries "X-Origin: NAME". Request bodies are read streaming (no size limit),
 // counted and hashed with FNV-1a 64. Keep-alive, pipelining, HTTP/1.0 and Connection: close are
 // honoured; "Expect: 100-continue" gets a 100 Continue.
