@@ -150,6 +150,7 @@ void append_backend_metrics(std::string& out, const ProcessControl& server, cons
       {"backend_in_flight", "gauge", "Requests in flight to the backend."},
       {"backend_requests_total", "counter", "Requests sent to the backend."},
       {"backend_failures_total", "counter", "Failed attempts at the backend."},
+      {"upstream_connects_total", "counter", "Connections opened to the backend."},
   };
   for (std::size_t r = 0; r < std::size(rows); ++r) {
     header(out, rows[r].name, rows[r].type, rows[r].help);
@@ -172,6 +173,9 @@ void append_backend_metrics(std::string& out, const ProcessControl& server, cons
             break;
           case 4:
             v = t.failures;
+            break;
+          case 5:
+            v = t.connects;
             break;
         }
         out += "ringproxy_";

@@ -26,6 +26,7 @@ struct BackendTotals {
   std::uint64_t requests = 0;
   std::uint64_t failures = 0;
   std::int64_t in_flight = 0;
+  std::uint64_t connects = 0;  // connections opened to it
 };
 
 // The process as the admin listener sees it; implemented by the app's Server. Every member

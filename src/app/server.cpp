@@ -42,6 +42,7 @@ BackendTotals Server::backend_totals(std::uint32_t slot) const {
       t.requests += c->requests.load(std::memory_order_relaxed);
       t.failures += c->failures.load(std::memory_order_relaxed);
       t.in_flight += c->in_flight.load(std::memory_order_relaxed);
+      t.connects += c->connects.load(std::memory_order_relaxed);
     }
   }
   return t;

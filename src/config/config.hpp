@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "config/cidr.hpp"
-#include "config/status_range.hpp"
 #include "config/host_port.hpp"
+#include "config/status_range.hpp"
 
 namespace ringproxy {
 
@@ -30,6 +30,11 @@ struct ServerConfig {
   std::size_t max_header_bytes = 16384;
   std::uint64_t max_body_bytes = 104857600;
   std::vector<Cidr> trusted_proxies;
+  // A request body up to this size is read whole before a backend is picked (a slow uploader
+  // pins no backend connection); larger ones stream; 0 = always stream. Routes may override.
+  std::size_t request_buffer_bytes = 65536;
+  // All bodies buffered at once, over every worker; beyond it, bodies stream.
+  std::uint64_t request_buffer_total = 64 * 1024 * 1024;
 
   // The per-request limits, small enough to copy into a session.
   struct Limits {
@@ -92,7 +97,10 @@ struct UpstreamConfig {
   Duration connect_timeout{std::chrono::seconds(1)};
   Duration response_timeout{std::chrono::seconds(30)};
   unsigned retries = 1;
-  std::size_t max_idle_per_backend = 64;
+  // Pooled connections per backend and worker; by default as many as the load opened
+  // (bounded by server.max_connections per worker and 60 s idle).
+  static constexpr std::size_t kKeepWhatLoadOpens = SIZE_MAX;
+  std::size_t max_idle_per_backend = kKeepWhatLoadOpens;
   std::vector<BackendConfig> backends;
   std::optional<HealthCheckConfig> health_check;        // absent: no active checks
   std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap
@@ -125,6 +133,8 @@ struct RouteConfig {
   // Set for an override only; resolved: key inherited from [rate_limit] (or "client_ip") when
   // the override does not set one.
   std::optional<RateLimitConfig> rate_limit;
+  // request_buffer_bytes for this route's requests; absent: server.request_buffer_bytes.
+  std::optional<std::size_t> request_buffer_bytes;
   int line = 0;
 };
 

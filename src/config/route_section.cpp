@@ -120,6 +120,10 @@ void read_route(const TomlValue& table, std::size_t number,
     r.error(r.line(), "missing required key \"upstream\"");
   }
   read_route_rate_limit(r, default_limit, diag, out);
+  if (std::size_t bytes = 0;
+      r.read_integer("request_buffer_bytes", 0, TableReader::kNoMax, bytes)) {
+    out.request_buffer_bytes = bytes;
+  }
   r.finish();
 }
 

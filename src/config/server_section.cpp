@@ -88,6 +88,8 @@ void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out) {
   r.read_integer("max_header_bytes", 1024, TableReader::kNoMax, out.max_header_bytes);
   r.read_integer("max_body_bytes", 0, TableReader::kNoMax, out.max_body_bytes);
   read_trusted_proxies(r, out.trusted_proxies);
+  r.read_integer("request_buffer_bytes", 0, TableReader::kNoMax, out.request_buffer_bytes);
+  r.read_integer("request_buffer_total", 0, TableReader::kNoMax, out.request_buffer_total);
   r.finish();
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -15,20 +16,32 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <variant>
 
 #include "net/relay_buffer.hpp"
 #include "policy/function_ref.hpp"
 
 namespace ringproxy {
 
+// How writing a piece of a body ended.
+enum class PieceWrite {
+  done,      // all of it was written
+  failed,    // the receiver's stream failed
+  answered,  // the receiver became readable while the write waited (watch): it answered
+};
+
 // Writes one piece of a relayed body, after head (when not empty), in one gather write: as is,
 // or framed as a chunk when chunked (with the last chunk after it when last). Nothing to write
-// is no write. False when the write failed.
+// is no write. With answered (it reads what the receiver said, if anything, at once: true when
+// it did), a write that has to wait also ends when the receiver speaks (a backend answering
+// before it read the whole request).
 template <class Stream>
-boost::asio::awaitable<bool> write_body_piece(Stream& stream, std::string_view head,
-                                              const char* data, std::size_t n, bool chunked,
-                                              bool last) {
+boost::asio::awaitable<PieceWrite> write_body_piece(Stream& stream, std::string_view head,
+                                                    const char* data, std::size_t n, bool chunked,
+                                                    bool last,
+                                                    FunctionRef<bool()>* answered = nullptr) {
   namespace asio = boost::asio;
+  using namespace boost::asio::experimental::awaitable_operators;
   static constexpr std::string_view kCrlf = "\r\n";
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   std::array<asio::const_buffer, 5> pieces;
@@ -46,12 +59,24 @@ boost::asio::awaitable<bool> write_body_piece(Stream& stream, std::string_view h
     if (chunked) pieces[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
   }
   if (chunked && last) pieces[count++] = asio::buffer(kLastChunk.data(), kLastChunk.size());
-  if (count == 0) co_return true;
+  if (count == 0) co_return PieceWrite::done;
   const std::span<const asio::const_buffer> buffers(pieces.data(), count);
   boost::system::error_code ec;
   const std::size_t done = stream.write_now(buffers, ec);
-  if (!ec && done < asio::buffer_size(buffers)) ec = co_await stream.write_rest(buffers, done);
-  co_return !ec;
+  if (!ec && done < asio::buffer_size(buffers)) {
+    if (answered == nullptr) {
+      ec = co_await stream.write_rest(buffers, done);
+    } else if ((*answered)()) {
+      co_return PieceWrite::answered;
+    } else {
+      constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+      auto which =
+          co_await (stream.write_rest(buffers, done) || stream.async_wait_readable(use_nothrow));
+      if (which.index() == 1 && !std::get<0>(std::get<1>(which))) co_return PieceWrite::answered;
+      ec = which.index() == 0 ? std::get<0>(which) : std::get<0>(std::get<1>(which));
+    }
+  }
+  co_return ec ? PieceWrite::failed : PieceWrite::done;
 }
 
 // How a relayed body ended.
@@ -59,6 +84,7 @@ struct RelayOutcome {
   boost::system::error_code read_error;  // the sender's stream or framing failed
   bool write_failed = false;             // the receiver's stream failed
   bool wrote = false;                    // anything (head or body) reached the receiver
+  bool answered = false;  // watched: the receiver spoke first (an early response); body left
 };
 
 // What a relay arms before each step: the deadline for a read from the sender and for a write
@@ -69,15 +95,55 @@ struct RelayDeadlines {
   FunctionRef<void(std::chrono::steady_clock::duration)> arm;
 };
 
+// Before the parser's read from source: what source holds now goes into buffer, and when
+// nothing is there, waits until source is readable or sink is. False when the relay ends here:
+// sink spoke first (answered() says so, at once or after the wait: out.answered) or source
+// failed (out.read_error). Reactor waits see only readiness that comes after them, hence the
+// direct reads first.
+template <class Source, class Buffer, class Sink>
+boost::asio::awaitable<bool> read_source_or_answer(Source& source, Buffer& buffer, Sink& sink,
+                                                   FunctionRef<bool()>& answered,
+                                                   RelayOutcome& out) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+  constexpr std::size_t kReadSize = 4096;
+  for (;;) {
+    if (answered()) {
+      out.answered = true;
+      co_return false;
+    }
+    boost::system::error_code ec;
+    const std::size_t n = source.read_now(buffer.prepare(kReadSize), ec);
+    if (ec) {
+      out.read_error = ec;
+      co_return false;
+    }
+    if (n > 0) {
+      buffer.commit(n);
+      co_return true;
+    }
+    auto which =
+        co_await (source.async_wait_readable(use_nothrow) || sink.async_wait_readable(use_nothrow));
+    ec = which.index() == 0 ? std::get<0>(std::get<0>(which)) : std::get<0>(std::get<1>(which));
+    if (ec) {
+      out.read_error = ec;  // cancelled: the deadline passed
+      co_return false;
+    }
+  }
+}
+
 // Relays the body of parser's message (its head already parsed) from source, read through
 // buffer, to sink: piece by piece through relay, framed as chunks when chunked, after head
 // (written with the first piece; may be empty). bytes counts the body bytes relayed. Ends when
-// the parser is done or a side fails. Both streams on one worker thread.
+// the parser is done or a side fails. With answered (see read_source_or_answer), every wait
+// (for the source's next bytes, for the sink to take more) also ends when the sink speaks: a
+// backend's early response (RFC 9112 §9.5), out.answered. Both streams on one worker thread.
 template <class Source, class Buffer, class Parser, class Sink>
 boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, Parser& parser,
                                                 Sink& sink, RelayBuffer& relay,
                                                 std::string_view head, bool chunked,
-                                                RelayDeadlines deadlines, std::uint64_t& bytes) {
+                                                RelayDeadlines deadlines, std::uint64_t& bytes,
+                                                FunctionRef<bool()>* answered = nullptr) {
   namespace http = boost::beast::http;
   constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
   RelayOutcome out;
@@ -85,6 +151,12 @@ boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, 
   do {
     std::size_t n = 0;
     if (!parser.is_done()) {
+      if (answered != nullptr && buffer.size() == 0) {
+        // Nothing buffered for the parser: its read would wait for the client, and the
+        // backend may answer meanwhile.
+        deadlines.arm(deadlines.read);
+        if (!co_await read_source_or_answer(source, buffer, sink, *answered, out)) co_return out;
+      }
       body.data = relay.data();
       body.size = relay.size();
       deadlines.arm(deadlines.read);
@@ -99,9 +171,11 @@ boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, 
     }
     deadlines.arm(deadlines.write);
     const bool last = parser.is_done();
-    if (!co_await write_body_piece(sink, out.wrote ? std::string_view{} : head, relay.data(), n,
-                                   chunked, last)) {
-      out.write_failed = true;
+    const PieceWrite wrote = co_await write_body_piece(sink, out.wrote ? std::string_view{} : head,
+                                                       relay.data(), n, chunked, last, answered);
+    if (wrote != PieceWrite::done) {
+      out.answered = wrote == PieceWrite::answered;
+      out.write_failed = !out.answered;
       co_return out;
     }
     out.wrote = true;

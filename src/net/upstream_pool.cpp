@@ -41,11 +41,12 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bo
 }
 
 void UpstreamPool::release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn,
-                           std::size_t max_idle) {
+                           std::size_t max_idle, std::size_t max_total) {
   if (stopped_) return;
   if (slot >= idle_.size()) idle_.resize(slot + 1);
   auto& list = idle_[slot];
-  if (list.size() >= max_idle) return;  // conn closes as it goes out of scope
+  // conn closes as it goes out of scope
+  if (list.size() >= max_idle || idle_count_.load(std::memory_order_relaxed) >= max_total) return;
   conn->idle_since = std::chrono::steady_clock::now();
   conn->buffer.clear();
   conn->buffer.shrink_to_fit();  // its block back to the worker's pool while it idles

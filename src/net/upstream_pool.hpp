@@ -38,8 +38,11 @@ class UpstreamPool {
   // less than trust_idle_for is not checked, unless always_check: a request that cannot be
   // sent twice (POST) should not find out after its body went that the backend died.
   std::unique_ptr<UpstreamConnection> acquire(std::uint32_t slot, bool always_check = false);
-  // Keeps conn for reuse unless the slot already holds max_idle connections.
-  void release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn, std::size_t max_idle);
+  // Keeps conn for reuse unless the slot already holds max_idle connections or the pool
+  // max_total (over all backends): the default max_idle is unlimited, so the pool keeps what
+  // the load opened (as HAProxy's does), bounded by max_total and max_idle_time.
+  void release(std::uint32_t slot, std::unique_ptr<UpstreamConnection> conn, std::size_t max_idle,
+               std::size_t max_total);
   // Closes every idle connection (shutdown).
   void clear();
   // Closes the idle connections of backends whose slot is not live (a reload removed them).

@@ -27,6 +27,7 @@ class WorkerMetrics {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> failures{0};
     std::atomic<std::int64_t> in_flight{0};
+    std::atomic<std::uint64_t> connects{0};  // new connections opened to it
   };
   static constexpr std::size_t kSlotBlock = 256;  // backend counters are made 256 at a time
   static constexpr std::size_t kMaxBackendSlots = 256 * kSlotBlock;  // slots beyond: not counted
@@ -46,6 +47,9 @@ class WorkerMetrics {
   }
   static void count_failure(BackendCounts* c) {
     if (c != nullptr) bump(c->failures);
+  }
+  static void count_connect(BackendCounts* c) {
+    if (c != nullptr) bump(c->connects);
   }
   static void add_in_flight(BackendCounts* c, std::int64_t by) {
     if (c != nullptr) {

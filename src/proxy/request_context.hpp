@@ -30,8 +30,9 @@ struct RequestContext {
   std::string_view path;    // the target in origin-form (into the request or origin_target)
   ArenaString origin_target;
   unsigned version = 11;
-  bool keep_alive = false;       // the client wants the connection kept (and no drain)
-  bool expect_continue = false;  // Expect: 100-continue with a body to come
+  bool keep_alive = false;               // the client wants the connection kept (and no drain)
+  bool expect_continue = false;          // Expect: 100-continue with a body to come
+  std::size_t request_buffer_bytes = 0;  // the route's request_buffer_bytes (or the server's)
 
   // --- the request filter's verdict: the RateLimit fields its response carries ---
   std::string_view rate_limit_policy;  // into the snapshot; empty: no limit applies

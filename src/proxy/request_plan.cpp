@@ -133,6 +133,13 @@ RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool drain
   }
   if (!admit_rate(req, snap, *route, client, ctx, plan)) return plan;
   plan.upstream = &snap.upstreams()[snap.router().upstream_of(*route)];
+  if (body_pending) {
+    const Config& config = snap.config();
+    const bool routed = *route < config.routes.size();
+    ctx.request_buffer_bytes = routed && config.routes[*route].request_buffer_bytes
+                                   ? *config.routes[*route].request_buffer_bytes
+                                   : config.server.request_buffer_bytes;
+  }
   return plan;
 }
 

@@ -5,8 +5,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <tuple>
+#include <utility>
 
-#include "http/body_relay.hpp"
 #include "http/forwarded_head.hpp"
 #include "http/http_status.hpp"
 #include "log/log.hpp"
@@ -107,6 +107,13 @@ void UpstreamExchange<Stream>::fail_attempt() {
 
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
+  if (conn_.request_->chunked() && !conn_.request_->is_done()) {
+    // A bad or oversized first chunk is refused before the head reaches any backend.
+    if (auto end = co_await check_first_chunk()) co_return *end;
+  }
+  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0) {
+    if (auto end = co_await buffer_body()) co_return *end;
+  }
   begin();
   // The steady path (a pooled connection, a response whose body came with its head) makes
   // no coroutine frame beyond this one: every step is tried at once, and only what has to
@@ -128,6 +135,7 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
       boost::system::error_code ec;
       const std::size_t sent = c->stream.write_now(head_buffer, ec);
       if (!ec && sent < head.size()) ec = co_await c->stream.write_rest(head_buffer, sent);
+      if (!ec && buffered_.data && !co_await send_buffered_body(*c)) ec = asio::error::broken_pipe;
       if (ec) {
         if (reused && !fresh_retry_used) {
           fresh_retry_used = true;
@@ -141,7 +149,8 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
         if (auto end = co_await send_body(*c)) co_return *end;
       }
       // The response head, skipping interim ones; waits inline (no coroutine frame).
-      HeadStep step = start_response_head(*c);
+      HeadStep step =
+          early_step_ ? *std::exchange(early_step_, std::nullopt) : start_response_head(*c);
       while (step == HeadStep::wait || step == HeadStep::interim) {
         if (step == HeadStep::interim) {
           if (!co_await conn_.write_client(conn_.response_head_)) co_return RequestEnd::abort;
@@ -196,45 +205,10 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::c
     log::debug("connect to " + backend.key + " failed: " + ec.message());
     co_return nullptr;
   }
+  WorkerMetrics::count_connect(counts_);
   boost::system::error_code ignored;
   c->stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return c;
-}
-
-template <class Stream>
-asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
-    UpstreamConnection& c) {
-  if (ctx_.expect_continue && !continue_sent_) {
-    continue_sent_ = true;
-    if (!co_await conn_.write_client(kContinueResponse)) co_return RequestEnd::abort;
-  }
-  body_consumed_ = true;
-  auto& request = *conn_.request_;
-  const auto arm = [this](std::chrono::steady_clock::duration d) { conn_.arm(d); };
-  const RelayDeadlines deadlines{snap_.config().server.idle_timeout, ucfg_.response_timeout, arm};
-  const RelayOutcome out =
-      co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
-                          request.chunked(), deadlines, ctx_.bytes_in);
-  const auto ec = out.read_error;
-  if (ec == http::error::body_limit) {
-    // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
-    co_return co_await conn_.respond_status(ctx_, 413, false);
-  }
-  if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    // Broken framing in the body (a bad or overflowing chunk size, ...): the backend got
-    // part of it and its connection is dropped; the client gets 400 and a close.
-    co_return co_await conn_.respond_status(ctx_, 400, false);
-  }
-  // A client too slow with its body gets 408 (nothing has been answered yet), as from
-  // nginx's client_body_timeout; one that is gone gets nothing.
-  if (ec && conn_.timed_out()) co_return co_await conn_.respond_status(ctx_, 408, false);
-  if (ec) co_return RequestEnd::abort;
-  if (out.write_failed) {
-    fail_attempt();
-    co_return co_await conn_.respond_status(ctx_, conn_.timed_out() ? 504 : 502, ctx_.keep_alive);
-  }
-  co_return std::nullopt;
 }
 
 template <class Stream>

@@ -18,6 +18,23 @@
 
 namespace ringproxy {
 
+// A request body read before the backend was picked, in the exchange's relay buffer or its
+// own memory; its bytes count against server.request_buffer_total (a process-wide atomic)
+// until it goes. A local of one request on its connection's worker thread.
+struct BufferedRequestBody {
+  BufferedRequestBody() = default;
+  BufferedRequestBody(const BufferedRequestBody&) = delete;
+  BufferedRequestBody& operator=(const BufferedRequestBody&) = delete;
+  ~BufferedRequestBody();
+  // Takes bytes from the process's total; false when they do not fit in total.
+  bool claim(std::uint64_t bytes, std::uint64_t total);
+
+  char* data = nullptr;         // nullptr: nothing buffered
+  std::size_t size = 0;         // bytes read into data
+  std::unique_ptr<char[]> own;  // data, when larger than a relay buffer
+  std::uint64_t claimed = 0;    // bytes taken from the process's total
+};
+
 // Takes one routed request to its upstream: the Selection walks the backends (admission,
 // leases, retry budget: runtime's), each attempt connects or reuses a pooled connection,
 // sends the head and body, reads the response head, then the response filter rewrites the
@@ -52,9 +69,33 @@ class UpstreamExchange {
   void start_attempt(BackendState& backend);
   // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
+  // Reads the request body whole (or, chunked, up to ctx_.request_buffer_bytes) before a
+  // backend is picked, when it fits the route's limit and the process's total: a slow
+  // uploader then pins no backend connection. An answer when the request ends here.
+  boost::asio::awaitable<std::optional<RequestEnd>> buffer_body();
+  // Sends what buffer_body read after the head (chunk-framed for a chunked request); false
+  // when the write failed.
+  boost::asio::awaitable<bool> send_buffered_body(UpstreamConnection& c);
+  // The answer to a request body that could not be read (too large, bad framing, too slow,
+  // client gone).
+  boost::asio::awaitable<RequestEnd> answer_body_error(boost::system::error_code ec);
+  // The first chunk-size line of a chunked body, read when it is not here yet and checked
+  // before anything goes upstream: an answer (400, 413, 408) when it is refused.
+  boost::asio::awaitable<std::optional<RequestEnd>> check_first_chunk();
   // The request body, relayed; an answer when the request ends here (client gone, body too
-  // large or malformed, backend failed while it was sent).
+  // large or malformed, backend failed while it was sent). When the backend answers before
+  // the body is through, the rest is not sent (RFC 9112 §9.5): nullopt, its response is read.
   boost::asio::awaitable<std::optional<RequestEnd>> send_body(UpstreamConnection& c);
+  // Expect: 100-continue: true when the backend answered the head within kContinueGrace
+  // (then the client gets that answer instead of 100), false when it is time to send 100.
+  boost::asio::awaitable<bool> answered_before_continue(UpstreamConnection& c);
+  // Reads what the backend has said, at once (no waiting): true when it said something (or
+  // closed), which is then in c.buffer for the response head.
+  bool read_answer_now(UpstreamConnection& c);
+  // The backend spoke before the body was through: true when it was an interim response
+  // (103 Early Hints...; in response_head_ for the client), after which the upload goes on;
+  // false when it ends the upload (its head step kept in early_step_ for run()).
+  bool interim_before_body(UpstreamConnection& c);
 
   // Where reading a response head stands.
   enum class HeadStep {
@@ -87,6 +128,8 @@ class UpstreamExchange {
   boost::asio::awaitable<RequestEnd> relay_response(std::unique_ptr<UpstreamConnection> c);
   // The end of a whole response: c back to the pool when it is clean.
   RequestEnd finish_response(std::unique_ptr<UpstreamConnection> c);
+  // The rest of a Content-Length body; false when it was cut off (by the backend: then
+  // ctx_.aborted is set) or the client is gone.
   boost::asio::awaitable<bool> relay_sized_rest(UpstreamConnection& c, std::uint64_t remaining);
   // A body through the parser (chunked, close-delimited, none); an answer when it was cut off.
   boost::asio::awaitable<std::optional<RequestEnd>> relay_parsed(UpstreamConnection& c);
@@ -115,6 +158,7 @@ class UpstreamExchange {
   WorkerMetrics::BackendCounts* counts_ = nullptr;  // this worker's, for backend_
   std::optional<RelayBuffer> relay_;                // only for bodies that go through a parser
   std::optional<ResponseParser> response_;
+  std::optional<HeadStep> early_step_;  // a response head begun while the body was sent
   Failure last_ = Failure::none;
   bool idempotent_ = false;
   bool body_consumed_ = false;  // client body bytes were read: the request cannot be replayed
@@ -126,6 +170,7 @@ class UpstreamExchange {
   std::size_t written_ = 0;    // of the response head and first body bytes, by the steady path
   bool keep_client_ = false;
   bool chunked_response_ = false;
+  BufferedRequestBody buffered_;
 };
 
 extern template class UpstreamExchange<TcpStream>;

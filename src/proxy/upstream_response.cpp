@@ -193,7 +193,9 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
     }
     c->buffer.consume(n);
     if (sized && n < *length && !co_await relay_sized_rest(*c, *length - n)) {
-      co_return RequestEnd::abort;
+      // Cut off by the backend (aborted): what came is flushed, then a lingering close, so
+      // that no reset drops it. The client gone: closed at once.
+      co_return ctx_.aborted ? RequestEnd::close : RequestEnd::abort;
     }
   } else if (auto end = co_await relay_parsed(*c)) {
     co_return *end;  // cut off on either side: the connection is not reused
@@ -203,9 +205,12 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
 
 template <class Stream>
 RequestEnd UpstreamExchange<Stream>::finish_response(std::unique_ptr<UpstreamConnection> c) {
-  if (response_->get().keep_alive() && c->buffer.size() == 0) {
+  // Reused only when clean: kept alive, nothing more in its buffer, and the request sent
+  // whole (an early answer left the rest of the body unsent).
+  if (response_->get().keep_alive() && c->buffer.size() == 0 && conn_.request_->is_done()) {
     conn_.upstream_ = nullptr;
-    conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend);
+    conn_.worker_.pool().release(backend_->slot, std::move(c), ucfg_.max_idle_per_backend,
+                                 snap_.config().server.max_connections);
   }
   return keep_client_ ? RequestEnd::keep_alive : RequestEnd::close;
 }
@@ -229,6 +234,7 @@ asio::awaitable<bool> UpstreamExchange<Stream>::relay_sized_rest(UpstreamConnect
       // Truncated by the backend: never pass it off as complete.
       WorkerMetrics::count_failure(counts_);
       log::debug("response from " + backend_->key + " cut off: " + ec.message());
+      ctx_.aborted = true;
       co_return false;
     }
     c.buffer.commit(n);
@@ -259,7 +265,9 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::relay_parse
     WorkerMetrics::count_failure(counts_);
     log::debug("response from " + backend_->key + " cut off: " + out.read_error.message());
     if (!out.wrote) co_return co_await conn_.respond_status(ctx_, 502, false);
-    co_return RequestEnd::abort;
+    // What came is flushed, then a lingering close (no reset to drop it); never complete.
+    ctx_.aborted = true;
+    co_return RequestEnd::close;
   }
   if (out.write_failed) co_return RequestEnd::abort;
   co_return std::nullopt;

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -35,10 +36,12 @@ namespace ringproxy::test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// The binary under test: the build's ringproxy, or RINGPROXY_TEST_BINARY (a fault-injected build
-// that the sanitizer stage proves the suite catches: tests/sanitizer_fault.sh).
-inline const std::string kProxyBinary =
-    std::getenv("RINGPROXY_TEST_BINARY") ? std::getenv("RINGPROXY_TEST_BINARY") : RINGPROXY_BINARY;
+// RINGPROXY_TEST_BINARY runs the tests against another binary: an earlier build, to see a new
+// test fail before its fix, or a fault-injected one (tests/sanitizer_fault.sh).
+inline const std::string kProxyBinary = [] {
+  const char* other = std::getenv("RINGPROXY_TEST_BINARY");
+  return std::string(other != nullptr && *other != '\0' ? other : RINGPROXY_BINARY);
+}();
 inline const std::string kSourceDir = RINGPROXY_SOURCE_DIR;
 
 inline bool contains(std::string_view haystack, std::string_view needle) {

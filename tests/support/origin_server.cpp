@@ -73,6 +73,8 @@ struct Query {
   bool truncate = false;
   bool close = false;
   std::uint64_t drip_ms = 0;
+  std::optional<std::uint64_t> answer_after;
+  std::optional<std::uint64_t> hints_after;
 };
 
 std::uint64_t to_u64(std::string_view s) {
@@ -105,6 +107,10 @@ Query parse_query(std::string_view query) {
       q.close = value != "0";
     } else if (key == "drip_ms") {
       q.drip_ms = to_u64(value);
+    } else if (key == "answer_after") {
+      q.answer_after = to_u64(value);
+    } else if (key == "hints_after") {
+      q.hints_after = to_u64(value);
     }
   }
   return q;
@@ -221,6 +227,7 @@ struct OriginServer::Impl {
   std::atomic<std::size_t> accepted_{0};
   std::atomic<std::size_t> open_{0};
   std::atomic<int> health_status_{200};
+  std::atomic<std::int64_t> early_answer_ns_{0};  // steady_clock, when the last one was sent
 
   mutable std::mutex last_mutex_;
   RecordedRequest last_;
@@ -423,6 +430,40 @@ struct OriginServer::Impl {
     co_return !closing;
   }
 
+  // answer_after=N: reads N body bytes (none for 0), answers status= (default 413) with
+  // Connection: close before the body is through, then reads and drops the rest (a lingering
+  // close, so that the answer is not lost to a reset) for up to 10 s.
+  asio::awaitable<void> serve_early_answer(Socket& socket, ConnectionBuffers& bufs, Request& parser,
+                                           const Query& query) {
+    auto& body = parser.get().body();
+    char* buffer = bufs.body_buffer();
+    std::uint64_t read = 0;
+    const std::uint64_t wanted = *query.answer_after;
+    while (read < wanted && !parser.is_done()) {
+      body.data = buffer;
+      body.size = static_cast<std::size_t>(std::min<std::uint64_t>(kPatternPiece, wanted - read));
+      auto [ec, n] = co_await http::async_read_some(socket, bufs.read, parser, kUseTuple);
+      if (ec && ec != http::error::need_buffer) co_return;
+      read += static_cast<std::size_t>(std::min<std::uint64_t>(kPatternPiece, wanted - read)) -
+              body.size;
+    }
+    begin_head(bufs.head, query.status.value_or(413), 11, false);
+    bufs.head += "Content-Length: 13\r\n\r\nearly answer\n";
+    early_answer_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(bufs.head), kUseTuple);
+    if (wec) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(10));
+    timer.async_wait([&socket](boost::system::error_code ec) {
+      if (!ec) socket.cancel(ec);
+    });
+    for (;;) {
+      auto [ec, n] =
+          co_await socket.async_read_some(asio::buffer(buffer, kPatternPiece), kUseTuple);
+      if (ec) break;
+    }
+    timer.cancel();
+  }
+
   void build_echo_text(std::string& text, const Request& parser, std::uint64_t body_bytes,
                        std::uint64_t body_fnv) {
     const auto& req = parser.get();
@@ -494,6 +535,12 @@ struct OriginServer::Impl {
         }
       }
 
+      if (query.answer_after && !parser->is_done()) {
+        co_await serve_early_answer(socket, bufs, *parser, query);
+        close_socket(socket);
+        co_return;
+      }
+
       if (path == "/echo" && !query.close &&
           (req.method() == http::verb::post || req.method() == http::verb::put)) {
         bool again = co_await serve_echo(socket, bufs, *parser, query, keep_alive);
@@ -510,15 +557,28 @@ struct OriginServer::Impl {
       if (!parser->is_done()) {
         char* buffer = bufs.body_buffer();
         auto& body = req.body();
+        std::optional<std::uint64_t> hints_at = query.hints_after;
         while (!parser->is_done()) {
+          if (hints_at && body_bytes >= *hints_at) {
+            hints_at.reset();
+            static constexpr std::string_view kHints =
+                "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+            co_await asio::async_write(socket, asio::buffer(kHints), kUseTuple);
+          }
           body.data = buffer;
-          body.size = kPatternPiece;
-          auto [ec, n] = co_await http::async_read(socket, bufs.read, *parser, kUseTuple);
+          body.size = hints_at ? static_cast<std::size_t>(
+                                     std::min<std::uint64_t>(kPatternPiece, *hints_at - body_bytes))
+                               : kPatternPiece;
+          const std::size_t room = body.size;
+          // Before the hints, no read past their byte: async_read would wait for more.
+          auto [ec, n] = hints_at
+                             ? co_await http::async_read_some(socket, bufs.read, *parser, kUseTuple)
+                             : co_await http::async_read(socket, bufs.read, *parser, kUseTuple);
           if (ec && ec != http::error::need_buffer) {
             close_socket(socket);
             co_return;
           }
-          std::size_t got = kPatternPiece - body.size;
+          std::size_t got = room - body.size;
           body_bytes += got;
           body_fnv = fnv1a64(buffer, got, body_fnv);
         }
@@ -604,6 +664,11 @@ std::size_t OriginServer::connections_open() const {
 RecordedRequest OriginServer::last_request() const {
   std::lock_guard lock(impl_->last_mutex_);
   return impl_->last_;
+}
+
+std::chrono::steady_clock::time_point OriginServer::last_early_answer() const {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(impl_->early_answer_ns_.load()));
 }
 
 void OriginServer::set_health_status(int status) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,7 +62,10 @@ struct RecordedRequest {
 //                              body-bytes: N\nbody-fnv: HEX\n" + "header: Name: value\n" each
 //   query (combinable): status=NNN, delay_ms=N (before the head), bytes=N (N pattern bytes instead
 //   of the text), chunked=1, truncate=1 (announce all, send half, close), close=1 (read the
-//   request, close without answering), drip_ms=N (pause between 64 KiB pieces).
+//   request, close without answering), drip_ms=N (pause between 64 KiB pieces),
+//   answer_after=N (a request with a body: read N body bytes, answer status= (default 413)
+//   with Connection: close before the rest, then read and drop the rest, then close),
+//   hints_after=N (a request with a body: a 103 Early Hints after N body bytes, then as usual).
 // Every response carries "X-Origin: NAME". Request bodies are read streaming (no size limit),
 // counted and hashed with FNV-1a 64. Keep-alive, pipelining, HTTP/1.0 and Connection: close are
 // honoured; "Expect: 100-continue" gets a 100 Continue.
@@ -99,6 +103,8 @@ class OriginServer {
   std::size_t connections_open() const;
   // The most recent request whose body was read whole (empty before the first one).
   RecordedRequest last_request() const;
+  // When the last answer_after= answer was sent (the epoch before the first).
+  std::chrono::steady_clock::time_point last_early_answer() const;
   // Status of GET /healthz (default 200).
   void set_health_status(int status);
 

@@ -97,6 +97,8 @@ name = "app"
   EXPECT_EQ(c.server.max_header_bytes, 16384u);
   EXPECT_EQ(c.server.max_body_bytes, 104857600u);
   EXPECT_TRUE(c.server.trusted_proxies.empty());
+  EXPECT_EQ(c.server.request_buffer_bytes, 65536u);
+  EXPECT_EQ(c.server.request_buffer_total, 67108864u);
   EXPECT_EQ(c.admin.listen, (HostPort{"127.0.0.1", 9901}));
   EXPECT_EQ(c.log.level, LogLevel::info);
   EXPECT_EQ(c.log.access_log, "stdout");
@@ -111,7 +113,7 @@ name = "app"
   EXPECT_EQ(u.connect_timeout, std::chrono::seconds(1));
   EXPECT_EQ(u.response_timeout, std::chrono::seconds(30));
   EXPECT_EQ(u.retries, 1u);
-  EXPECT_EQ(u.max_idle_per_backend, 64u);
+  EXPECT_EQ(u.max_idle_per_backend, UpstreamConfig::kKeepWhatLoadOpens);
   ASSERT_EQ(u.backends.size(), 1u);
   EXPECT_EQ(u.backends[0].address, (HostPort{"10.0.0.1", 80}));
   EXPECT_EQ(u.backends[0].weight, 1u);
@@ -1331,6 +1333,42 @@ TEST(ConfigLoader, InvalidUtf8IsRefusedWithItsLine) {
                           std::string("a = 1\0"), std::string("a = '\xe2\x82")}) {
     EXPECT_FALSE(load_config_text(bad, "x.toml").ok()) << bad;
   }
+}
+
+TEST(ConfigLoader, RequestBufferKeys) {
+  Config c = load_ok(toml(R"(
+[server]
+request_buffer_bytes = 0
+request_buffer_total = 1048576
+
+[[upstream]]
+name = "app"
+backend = [{address = "127.0.0.1:9001"}]
+
+[[route]]
+path_prefix = "/upload"
+upstream = "app"
+request_buffer_bytes = 4096
+
+[[route]]
+upstream = "app"
+)"));
+  EXPECT_EQ(c.server.request_buffer_bytes, 0u);
+  EXPECT_EQ(c.server.request_buffer_total, 1048576u);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].request_buffer_bytes, std::optional<std::size_t>(4096));
+  EXPECT_EQ(c.routes[1].request_buffer_bytes, std::nullopt);
+
+  EXPECT_THAT(errors_of("[server]\nrequest_buffer_bytes = -1\n" + kUpstream),
+              ElementsAre("x.toml:2: server.request_buffer_bytes: must be at least 0, got -1"));
+  EXPECT_THAT(errors_of("[server]\nrequest_buffer_total = \"64M\"\n" + kUpstream),
+              ElementsAre("x.toml:2: server.request_buffer_total: expected an integer, got a "
+                          "string"));
+  EXPECT_THAT(errors_of(kUpstream + "[[route]]\nupstream = \"app\"\nrequest_buffer_bytes = -5\n"),
+              ElementsAre("x.toml:7: route #1: request_buffer_bytes: must be at least 0, got -5"));
+  EXPECT_THAT(
+      errors_of(kUpstream + "[[route]]\nupstream = \"app\"\nrequest_buffer_bytes = 1.5\n"),
+      ElementsAre("x.toml:7: route #1: request_buffer_bytes: expected an integer, got a float"));
 }
 
 TEST(ConfigLoader, FuzzFoundToml11OverreadIsRefusedCleanly) {
