@@ -23,7 +23,7 @@ TEST_F(CapacityTest, TenThousandConcurrentConnectionsAreServedAndGiveEverythingB
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
   if (limit.rlim_max < kConnections + 2000) {
     GTEST_SKIP() << "needs " << kConnections + 2000 << " descriptors; the hard limit is "
-                 << limit.rlim_max;
+                 << limit.rlim_max << " (scripts/test raises it as root)";
   }
   limit.rlim_cur = limit.rlim_max;
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
