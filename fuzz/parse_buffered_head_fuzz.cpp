@@ -37,10 +37,10 @@ struct CheckedBuffer {
   }
 };
 
-// The header limits of the sessions: max_header_bytes (default) for requests, the upstream
+// The header limits of the sessions: max_header_bytes (its default) for requests, the upstream
 // limit for responses.
 template <bool isRequest>
-constexpr std::size_t kHeadLimit = isRequest ? 8192 : 64 * 1024;
+constexpr std::size_t kHeadLimit = isRequest ? 16384 : 64 * 1024;
 
 template <bool isRequest>
 void check(std::string_view in) {
