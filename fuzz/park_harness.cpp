@@ -45,6 +45,23 @@ Listeners& listeners() {
   return *l;
 }
 
+// A blocking client socket connected to `to`; a connect a signal interrupted completes on its
+// own, so it is waited for.
+int connect_to(const tcp::endpoint& to) {
+  const int fd = ::socket(to.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) std::abort();
+  if (::connect(fd, to.data(), static_cast<socklen_t>(to.size())) == 0) return fd;
+  if (errno != EINTR && errno != EINPROGRESS) std::abort();
+  pollfd p{fd, POLLOUT, 0};
+  while (::poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) std::abort();
+  }
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) std::abort();
+  return fd;
+}
+
 enum class Peer { open, closed };
 
 // Whether the server end of a client's connection is closed (EOF or a reset), without waiting.
@@ -79,10 +96,15 @@ void ParkHarness::connect(bool v6) {
   if (conns_.size() >= kMaxConnections) return;
   Listeners& l = listeners();
   tcp::acceptor& acceptor = v6 && l.v6 ? *l.v6 : l.v4;
-  tcp::socket client(l.context);
-  client.connect(acceptor.local_endpoint());
-  WorkerSocket server = acceptor.accept(context_.get_executor());
-  conns_.push_back(Conn{static_cast<int>(conns_.size()), client.release(), std::move(server)});
+  const tcp::endpoint to = acceptor.local_endpoint();
+  const int client = connect_to(to);
+  boost::system::error_code ec;
+  WorkerSocket server(context_.get_executor());
+  do {  // libFuzzer's timeout alarm may interrupt a blocking call
+    server = acceptor.accept(context_.get_executor(), ec);
+  } while (ec == asio::error::interrupted);
+  if (ec) std::abort();
+  conns_.push_back(Conn{static_cast<int>(conns_.size()), client, std::move(server)});
 }
 
 ParkHarness::Conn* ParkHarness::pick(std::size_t k, Where where) {
