@@ -49,6 +49,7 @@ struct Server::PreparedReload {
 };
 
 ReloadResult Server::reload() {
+  if (draining()) return ReloadResult::refused_while_draining();
   std::lock_guard reload_lock(reload_mutex_);
   ReloadResult result;
   if (std::optional<PreparedReload> prepared = prepare_reload(&result.errors)) {
