@@ -22,7 +22,7 @@ struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;  // points into the owning Snapshot
   std::unique_ptr<UpstreamSelector> selector;
   std::uint32_t metrics_id = 0;  // BackendRegistry::upstream_id(name)
-  HashKeySpec hash_key;          // what a request hashes on
+  HashKeySpec hash_key;          // what a request hashes on (the config's, parsed at load)
 
   const std::vector<std::shared_ptr<BackendState>>& backends() const {
     return selector->backends();
