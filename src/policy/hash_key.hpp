@@ -14,7 +14,8 @@ namespace ringproxy {
 struct KeySource {
   std::string_view client_ip;  // as client_address() found it
   std::string_view target;     // the request target, e.g. "/a/b?x=1"
-  // The first value of the named header (case-insensitive name), "" when absent.
+  // All field lines of the named header (case-insensitive name) combined as RFC 9110 §5.3
+  // combines them (", "; Cookie lines with "; "), "" when absent.
   FunctionRef<std::string_view(std::string_view name)> header;
 };
 
