@@ -79,7 +79,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
     std::vector<PickerBackend> identities;
     for (const auto& b : up.backends) {
       std::string error;
-      auto state = registry.acquire(b.address, &error);
+      auto state = registry.acquire(up.name, b.address, &error);
       if (!state) {
         out.errors.push_back({snap->config_.path, b.line,
                               "upstream \"" + up.name + "\": backend address \"" +
