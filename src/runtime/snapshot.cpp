@@ -72,6 +72,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
   SnapshotBuild out;
   std::shared_ptr<Snapshot> snap(new Snapshot(std::move(config)));
   snap->generation_ = generation;
+  snap->loaded_at_ = std::chrono::system_clock::now();
   for (const auto& up : snap->config_.upstreams) {
     UpstreamRuntime rt;
     rt.config = &up;
