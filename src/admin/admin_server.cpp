@@ -49,7 +49,11 @@ http::response<http::string_body> answer(ProcessControl& server,
     res.body() = metrics_text(server);
   } else if (path == "/reload" && req.method() == http::verb::post && reload) {
     const ReloadResult& r = *reload;
-    if (r.ok()) {
+    if (r.draining) {
+      res.result(http::status::service_unavailable);
+      res.set(http::field::retry_after, "1");
+      res.body() = "draining: not reloaded\n";
+    } else if (r.ok()) {
       res.body() = "reloaded: generation " + std::to_string(r.generation) + "\n";
     } else {
       res.result(http::status::bad_request);
@@ -85,10 +89,15 @@ asio::awaitable<void> serve(ProcessControl& server, tcp::socket socket) {
     const std::string_view target = req.target();
     if (req.method() == http::verb::post && target.substr(0, target.find('?')) == "/reload") {
       // Read, validate and build on the control loop, never on this worker's event loop.
-      reload = co_await asio::co_spawn(
-          server.control_executor(),
-          [&server]() -> asio::awaitable<ReloadResult> { co_return server.reload(); },
-          asio::use_awaitable);
+      // During a drain the answer is at once (the control loop only polls then).
+      if (server.draining()) {
+        reload = ReloadResult::refused_while_draining();
+      } else {
+        reload = co_await asio::co_spawn(
+            server.control_executor(),
+            [&server]() -> asio::awaitable<ReloadResult> { co_return server.reload(); },
+            asio::use_awaitable);
+      }
     }
     auto res = answer(server, req, reload);
     auto [wec, wn] = co_await http::async_write(socket, res, use_nothrow);

@@ -14,11 +14,19 @@ namespace ringproxy {
 
 class Worker;
 
-// The outcome of a reload: the new generation, or the errors (old config kept).
+// The outcome of a reload: the new generation, or the errors (old config kept), or refused
+// because the process is draining (SIGTERM/SIGINT): nothing was read.
 struct ReloadResult {
   std::uint64_t generation = 0;
   std::vector<ConfigError> errors;
-  bool ok() const { return errors.empty(); }
+  bool draining = false;
+  bool ok() const { return !draining && errors.empty(); }
+
+  static ReloadResult refused_while_draining() {
+    ReloadResult r;
+    r.draining = true;
+    return r;
+  }
 };
 
 // One backend's traffic, summed over the workers' own counters (for /metrics and /status).
@@ -34,8 +42,11 @@ struct BackendTotals {
 class ProcessControl {
  public:
   virtual std::shared_ptr<const Snapshot> snapshot() const = 0;
-  // Reads the config file again and publishes a new snapshot, or changes nothing.
+  // Reads the config file again and publishes a new snapshot, or changes nothing (also when
+  // draining: then at once, with `draining` set).
   virtual ReloadResult reload() = 0;
+  // SIGTERM/SIGINT came: the listeners are closing and in-flight requests finish.
+  virtual bool draining() const = 0;
   virtual boost::asio::any_io_executor control_executor() = 0;
   virtual const std::vector<std::unique_ptr<Worker>>& workers() const = 0;
   virtual const BackendRegistry& registry() const = 0;

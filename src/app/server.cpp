@@ -150,6 +150,7 @@ int Server::run() {
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": closing listeners and draining");
         SystemdNotifier::process().stopping();
+        draining_.store(true, std::memory_order_release);
         control_.stop();
       };
   signals.async_wait(on_signal);
@@ -169,7 +170,11 @@ void Server::drain_and_stop() {
     for (auto& w : workers_) n += w->active_sessions();
     return n;
   };
+  // The control loop stopped at the signal; it is polled while the drain lasts, so that a
+  // reload posted to it just before the signal is answered (503) rather than left waiting.
+  control_.restart();
   while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+    control_.poll();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const std::size_t left = busy();

@@ -42,6 +42,7 @@ class Server final : public ProcessControl {
   // and installs nothing, commit_reload() installs it and cannot fail.
   ReloadResult reload() override;
 
+  bool draining() const override { return draining_.load(std::memory_order_acquire); }
   std::shared_ptr<const Snapshot> snapshot() const override { return snapshots_.current(); }
   // The control loop (main thread): reloads and health checks run there, off the workers.
   boost::asio::any_io_executor control_executor() override { return control_.get_executor(); }
@@ -86,6 +87,7 @@ class Server final : public ProcessControl {
   ConnectionCount connections_;
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
+  std::atomic<bool> draining_{false};  // set once, by SIGTERM/SIGINT on the control loop
   AccessLogSink access_log_sink_;
   boost::asio::io_context control_{1};  // signals and health checks, on the main thread
   std::unique_ptr<HealthCheckers> health_;

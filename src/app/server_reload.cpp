@@ -50,6 +50,7 @@ struct Server::PreparedReload {
 };
 
 ReloadResult Server::reload() {
+  if (draining()) return ReloadResult::refused_while_draining();
   std::lock_guard reload_lock(reload_mutex_);
   SystemdNotifier::process().reloading();
   ReloadResult result;

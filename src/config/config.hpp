@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/cidr.hpp"
+#include "config/hash_key_spec.hpp"
 #include "config/host_port.hpp"
 #include "config/status_range.hpp"
 
@@ -90,8 +91,8 @@ struct CircuitBreakerConfig {
 // One [[upstream]]: a named pool of backends and how to talk to them.
 struct UpstreamConfig {
   std::string name;
-  std::string hash_key = "client_ip";  // validated: client_ip|uri|path|header:N|cookie:N|query:N
-  std::string algorithm = "ring";      // validated: ring|maglev|round_robin
+  HashKeySpec hash_key;  // client_ip|uri|path|header:N|cookie:N|query:N
+  Algorithm algorithm = Algorithm::ring;
   unsigned virtual_nodes = 160;
   double bounded_load = 0.0;
   Duration connect_timeout{std::chrono::seconds(1)};
@@ -109,7 +110,7 @@ struct UpstreamConfig {
 
 // [rate_limit], or a route's rate_limit override: a token bucket per client key.
 struct RateLimitConfig {
-  std::string key = "client_ip";      // validated: client_ip|header:NAME
+  RateLimitKey key;                   // client_ip|header:NAME
   double rate = 100.0;                // tokens added per second, > 0
   unsigned burst = 200;               // bucket capacity, >= 1; a new client starts full
   std::size_t max_clients = 1000000;  // memory bound on tracked clients, >= 1

@@ -12,27 +12,6 @@ constexpr double kMaxRate = 1e9;  // one token per nanosecond
 constexpr std::int64_t kMaxBurst = 1000000000;
 constexpr double kMaxWindowSeconds = 31536000;  // 365 days for an empty bucket to refill
 
-// An HTTP header name is an RFC 9110 token.
-bool is_token(std::string_view text) {
-  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || kExtra.find(c) != std::string_view::npos;
-  });
-}
-
-// The problem with a rate limit key, or nullopt when it is valid.
-std::optional<std::string> check_key(const std::string& key) {
-  if (key == "client_ip") return std::nullopt;
-  constexpr std::string_view kHeader = "header:";
-  if (key.starts_with(kHeader)) {
-    std::string_view name = std::string_view(key).substr(kHeader.size());
-    if (name.empty()) return quote(key) + " needs a name after the colon";
-    if (!is_token(name)) return quote(key) + " has an invalid header name " + quote(name);
-    return std::nullopt;
-  }
-  return "must be one of client_ip|header:NAME, got " + quote(key);
-}
-
 }  // namespace
 
 void read_rate_limit(const TomlValue& table, std::string context, Diagnostics& diag,
@@ -42,11 +21,12 @@ void read_rate_limit(const TomlValue& table, std::string context, Diagnostics& d
   out.line = r.line();
   std::string key;
   if (r.read_string("key", key)) {
-    if (auto problem = check_key(key)) {
-      r.key_error(*r.find("key"), "key", *problem);
-    } else {
-      out.key = std::move(key);
+    std::string problem;
+    if (auto parsed = RateLimitKey::parse(key, &problem)) {
+      out.key = std::move(*parsed);
       key_set = true;
+    } else {
+      r.key_error(*r.find("key"), "key", problem);
     }
   }
   bool rate_ok = true;

@@ -9,29 +9,6 @@ namespace ringproxy::config_detail {
 
 namespace {
 
-// An HTTP header name is an RFC 9110 token.
-bool is_token(std::string_view text) {
-  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || kExtra.find(c) != std::string_view::npos;
-  });
-}
-
-// The problem with a hash_key value, or nullopt when it is valid.
-std::optional<std::string> check_hash_key(const std::string& key) {
-  if (key == "client_ip" || key == "uri" || key == "path") return std::nullopt;
-  for (std::string_view kind : {"header:", "cookie:", "query:"}) {
-    if (!key.starts_with(kind)) continue;
-    std::string_view name = std::string_view(key).substr(kind.size());
-    if (name.empty()) return quote(key) + " needs a name after the colon";
-    if (kind == "header:" && !is_token(name)) {
-      return quote(key) + " has an invalid header name " + quote(name);
-    }
-    return std::nullopt;
-  }
-  return "must be one of client_ip|uri|path|header:NAME|cookie:NAME|query:NAME, got " + quote(key);
-}
-
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -219,15 +196,16 @@ void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag
 
   std::string text;
   if (r.read_string("hash_key", text)) {
-    if (auto problem = check_hash_key(text)) {
-      r.key_error(*r.find("hash_key"), "hash_key", *problem);
+    std::string problem;
+    if (auto spec = HashKeySpec::parse(text, &problem)) {
+      out.hash_key = std::move(*spec);
     } else {
-      out.hash_key = text;
+      r.key_error(*r.find("hash_key"), "hash_key", problem);
     }
   }
   if (r.read_string("algorithm", text)) {
-    if (text == "ring" || text == "maglev" || text == "round_robin") {
-      out.algorithm = text;
+    if (auto algorithm = parse_algorithm(text)) {
+      out.algorithm = *algorithm;
     } else {
       r.key_error(*r.find("algorithm"), "algorithm",
                   "must be one of ring|maglev|round_robin, got " + quote(text));

@@ -55,4 +55,31 @@ HeadProgress check_head(std::string_view buffered, std::size_t max_bytes, HeadVe
   return HeadProgress::partial;
 }
 
+// A request head at the start of buffer, after the empty lines a client may send before it
+// (RFC 9112 §2.2): they are consumed from buffer, so the parser never sees them, and counted
+// in empty_lines (the caller zeroes it per request); more than kMaxEmptyLinesBeforeRequest is
+// refused with 400. On whole, an "HTTP/1.x" version with x > 1 is rewritten in the buffer to
+// "HTTP/1.1" (RFC 9110 §2.5), so that Beast's parser, which refuses it, and every rule after it
+// (keep-alive, the head sent upstream) see HTTP/1.1.
+template <class DynamicBuffer>
+HeadProgress check_request_head(DynamicBuffer& buffer, std::size_t max_bytes,
+                                std::size_t& empty_lines, HeadVerdict& verdict) {
+  if (const std::size_t n = leading_empty_lines(buffered_text(buffer)); n > 0) {
+    empty_lines += n;
+    buffer.consume(2 * n);
+    if (empty_lines > kMaxEmptyLinesBeforeRequest) {
+      verdict = HeadVerdict{400, true, "too many empty lines before the request-line"};
+      return HeadProgress::refused;
+    }
+  }
+  const std::string_view text = buffered_text(buffer);
+  const HeadProgress progress = check_head<true>(text, max_bytes, verdict);
+  if (progress == HeadProgress::whole) {
+    if (const std::size_t at = later_minor_version_at(text); at != std::string_view::npos) {
+      static_cast<char*>(buffer.data().data())[at] = '1';
+    }
+  }
+  return progress;
+}
+
 }  // namespace ringproxy

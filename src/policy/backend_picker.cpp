@@ -23,6 +23,13 @@ RoundRobinPicker::RoundRobinPicker(const std::vector<unsigned>& weights)
   for (unsigned w : weights) candidate_count_ += w > 0 ? 1 : 0;
 }
 
+std::vector<double> RoundRobinPicker::shares() const {
+  std::vector<double> out(backend_count_, 0.0);
+  for (std::uint32_t b : order_) out[b] += 1.0;
+  for (double& share : out) share /= static_cast<double>(order_.size());
+  return out;
+}
+
 std::optional<std::size_t> RoundRobinPicker::candidate(std::uint64_t origin,
                                                        std::uint64_t step) const {
   const std::size_t n = order_.size();

@@ -34,6 +34,11 @@ class BackendPicker {
   // Whether the algorithm lets backend i take one more request now (a bound on its load);
   // plain algorithms take any.
   virtual bool admits(std::size_t /*i*/) const { return true; }
+  // Each backend's share of the key space when every backend is usable, by the caller's index
+  // (/status): ring = the arcs its points own, as a fraction of the ring's 2^40 places;
+  // Maglev = its table slots / table size; round robin = its weight / all weights. The shares
+  // sum to 1 (all 0 when nothing can be picked). Computed on each call: O(points or slots).
+  virtual std::vector<double> shares() const = 0;
 
   // The first backend of key's walk for which usable(i) holds, looking at no more than
   // max_tries distinct backends (UniqueWalk, once).
@@ -53,6 +58,7 @@ class RoundRobinPicker final : public BackendPicker {
   std::optional<std::size_t> candidate(std::uint64_t origin, std::uint64_t step) const override;
   std::size_t candidate_count() const override { return candidate_count_; }
   std::size_t backend_count() const override { return backend_count_; }
+  std::vector<double> shares() const override;
 
  private:
   std::vector<std::uint32_t> order_;  // one full weighted cycle of backend indices

@@ -65,31 +65,7 @@ std::string_view path_of(std::string_view target) {
   return {begin, static_cast<std::size_t>(end - begin)};
 }
 
-bool is_valid_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (unsigned char c : name) {
-    if (c <= 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
 }  // namespace
-
-std::optional<HashKeySpec> HashKeySpec::parse(std::string_view text) {
-  using K = Kind;
-  if (text == "client_ip") return HashKeySpec{K::client_ip, {}};
-  if (text == "uri") return HashKeySpec{K::uri, {}};
-  if (text == "path") return HashKeySpec{K::path, {}};
-  const std::size_t colon = text.find(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  const std::string_view kind = text.substr(0, colon);
-  const std::string_view name = text.substr(colon + 1);
-  if (!is_valid_name(name)) return std::nullopt;
-  if (kind == "header") return HashKeySpec{K::header, std::string(name)};
-  if (kind == "cookie") return HashKeySpec{K::cookie, std::string(name)};
-  if (kind == "query") return HashKeySpec{K::query, std::string(name)};
-  return std::nullopt;
-}
 
 std::string_view request_key(const HashKeySpec& spec, const KeySource& source) {
   std::string_view key;

@@ -1,31 +1,21 @@
-// The request key that consistent hashing spreads: which part of a request, and its hash.
+// The request key that consistent hashing spreads: its bytes in a request, and its hash (the
+// HashKeySpec, which part of a request, is parsed with the config).
 #pragma once
 
 #include <cstdint>
-#include <optional>
-#include <string>
 #include <string_view>
 
+#include "config/hash_key_spec.hpp"
 #include "policy/function_ref.hpp"
 
 namespace ringproxy {
-
-// An upstream's hash_key setting: "client_ip", "uri", "path", "header:NAME", "cookie:NAME"
-// or "query:NAME". Plain data; immutable once parsed, shared by all workers.
-struct HashKeySpec {
-  enum class Kind { client_ip, uri, path, header, cookie, query };
-  Kind kind = Kind::client_ip;
-  std::string name;  // header, cookie or query parameter name; empty for the others
-
-  // nullopt for an unknown kind, or a NAME that is empty or holds spaces or control bytes.
-  static std::optional<HashKeySpec> parse(std::string_view text);
-};
 
 // The parts of one request a key can come from; borrowed, valid for one call.
 struct KeySource {
   std::string_view client_ip;  // as client_address() found it
   std::string_view target;     // the request target, e.g. "/a/b?x=1"
-  // The first value of the named header (case-insensitive name), "" when absent.
+  // All field lines of the named header (case-insensitive name) combined as RFC 9110 §5.3
+  // combines them (", "; Cookie lines with "; "), "" when absent.
   FunctionRef<std::string_view(std::string_view name)> header;
 };
 

@@ -110,6 +110,22 @@ std::optional<std::size_t> HashRingPicker::home(std::uint64_t key) const {
   return points_[first_point(key)] & kOwnerMask;
 }
 
+std::vector<double> HashRingPicker::shares() const {
+  // A key at place q goes to the first point at or after q: each point owns the places after
+  // the point before it, up to its own; the first one also owns the wrap past the last.
+  std::vector<double> out(backend_count_, 0.0);
+  if (points_.empty()) return out;
+  constexpr unsigned kPlaceBits = 64 - kOwnerBits;
+  constexpr double kPlaces = static_cast<double>(std::uint64_t{1} << kPlaceBits);
+  std::uint64_t previous = (points_.back() >> kOwnerBits) - (std::uint64_t{1} << kPlaceBits);
+  for (const std::uint64_t point : points_) {
+    const std::uint64_t place = point >> kOwnerBits;
+    out[point & kOwnerMask] += static_cast<double>(place - previous) / kPlaces;
+    previous = place;
+  }
+  return out;
+}
+
 std::optional<std::size_t> HashRingPicker::candidate(std::uint64_t origin,
                                                      std::uint64_t step) const {
   const std::size_t n = points_.size();

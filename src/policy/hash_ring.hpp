@@ -32,6 +32,7 @@ class HashRingPicker final : public BackendPicker {
   std::optional<std::size_t> candidate(std::uint64_t origin, std::uint64_t step) const override;
   std::size_t candidate_count() const override { return owner_count_; }
   std::size_t backend_count() const override { return backend_count_; }
+  std::vector<double> shares() const override;
 
   // The backend the key goes to when every backend is usable; nullopt with no points.
   std::optional<std::size_t> home(std::uint64_t key) const;

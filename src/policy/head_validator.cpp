@@ -62,6 +62,20 @@ std::size_t find_head_end(std::string_view buf) {
   return pos == std::string_view::npos ? pos : pos + 4;
 }
 
+std::size_t leading_empty_lines(std::string_view buf) {
+  std::size_t n = 0;
+  while (buf.size() >= 2 * (n + 1) && buf[2 * n] == '\r' && buf[2 * n + 1] == '\n') ++n;
+  return n;
+}
+
+std::size_t later_minor_version_at(std::string_view head) {
+  const std::size_t eol = head.find(kCrlf);
+  if (eol == std::string_view::npos || eol < 8) return std::string_view::npos;
+  const std::string_view version = head.substr(eol - 8, 8);
+  const bool later = version.substr(0, 7) == "HTTP/1." && version[7] > '1' && version[7] <= '9';
+  return later ? eol - 1 : std::string_view::npos;
+}
+
 HeadVerdict validate_request_head(std::string_view head, const RequestHeadLimits& limits) {
   if (auto reason = check_line_ends(head); !reason.empty()) return refuse(400, reason);
 
@@ -83,8 +97,9 @@ HeadVerdict validate_request_head(std::string_view head, const RequestHeadLimits
     if (u < 0x21 || u > 0x7E || c == '#') return refuse(400, "invalid character in request-target");
   }
   if (!is_http_version(version)) return refuse(400, "malformed HTTP version");
-  bool http11 = version == "HTTP/1.1";
-  if (!http11 && version != "HTTP/1.0") return refuse(505, "HTTP version not supported");
+  // HTTP/1.x with x > 1 is handled as HTTP/1.1 (RFC 9110 §2.5); other majors are not spoken.
+  if (version[5] != '1') return refuse(505, "HTTP version not supported");
+  const bool http11 = version != "HTTP/1.0";
   if (auto reason = check_target_form(method, target); !reason.empty()) return refuse(400, reason);
 
   FieldSummary f;

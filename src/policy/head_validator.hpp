@@ -28,6 +28,19 @@ struct RequestHeadLimits {
   std::size_t max_fields = kMaxFieldLines;  // more field lines -> 431
 };
 
+// RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received before a
+// request-line. The proxy ignores up to this many before each request (on a new connection and
+// between kept-alive or pipelined ones); one more is a 400.
+inline constexpr std::size_t kMaxEmptyLinesBeforeRequest = 4;
+
+// The number of whole CRLFs at the start of buf (the caller consumes them before the head).
+std::size_t leading_empty_lines(std::string_view buf);
+
+// Where the minor digit of an accepted request head's version is when it is "HTTP/1.x" with
+// x > 1 (RFC 9110 §2.5: handled as HTTP/1.1), else npos. The caller rewrites it to '1' so that
+// the parser and everything after it see HTTP/1.1.
+std::size_t later_minor_version_at(std::string_view head);
+
 // The offset just past the first "\r\n\r\n" in buf, or npos if it is not there yet. A bare
 // "\n\n" does not end a head (validation refuses bare LF), so the caller must bound how much it
 // buffers while waiting.

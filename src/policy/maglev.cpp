@@ -108,6 +108,14 @@ std::vector<std::size_t> MaglevPicker::slot_counts() const {
   return counts;
 }
 
+std::vector<double> MaglevPicker::shares() const {
+  std::vector<double> out(backend_count_, 0.0);
+  if (table_.empty()) return out;
+  for (std::uint32_t b : table_) out[b] += 1.0;
+  for (double& share : out) share /= static_cast<double>(table_.size());
+  return out;
+}
+
 std::optional<std::size_t> MaglevPicker::candidate(std::uint64_t key, std::uint64_t step) const {
   if (table_.empty()) return std::nullopt;
   // Re-hash the key once per step: a key whose home is usable never gets past step 0, so

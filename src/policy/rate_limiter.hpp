@@ -18,9 +18,9 @@ namespace ringproxy {
 
 // One rate limit rule: whose buckets (key), how fast and how big, and how many clients tracked.
 struct RateLimitRule {
-  std::string key = "client_ip";  // "client_ip" | "header:NAME"
-  double rate = 100.0;            // tokens per second
-  std::uint64_t burst = 200;      // bucket capacity
+  RateLimitKey key;           // client_ip | header:NAME
+  double rate = 100.0;        // tokens per second
+  std::uint64_t burst = 200;  // bucket capacity
   std::size_t max_clients = 1000000;
 
   static RateLimitRule from_config(const RateLimitConfig& config);

@@ -169,8 +169,8 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
     first = false;
     HeadVerdict verdict;
     HeadProgress progress;
-    while ((progress = check_head<true>(buffered_text(buffer_), limits.max_header_bytes,
-                                        verdict)) == HeadProgress::partial) {
+    while ((progress = check_request_head(buffer_, limits.max_header_bytes, empty_lines_,
+                                          verdict)) == HeadProgress::partial) {
       read_short = false;
       auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_nothrow);
       if (ec) break;
@@ -218,8 +218,9 @@ template <class Stream>
 asio::awaitable<void> DownstreamConnection<Stream>::refuse_head(HeadProgress progress,
                                                                 const HeadVerdict& verdict) {
   if (progress == HeadProgress::partial) {
-    // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer.
-    if (timed_out_) co_await answer_refusal(408);
+    // Part of a head came, then its time ran out: 408. Gone mid-head: nobody to answer. Only
+    // empty lines (skipped, nothing left in the buffer): no request began, closed unanswered.
+    if (timed_out_ && buffer_.size() > 0) co_await answer_refusal(408);
     co_return;
   }
   log::debug("refused a request head from " + client_.ip + ": " + std::string(verdict.reason));
@@ -241,6 +242,7 @@ boost::system::error_code DownstreamConnection<Stream>::start_request(
 
 template <class Stream>
 void DownstreamConnection<Stream>::finish_request() {
+  empty_lines_ = 0;
   request_.reset();
   request_arena_.reset();
   response_arena_.reset();

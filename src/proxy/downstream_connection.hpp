@@ -66,7 +66,8 @@ class DownstreamConnection final
   boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_first();
   // A fresh parser over the whole head in the buffer; the parse error, if any.
   boost::system::error_code start_request(const ServerConfig::Limits& limits);
-  // Gives the request's memory back while the client idles.
+  // Gives the request's memory back while the client idles; the next request's head starts
+  // with no empty lines counted.
   void finish_request();
   // The phases of one parsed request, then its log line.
   boost::asio::awaitable<RequestEnd> serve();
@@ -121,6 +122,7 @@ class DownstreamConnection final
   bool resumed_ = false;
   bool parked_ = false;            // the socket went to the worker's park, which now counts it
   bool first_read_short_ = false;  // read_first's direct read came back short
+  std::size_t empty_lines_ = 0;    // skipped before this request-line (RFC 9112 §2.2)
   std::optional<Clock::time_point> head_deadline_;
   ClientIdentity client_;
   UpstreamConnection* upstream_ = nullptr;  // the connection the deadline must also cancel

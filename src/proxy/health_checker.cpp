@@ -96,8 +96,9 @@ void HealthCheckers::sync(const Snapshot& snapshot) {
   for (const auto& up : snapshot.upstreams()) {
     if (!up.config->health_check) continue;
     for (const auto& backend : up.backends()) {
-      if (next.contains(backend->key)) continue;  // shared by two upstreams: the first wins
-      auto it = checkers_.find(backend->key);
+      // One checker per backend of an upstream: an address in two upstreams has two, each
+      // with its upstream's settings and its own verdict.
+      auto it = checkers_.find(backend->identity);
       if (it != checkers_.end() && it->second->backend == backend &&
           it->second->config.path == up.config->health_check->path &&
           it->second->config.interval == up.config->health_check->interval &&
@@ -105,11 +106,11 @@ void HealthCheckers::sync(const Snapshot& snapshot) {
           it->second->config.healthy_threshold == up.config->health_check->healthy_threshold &&
           it->second->config.unhealthy_threshold == up.config->health_check->unhealthy_threshold &&
           it->second->config.expected_status == up.config->health_check->expected_status) {
-        next.emplace(backend->key, it->second);  // unchanged: keeps running, keeps its state
+        next.emplace(backend->identity, it->second);  // unchanged: keeps running and its state
         continue;
       }
       auto checker = std::make_shared<Checker>(context_, backend, *up.config->health_check);
-      next.emplace(backend->key, checker);
+      next.emplace(backend->identity, checker);
       asio::co_spawn(context_, check_loop(checker), asio::detached);
     }
   }
@@ -144,14 +145,15 @@ asio::awaitable<void> check_loop(std::shared_ptr<HealthCheckers::Checker> c) {
     switch (hysteresis.record(passed)) {
       case HealthHysteresis::Transition::became_unhealthy:
         c->backend->healthy.store(false, std::memory_order_relaxed);
-        log::warn("backend " + c->backend->key + " is down: health check " + c->config.path +
-                  " failed " + std::to_string(c->config.unhealthy_threshold) +
-                  " time(s), last: " + reason);
+        log::warn("backend " + c->backend->key + " is down (upstream \"" + c->backend->upstream +
+                  "\"): health check " + c->config.path + " failed " +
+                  std::to_string(c->config.unhealthy_threshold) + " time(s), last: " + reason);
         break;
       case HealthHysteresis::Transition::became_healthy:
         c->backend->healthy.store(true, std::memory_order_relaxed);
-        log::info("backend " + c->backend->key + " is up: health check " + c->config.path +
-                  " passed " + std::to_string(c->config.healthy_threshold) + " time(s)");
+        log::info("backend " + c->backend->key + " is up (upstream \"" + c->backend->upstream +
+                  "\"): health check " + c->config.path + " passed " +
+                  std::to_string(c->config.healthy_threshold) + " time(s)");
         break;
       case HealthHysteresis::Transition::none:
         break;

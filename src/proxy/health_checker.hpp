@@ -27,7 +27,7 @@ class HealthCheckers {
 
  private:
   boost::asio::io_context& context_;
-  std::unordered_map<std::string, std::shared_ptr<Checker>> checkers_;  // by backend key
+  std::unordered_map<std::string, std::shared_ptr<Checker>> checkers_;  // by identity
 };
 
 }  // namespace ringproxy

@@ -21,7 +21,8 @@ struct RequestContext {
       : origin_target(ArenaAllocator<char>(arena)),
         rate_limit_value(ArenaAllocator<char>(arena)),
         request_id(ArenaAllocator<char>(arena)),
-        forwarded_for(ArenaAllocator<char>(arena)) {}
+        forwarded_for(ArenaAllocator<char>(arena)),
+        combined_field(ArenaAllocator<char>(arena)) {}
 
   // --- the request, as the request phases read it ---
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -37,8 +38,9 @@ struct RequestContext {
   // --- the request filter's verdict: the RateLimit fields its response carries ---
   std::string_view rate_limit_policy;  // into the snapshot; empty: no limit applies
   ArenaString rate_limit_value;
-  ArenaString request_id;     // the X-Request-Id this proxy added, if it added one
-  ArenaString forwarded_for;  // several X-Forwarded-For lines, joined
+  ArenaString request_id;      // the X-Request-Id this proxy added, if it added one
+  ArenaString forwarded_for;   // several X-Forwarded-For lines, joined
+  ArenaString combined_field;  // several lines of a key's header, joined (combined_field_value)
 
   // --- the outcome, for metrics and the access log ---
   int status = 0;

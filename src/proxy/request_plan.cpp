@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "policy/client_address.hpp"
+#include "policy/http_fields.hpp"
 #include "policy/rate_limit_headers.hpp"
 
 namespace ringproxy {
@@ -68,9 +69,8 @@ bool admit_rate(const ParsedRequest& req, const Snapshot& snap, std::size_t rout
   if (!limit.limiter) return true;
   std::uint64_t key = 0;
   if (!limit.header.empty()) {
-    if (auto it = req.find(limit.header); it != req.end() && !it->value().empty()) {
-      key = limit.limiter->key_hash(it->value());
-    }
+    const std::string_view value = combined_field_value(req, limit.header, ctx.combined_field);
+    if (!value.empty()) key = limit.limiter->key_hash(value);
   }
   if (key == 0) {
     const std::string_view address = client_address_of(req, snap, client, ctx);
@@ -101,6 +101,24 @@ std::uint64_t ClientIdentity::address_key_for(const RateLimiter& limiter) {
     address_key_seed = limiter.seed();
   }
   return address_key;
+}
+
+std::string_view combined_field_value(const ParsedRequest& req, std::string_view name,
+                                      ArenaString& scratch) {
+  auto [first, last] = req.equal_range(name);
+  while (first != last && first->value().empty()) ++first;
+  if (first == last) return {};
+  auto next = std::next(first);
+  while (next != last && next->value().empty()) ++next;
+  if (next == last) return first->value();  // the common case: one line, no copy
+  const std::string_view separator = iequals(name, "Cookie") ? "; " : ", ";
+  scratch.assign(first->value());
+  for (auto it = next; it != last; ++it) {
+    if (it->value().empty()) continue;
+    scratch.append(separator);
+    scratch.append(it->value());
+  }
+  return scratch;
 }
 
 std::string_view client_address_of(const ParsedRequest& req, const Snapshot& snap,

@@ -54,4 +54,11 @@ RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool drain
 std::string_view client_address_of(const ParsedRequest& req, const Snapshot& snap,
                                    const ClientIdentity& client, RequestContext& ctx);
 
+// All field lines of `name` combined as RFC 9110 §5.3 combines them: joined with ", " (Cookie
+// lines with "; ", RFC 9113 §8.2.3), empty lines skipped; "" when absent. One line is returned
+// as it is (no copy); several are joined into scratch (the request's arena), which the result
+// then points into until the next call with the same scratch.
+std::string_view combined_field_value(const ParsedRequest& req, std::string_view name,
+                                      ArenaString& scratch);
+
 }  // namespace ringproxy

@@ -27,9 +27,8 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // The key the walk starts from: the request's hash key.
 std::uint64_t request_key(const ParsedRequest& req, const Snapshot& snap, const UpstreamRuntime& up,
                           const ClientIdentity& client, RequestContext& ctx) {
-  auto header = [&req](std::string_view name) -> std::string_view {
-    auto it = req.find(name);
-    return it == req.end() ? std::string_view{} : std::string_view(it->value());
+  auto header = [&req, &ctx](std::string_view name) -> std::string_view {
+    return combined_field_value(req, name, ctx.combined_field);
   };
   return hash_request_key(up.hash_key,
                           KeySource{client_address_of(req, snap, client, ctx), ctx.path, header});

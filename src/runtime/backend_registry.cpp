@@ -28,29 +28,35 @@ bool resolve(const HostPort& address, BackendState& state, std::string* error) {
 
 }  // namespace
 
-std::shared_ptr<BackendState> BackendRegistry::acquire(const HostPort& address,
+std::shared_ptr<BackendState> BackendRegistry::acquire(const std::string& upstream,
+                                                       const HostPort& address,
                                                        std::string* error) {
   const std::string key = address.to_string();
+  // NUL between them: TOML basic strings can hold it only escaped, and names are compared whole.
+  std::string identity = upstream + '\0' + key;
   std::lock_guard lock(mutex_);
-  if (auto it = by_key_.find(key); it != by_key_.end()) {
+  if (auto it = by_identity_.find(identity); it != by_identity_.end()) {
     if (auto live = it->second.lock()) return live;
   }
   auto state = std::make_shared<BackendState>();
   state->address = address;
   state->key = key;
+  state->upstream = upstream;
+  state->identity = std::move(identity);
   if (!resolve(address, *state, error)) return nullptr;
   // Slots are never reused: a worker's pooled connections for a removed backend can
   // never be handed to a different one.
   state->slot = next_slot_++;
-  // Forget the address when the last snapshot lets go of this backend.
+  // Forget the backend when the last snapshot lets go of it.
   std::shared_ptr<BackendState> handle(state.get(), [this, state](BackendState*) mutable {
     std::lock_guard lock(mutex_);
-    if (auto it = by_key_.find(state->key); it != by_key_.end() && it->second.expired()) {
-      by_key_.erase(it);
+    if (auto it = by_identity_.find(state->identity);
+        it != by_identity_.end() && it->second.expired()) {
+      by_identity_.erase(it);
     }
     state.reset();
   });
-  by_key_[key] = handle;
+  by_identity_[state->identity] = handle;
   return handle;
 }
 

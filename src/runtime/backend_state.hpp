@@ -1,4 +1,5 @@
-// Per-backend state that outlives config snapshots (health, load, counters), keyed by address.
+// Per-backend state that outlives config snapshots (health, load, counters), keyed by upstream
+// and address: a backend listed in two upstreams is two backends.
 #pragma once
 
 #include <sys/socket.h>
@@ -20,8 +21,14 @@ namespace ringproxy {
 // written by any worker, so it is safe to share between threads.
 struct BackendState {
   HostPort address;
-  std::string key;         // address.to_string(): the identity that survives reloads
-  std::uint32_t slot = 0;  // dense, process-unique index for per-worker tables (pools)
+  std::string key;       // address.to_string(): its name in /status, /metrics and on the ring
+  std::string upstream;  // the upstream it belongs to: its health check and breaker apply
+  // upstream and key: the identity that survives reloads (BackendRegistry's, health checkers')
+  std::string identity;
+  // Dense, process-unique index for per-worker tables: pools and traffic counters. The same
+  // address in two upstreams has two slots, so two pools: each upstream's max_idle_per_backend
+  // bounds its own connections, and a connection's failure counts against its own breaker.
+  std::uint32_t slot = 0;
   sockaddr_storage sockaddr{};
   socklen_t sockaddr_len = 0;
 
@@ -36,13 +43,15 @@ struct BackendState {
   std::atomic<std::int64_t> in_flight{0};
 };
 
-// Hands out the BackendState for an address, the same object across reloads while any
-// snapshot still uses it. Thread-safe (a mutex; used only when building snapshots).
+// Hands out the BackendState for an address in an upstream, the same object across reloads
+// while any snapshot still uses it; the same address in another upstream gets its own.
+// Thread-safe (a mutex; used only when building snapshots).
 class BackendRegistry {
  public:
-  // The state for address, resolving it on first use; nullptr with *error set when the
-  // name does not resolve.
-  std::shared_ptr<BackendState> acquire(const HostPort& address, std::string* error);
+  // The state for address in upstream, resolving it on first use; nullptr with *error set
+  // when the name does not resolve.
+  std::shared_ptr<BackendState> acquire(const std::string& upstream, const HostPort& address,
+                                        std::string* error);
   // Highest slot handed out so far, plus one.
   std::uint32_t slot_count() const;
 
@@ -54,7 +63,7 @@ class BackendRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::weak_ptr<BackendState>> by_key_;
+  std::unordered_map<std::string, std::weak_ptr<BackendState>> by_identity_;
   std::uint32_t next_slot_ = 0;
   std::vector<std::string> upstream_names_{""};
 };

@@ -28,6 +28,8 @@ class BoundedLoadPicker final : public BackendPicker {
   }
   std::size_t candidate_count() const override { return inner_->candidate_count(); }
   std::size_t backend_count() const override { return inner_->backend_count(); }
+  // The inner algorithm's: bounded loads move requests only while a backend is over its bound.
+  std::vector<double> shares() const override { return inner_->shares(); }
   bool admits(std::size_t i) const override {
     std::int64_t total = 0;
     for (const auto& b : backends_) total += b->in_flight.load(std::memory_order_relaxed);

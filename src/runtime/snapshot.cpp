@@ -23,7 +23,7 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
                             const RateLimitRuntime* previous) {
   RateLimitRuntime out;
   out.name = std::move(name);
-  if (config.key.starts_with("header:")) out.header = config.key.substr(7);
+  out.header = config.key.header;
   const RateLimitRule rule = RateLimitRule::from_config(config);
   if (previous && previous->limiter && previous->name == out.name &&
       previous->limiter->same_rule(rule)) {
@@ -45,17 +45,22 @@ std::unique_ptr<BackendPicker> make_picker(const UpstreamConfig& up,
                                            const std::vector<PickerBackend>& identities,
                                            const std::string& path, SnapshotBuild& out) {
   try {
-    if (up.algorithm == "maglev") return std::make_unique<MaglevPicker>(identities);
-    if (up.algorithm == "round_robin") {
-      std::vector<unsigned> weights;
-      for (const auto& b : identities) weights.push_back(b.weight);
-      return std::make_unique<RoundRobinPicker>(weights);
+    switch (up.algorithm) {
+      case Algorithm::maglev:
+        return std::make_unique<MaglevPicker>(identities);
+      case Algorithm::round_robin: {
+        std::vector<unsigned> weights;
+        for (const auto& b : identities) weights.push_back(b.weight);
+        return std::make_unique<RoundRobinPicker>(weights);
+      }
+      case Algorithm::ring:
+        return std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
     }
-    return std::make_unique<HashRingPicker>(identities, up.virtual_nodes);
+    throw std::logic_error("unknown algorithm");
   } catch (const std::exception& e) {
-    out.errors.push_back(
-        {path, up.line,
-         "upstream \"" + up.name + "\": cannot build " + up.algorithm + " table: " + e.what()});
+    out.errors.push_back({path, up.line,
+                          "upstream \"" + up.name + "\": cannot build " +
+                              std::string(to_string(up.algorithm)) + " table: " + e.what()});
     return nullptr;
   }
 }
@@ -67,6 +72,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
   SnapshotBuild out;
   std::shared_ptr<Snapshot> snap(new Snapshot(std::move(config)));
   snap->generation_ = generation;
+  snap->loaded_at_ = std::chrono::system_clock::now();
   for (const auto& up : snap->config_.upstreams) {
     UpstreamRuntime rt;
     rt.config = &up;
@@ -74,7 +80,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
     std::vector<PickerBackend> identities;
     for (const auto& b : up.backends) {
       std::string error;
-      auto state = registry.acquire(b.address, &error);
+      auto state = registry.acquire(up.name, b.address, &error);
       if (!state) {
         out.errors.push_back({snap->config_.path, b.line,
                               "upstream \"" + up.name + "\": backend address \"" +
@@ -86,7 +92,7 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
       identities.push_back({b.id.empty() ? state->key : b.id, b.weight});
       backends.push_back(std::move(state));
     }
-    if (auto spec = HashKeySpec::parse(up.hash_key)) rt.hash_key = *spec;
+    rt.hash_key = up.hash_key;
     // One request lane per worker (server.workers; 0 is one per CPU, as the server starts).
     RetryBudget::Options budget;
     budget.lanes = snap->config_.server.workers != 0

@@ -1,6 +1,7 @@
 // One config generation, built whole before it is published: config, router, pickers.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,7 +23,7 @@ struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;  // points into the owning Snapshot
   std::unique_ptr<UpstreamSelector> selector;
   std::uint32_t metrics_id = 0;  // BackendRegistry::upstream_id(name)
-  HashKeySpec hash_key;          // what a request hashes on
+  HashKeySpec hash_key;          // what a request hashes on (the config's, parsed at load)
 
   const std::vector<std::shared_ptr<BackendState>>& backends() const {
     return selector->backends();
@@ -57,6 +58,8 @@ class Snapshot {
   const Router& router() const { return router_; }
   const std::vector<UpstreamRuntime>& upstreams() const { return upstreams_; }
   std::uint64_t generation() const { return generation_; }
+  // When this generation was loaded (built), for /status.
+  std::chrono::system_clock::time_point loaded_at() const { return loaded_at_; }
   // The [rate_limit] rule (limiter nullptr when there is none).
   const RateLimitRuntime& default_rate_limit() const { return default_limit_; }
   // The limit for requests on route (its override, the default, or none); with no routes,
@@ -77,6 +80,7 @@ class Snapshot {
   RateLimitRuntime default_limit_;
   std::vector<RateLimitRuntime> route_limits_;  // by route index
   std::uint64_t generation_ = 0;
+  std::chrono::system_clock::time_point loaded_at_;
 };
 
 }  // namespace ringproxy

@@ -95,5 +95,38 @@ TEST(CheckCli, VersionIsPrinted) {
   EXPECT_TRUE(has_digit) << result.output;
 }
 
+// hash_key is parsed once, at load: a NAME the request path could never find is refused with
+// its line, never turned into a silent fallback to the client address.
+TEST(CheckCli, HashKeyNamesThatCanNeverMatchAreRefusedWithTheirLine) {
+  TempConfig config(R"([server]
+listen = ["127.0.0.1:0"]
+
+[[upstream]]
+name = "spaced"
+hash_key = "query:user id"
+  [[upstream.backend]]
+  address = "127.0.0.1:9001"
+
+[[upstream]]
+name = "cookie"
+hash_key = "cookie:a;b"
+  [[upstream.backend]]
+  address = "127.0.0.1:9001"
+
+[[upstream]]
+name = "fine"
+hash_key = "query:user_id"
+  [[upstream.backend]]
+  address = "127.0.0.1:9001"
+)");
+  auto result = ProxyProcess::run(kProxyBinary, {"--check", "--config", config.path()});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  const std::string& out = result.output;
+  EXPECT_TRUE(contains(out, config.path() + ":6: upstream \"spaced\": hash_key:")) << out;
+  EXPECT_TRUE(contains(out, "\"user id\"")) << out;
+  EXPECT_TRUE(contains(out, config.path() + ":12: upstream \"cookie\": hash_key:")) << out;
+  EXPECT_FALSE(contains(out, ":18:")) << out;
+}
+
 }  // namespace
 }  // namespace ringproxy::test

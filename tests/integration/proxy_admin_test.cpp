@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -186,6 +188,54 @@ TEST_F(AdminTest, ReloadByPostAndSighupAndFailedReloadsChangeNothing) {
   proxy_->signal(SIGHUP);
   EXPECT_TRUE(proxy_->wait_for_log("generation 3", 5s));
   EXPECT_EQ(client->get("/elsewhere").status, 200);  // no routes again: all to "app"
+}
+
+// The numbers after each `"key": ` in text, in order.
+std::vector<double> numbers_after(const std::string& text, const std::string& key) {
+  std::vector<double> out;
+  const std::string needle = "\"" + key + "\": ";
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    out.push_back(std::strtod(text.c_str() + at + needle.size(), nullptr));
+  }
+  return out;
+}
+
+// /status gives each backend's share of the key space (weights 1, 1, 2: about 1/4, 1/4, 1/2
+// on the ring; exactly so for round robin) and when the generation in force was loaded.
+TEST_F(AdminTest, StatusHasEachBackendsShareAndTheLoadTime) {
+  start_origins(2);  // three in all
+  const std::string tables =
+      upstream_toml("ring", {origin(0).address(), origin(1).address()}) +
+      "  [[upstream.backend]]\n  address = \"" + origin(2).address() + "\"\n  weight = 2\n" +
+      upstream_toml("rr", {origin(0).address(), origin(1).address()},
+                    "algorithm = \"round_robin\"") +
+      upstream_toml("maglev", {origin(0).address(), origin(1).address(), origin(2).address()},
+                    "algorithm = \"maglev\"");
+  const auto before = std::time(nullptr);
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(tables)));
+  const std::string body = admin("GET", "/status").body;
+  const std::vector<double> shares = numbers_after(body, "share");
+  ASSERT_EQ(shares.size(), 8u) << body;
+  EXPECT_NEAR(shares[0] + shares[1] + shares[2], 1.0, 1e-9) << body;
+  // Ring points depend on the origins' (random) ports: about their weights' shares.
+  EXPECT_NEAR(shares[0], 0.25, 0.1) << body;
+  EXPECT_NEAR(shares[1], 0.25, 0.1) << body;
+  EXPECT_NEAR(shares[2], 0.5, 0.1) << body;
+  EXPECT_DOUBLE_EQ(shares[3], 0.5) << body;
+  EXPECT_DOUBLE_EQ(shares[4], 0.5) << body;
+  EXPECT_NEAR(shares[5] + shares[6] + shares[7], 1.0, 1e-9) << body;
+  EXPECT_NEAR(shares[5], 1.0 / 3, 0.01) << body;
+
+  // "loaded_at": "YYYY-MM-DDTHH:MM:SSZ", within the test's run.
+  const std::string key = "\"loaded_at\": \"";
+  const auto at = body.find(key);
+  ASSERT_NE(at, std::string::npos) << body;
+  const std::string stamp = body.substr(at + key.size(), 20);
+  std::tm tm{};
+  ASSERT_NE(strptime(stamp.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm), nullptr) << stamp;
+  const std::time_t loaded = timegm(&tm);
+  EXPECT_GE(loaded, before - 1) << stamp;
+  EXPECT_LE(loaded, std::time(nullptr) + 1) << stamp;
 }
 
 }  // namespace

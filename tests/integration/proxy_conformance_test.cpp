@@ -543,7 +543,39 @@ std::vector<RequestCase> request_cases() {
        "other.example:8080"},
       // Request-line.
       {"Http20Version", "GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", {505}, true},
-      {"Http12Version", "GET / HTTP/1.2\r\nHost: localhost\r\n\r\n", {505}, true},
+      // RFC 9110 §2.5: a higher minor version is handled as HTTP/1.1, forwarded as 1.1.
+      {"Http12VersionIsServedAs11",
+       "GET /v12 HTTP/1.2\r\nHost: localhost\r\n\r\n",
+       {200},
+       false,
+       {"/v12"}},
+      {"Http19VersionIsServedAs11",
+       "GET /v19 HTTP/1.9\r\nHost: localhost\r\n\r\n",
+       {200},
+       false,
+       {"/v19"}},
+      {"Http12WithoutHostIs400", "GET / HTTP/1.2\r\n\r\n", {400}, true},
+      // RFC 9112 §2.2: empty lines before a request-line are ignored, up to
+      // kMaxEmptyLinesBeforeRequest (4); more is a 400.
+      {"EmptyLineBeforeRequestLine", "\r\n" + get11("/crlf1"), {200}, false, {"/crlf1"}},
+      {"FourEmptyLinesBeforeRequestLine",
+       "\r\n\r\n\r\n\r\n" + get11("/crlf4"),
+       {200},
+       false,
+       {"/crlf4"}},
+      {"FiveEmptyLinesBeforeRequestLine", "\r\n\r\n\r\n\r\n\r\n" + get11("/crlf5"), {400}, true},
+      // A client that sends a CRLF after a POST body (older browsers did) is served on.
+      {"StrayEmptyLineAfterPostBody",
+       post11("Content-Length: 5\r\n", "hello\r\n") + get11("/after"),
+       {200, 200},
+       false,
+       {"/p", "/after"}},
+      {"EmptyLinesBetweenPipelinedRequests",
+       get11("/one") + "\r\n\r\n" + get11("/two"),
+       {200, 200},
+       false,
+       {"/one", "/two"}},
+      {"BareLfBeforeRequestLine", "\n" + get11("/lf"), {400}, true},
       {"MalformedVersion", "GET / HTTP/1.x\r\nHost: localhost\r\n\r\n", {400}, true},
       {"LowercaseVersion", "GET / http/1.1\r\nHost: localhost\r\n\r\n", {400}, true},
       {"TwoSpacesAfterMethod", "GET  / HTTP/1.1\r\nHost: localhost\r\n\r\n", {400}, true},
@@ -850,6 +882,64 @@ TEST_P(ResponseConformanceTest, StatusAndUpstreamReuse) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, ResponseConformanceTest, ::testing::ValuesIn(response_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
+// Empty lines and later minor versions, beyond what one table row can say.
+
+class RequestLineTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    start_origins(1);
+    ASSERT_TRUE(start_proxy(ProxyOptions().server("client_header_timeout = \"1s\"")));
+  }
+};
+
+// RFC 9110 §2.5: HTTP/1.2 is served as HTTP/1.1: the origin sees 1.1, the client gets a 1.1
+// response and the connection stays open (1.1 keep-alive rules).
+TEST_F(RequestLineTest, Http12ReachesTheOriginAsHttp11) {
+  WireClient client;
+  ASSERT_TRUE(client.connect(port()));
+  ASSERT_TRUE(client.send("GET /v HTTP/1.2\r\nHost: localhost\r\n\r\n"));
+  const WireResponse r = client.read_response();
+  ASSERT_EQ(r.status, 200) << r.error << "\n" << r.head;
+  EXPECT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
+  EXPECT_FALSE(iequal(r.field("Connection"), "close")) << r.head;
+  EXPECT_EQ(origin().last_request().version, 11);
+  ASSERT_TRUE(client.send(get11("/again")));
+  EXPECT_EQ(client.read_response().status, 200);
+}
+
+// Empty lines that come in their own packets, before the request and between requests.
+TEST_F(RequestLineTest, EmptyLinesInSeparatePacketsAreSkipped) {
+  WireClient client;
+  ASSERT_TRUE(client.connect(port()));
+  ASSERT_TRUE(client.send("\r\n"));
+  std::this_thread::sleep_for(100ms);  // past the read that took the CRLF (no timing asserted)
+  ASSERT_TRUE(client.send("\r"));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(client.send("\n" + get11("/first")));
+  WireResponse r = client.read_response();
+  ASSERT_EQ(r.status, 200) << r.error << "\n" << r.head;
+  EXPECT_EQ(echo_line(r.body, "target"), "/first");
+  ASSERT_TRUE(client.send("\r\n"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(client.send(get11("/second")));
+  r = client.read_response();
+  ASSERT_EQ(r.status, 200) << r.error << "\n" << r.head;
+  EXPECT_EQ(echo_line(r.body, "target"), "/second");
+}
+
+// Only empty lines, then silence: no request began, so the head timeout closes the connection
+// without a 408.
+TEST_F(RequestLineTest, OnlyEmptyLinesThenSilenceClosesWithoutAnAnswer) {
+  WireClient client;
+  ASSERT_TRUE(client.connect(port()));
+  ASSERT_TRUE(client.send(get11("/first")));
+  ASSERT_EQ(client.read_response().status, 200);
+  ASSERT_TRUE(client.send("\r\n\r\n"));
+  EXPECT_TRUE(client.eof_within(5s));
+  EXPECT_EQ(client.pending(), "");
+}
 
 }  // namespace
 }  // namespace ringproxy::test

@@ -132,6 +132,28 @@ TEST_P(HashingTest, RequestWithoutItsKeyHashesOnTheClientAddress) {
   EXPECT_EQ(seen.size(), 1u);  // one client address, one backend
 }
 
+// SPEC: header:NAME uses all field lines of NAME, combined as RFC 9110 §5.3 combines them:
+// "a" and "b" on two lines are the key "a, b", the same as one line "a, b"; a second line that
+// differs makes a different key.
+TEST_P(HashingTest, HeaderKeyCombinesAllFieldLines) {
+  ASSERT_TRUE(start("header:X-User"));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  std::set<std::string> second_line_origins;
+  for (int u = 0; u < 40; ++u) {
+    const std::string first = "user-" + std::to_string(u);
+    const std::string second = "team-" + std::to_string(u);
+    auto one_line = client->get("/u", {{"X-User", first + ", " + second}});
+    auto two_lines = client->get("/u", {{"X-User", first}, {"X-User", second}});
+    ASSERT_EQ(one_line.status, 200);
+    ASSERT_EQ(two_lines.status, 200);
+    EXPECT_EQ(two_lines.header("X-Origin"), one_line.header("X-Origin")) << first;
+    // The first line fixed, only the second varying: the keys still spread.
+    auto varied = client->get("/u", {{"X-User", "user-0"}, {"X-User", second}});
+    second_line_origins.insert(varied.header("X-Origin"));
+  }
+  EXPECT_GT(second_line_origins.size(), 1u) << "the second field line is ignored";
+}
 INSTANTIATE_TEST_SUITE_P(Algorithms, HashingTest, ::testing::Values("ring", "maglev"));
 
 }  // namespace

@@ -99,5 +99,35 @@ TEST_F(LifecycleTest, SigintOnAnIdleProxyExitsZeroPromptly) {
   EXPECT_TRUE(client->wait_closed(1s));
 }
 
+// SPEC: "POST /reload during a drain answers 503 at once" (the control loop that runs reloads
+// has stopped; the request must not wait for the exit).
+TEST_F(LifecycleTest, ReloadDuringADrainAnswers503AtOnce) {
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("drain_timeout = \"10s\"")));
+  const std::uint16_t proxy_port = port();
+  HttpClient admin;
+  admin.set_timeout(2s);
+  ASSERT_TRUE(admin.connect(proxy_->admin_port()));
+  ASSERT_EQ(admin.get("/healthz").status, 200);  // a kept-alive admin connection
+
+  HttpResponse in_flight;  // holds the drain open
+  std::thread requester([&] {
+    HttpClient client;
+    if (client.connect(proxy_port)) in_flight = client.get("/slow?delay_ms=2500");
+  });
+  ASSERT_TRUE(wait_until([&] { return origin().requests_seen() == 1; }, 5s));
+  proxy_->signal(SIGTERM);
+  ASSERT_TRUE(proxy_->wait_for_log("draining", 2s));
+
+  const auto asked = Clock::now();
+  const HttpResponse r = admin.request("POST", "/reload");
+  EXPECT_EQ(r.status, 503) << r.error;
+  EXPECT_LT(ms_since(asked), 1000);
+  requester.join();
+  EXPECT_EQ(in_flight.status, 200) << in_flight.error;
+  auto code = proxy_->wait_exit(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+}
+
 }  // namespace
 }  // namespace ringproxy::test

@@ -529,5 +529,20 @@ rate_limit = { key = "client_ip", rate = 0.5, burst = 2 }
   EXPECT_EQ(origin().requests_seen(), 3u + 3u);
 }
 
+// SPEC: header:NAME keys use all field lines of NAME combined (RFC 9110 §5.3): two requests
+// whose X-Api-Key lines differ only in the second line are two clients.
+TEST_F(RateLimitTest, HeaderKeyCombinesAllFieldLines) {
+  ASSERT_TRUE(start("key = \"header:X-Api-Key\"\nrate = 0.01\nburst = 1"));
+  auto a = client_from("127.0.0.2");
+  ASSERT_TRUE(a);
+  const HeaderList ab{{"X-Api-Key", "alpha"}, {"X-Api-Key", "beta"}};
+  const HeaderList ac{{"X-Api-Key", "alpha"}, {"X-Api-Key", "gamma"}};
+  const HeaderList joined{{"X-Api-Key", "alpha, beta"}};
+  EXPECT_EQ(get(*a, "127.0.0.2", "/", ab).status, 200);
+  EXPECT_EQ(get(*a, "127.0.0.2", "/", ac).status, 200) << "the second line is ignored";
+  EXPECT_EQ(get(*a, "127.0.0.2", "/", joined).status, 429) << "\"alpha, beta\" is ab's bucket";
+  EXPECT_EQ(get(*a, "127.0.0.2", "/", {{"X-Api-Key", "alpha"}}).status, 200);
+}
+
 }  // namespace
 }  // namespace ringproxy::test

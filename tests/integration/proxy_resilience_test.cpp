@@ -665,5 +665,41 @@ TEST_F(ResilienceTest, MaxConcurrentWithOneBackendGives503WithRetryAfter) {
   EXPECT_EQ(get_as(*client, 1, "/fast").status, 200) << "the slot was not given back";
 }
 
+// SPEC: a backend listed in two upstreams is two backends: each upstream's breaker settings
+// apply to it there, and one upstream's open breaker does not stop the other's requests.
+TEST_F(ResilienceTest, ABackendInTwoUpstreamsHasABreakerInEach) {
+  start_origins(1);
+  const std::string shared = origin(0).address();
+  const std::string tables =
+      upstream_toml("patient", {shared}) +
+      "  [upstream.circuit_breaker]\n  failure_threshold = 100\n  open_duration = \"30s\"\n" +
+      upstream_toml("touchy", {shared}) +
+      "  [upstream.circuit_breaker]\n  failure_threshold = 1\n  open_duration = \"30s\"\n" +
+      "\n[[route]]\npath_prefix = \"/touchy\"\nupstream = \"touchy\"\n" +
+      "\n[[route]]\npath_prefix = \"/\"\nupstream = \"patient\"\n";
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(tables)));
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto get = [&](std::string_view target) {
+    auto r = client->get(target);
+    if (!client->is_open()) client->connect(port());
+    return r;
+  };
+  EXPECT_EQ(get("/touchy/x?status=500").status, 500);
+  EXPECT_EQ(get("/touchy/y").status, 503) << "touchy's breaker did not open";
+  for (int i = 0; i < 3; ++i) {
+    const auto r = get("/patient/" + std::to_string(i));
+    EXPECT_EQ(r.status, 200) << "touchy's open breaker leaked into patient";
+  }
+  // patient's failures count against its own threshold, not touchy's (already open) one.
+  EXPECT_EQ(get("/patient/fail?status=500").status, 500);
+  EXPECT_EQ(get("/patient/after").status, 200);
+  HttpClient admin;
+  ASSERT_TRUE(admin.connect(proxy_->admin_port()));
+  const std::string status = admin.get("/status").body;
+  EXPECT_TRUE(contains(status, "\"breaker\": \"open\"")) << status;
+  EXPECT_TRUE(contains(status, "\"breaker\": \"closed\"")) << status;
+}
+
 }  // namespace
 }  // namespace ringproxy::test

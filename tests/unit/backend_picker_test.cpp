@@ -1,8 +1,15 @@
 #include "policy/backend_picker.hpp"
 
+#include "policy/hash_key.hpp"
+#include "policy/hash_ring.hpp"
+#include "policy/maglev.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
+#include <string>
+#include <vector>
 
 namespace ringproxy {
 namespace {
@@ -67,6 +74,78 @@ TEST(RoundRobinPicker, EmptyPickerPicksNothing) {
   EXPECT_EQ(picker.pick(
                 0, [](std::size_t) { return true; }, 1),
             std::nullopt);
+}
+
+std::vector<PickerBackend> backends(std::size_t n, unsigned weight = 1) {
+  std::vector<PickerBackend> out;
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back({"10.0.0." + std::to_string(i) + ":80", weight});
+  return out;
+}
+
+double sum(const std::vector<double>& v) {
+  return std::accumulate(v.begin(), v.end(), 0.0);
+}
+
+// The share of keys that land on each backend when every one is usable, measured.
+std::vector<double> measured(const BackendPicker& picker, int keys) {
+  std::vector<double> out(picker.backend_count(), 0.0);
+  for (int k = 0; k < keys; ++k) {
+    const auto home = picker.pick(
+        hash_key_bytes("key-" + std::to_string(k)), [](std::size_t) { return true; }, 1);
+    out[*home] += 1.0 / keys;
+  }
+  return out;
+}
+
+TEST(PickerShares, SumToOneAndEqualWeightsGetAboutEqualShares) {
+  const HashRingPicker ring(backends(10));
+  const MaglevPicker maglev(backends(10));
+  const RoundRobinPicker round_robin(std::vector<unsigned>(10, 1));
+  for (const BackendPicker* picker :
+       {static_cast<const BackendPicker*>(&ring), static_cast<const BackendPicker*>(&maglev),
+        static_cast<const BackendPicker*>(&round_robin)}) {
+    const std::vector<double> shares = picker->shares();
+    ASSERT_EQ(shares.size(), 10u);
+    EXPECT_NEAR(sum(shares), 1.0, 1e-9);
+    // 160 points per backend: within about a third of the mean (ketama's known spread).
+    for (double share : shares) EXPECT_NEAR(share, 0.1, 0.035);
+  }
+  // Maglev's table is balanced to within one slot per backend.
+  for (double share : maglev.shares()) EXPECT_NEAR(share, 0.1, 1.0 / 65537 * 2);
+  for (double share : round_robin.shares()) EXPECT_DOUBLE_EQ(share, 0.1);
+}
+
+TEST(PickerShares, FollowWeightsAndMatchWhereKeysLand) {
+  std::vector<PickerBackend> weighted = backends(3);
+  weighted[2].weight = 2;
+  weighted.push_back({"10.0.0.9:80", 0});  // never picked: no share
+  const HashRingPicker ring(weighted);
+  const MaglevPicker maglev(weighted);
+  const RoundRobinPicker round_robin({1, 1, 2, 0});
+  for (const BackendPicker* picker :
+       {static_cast<const BackendPicker*>(&ring), static_cast<const BackendPicker*>(&maglev),
+        static_cast<const BackendPicker*>(&round_robin)}) {
+    const std::vector<double> shares = picker->shares();
+    ASSERT_EQ(shares.size(), 4u);
+    EXPECT_NEAR(sum(shares), 1.0, 1e-9);
+    EXPECT_NEAR(shares[2], 0.5, 0.06);
+    EXPECT_EQ(shares[3], 0.0);
+  }
+  // The ring's and Maglev's shares are where keys go: 200,000 keys agree within 1%.
+  for (const BackendPicker* picker :
+       {static_cast<const BackendPicker*>(&ring), static_cast<const BackendPicker*>(&maglev)}) {
+    const std::vector<double> shares = picker->shares();
+    const std::vector<double> seen = measured(*picker, 200000);
+    for (std::size_t i = 0; i < shares.size(); ++i) EXPECT_NEAR(seen[i], shares[i], 0.01) << i;
+  }
+}
+
+TEST(PickerShares, AnEmptyPickerHasNoShares) {
+  const HashRingPicker ring(std::vector<PickerBackend>{});
+  EXPECT_TRUE(ring.shares().empty());
+  const HashRingPicker unweighted(backends(2, 0));
+  EXPECT_EQ(unweighted.shares(), (std::vector<double>{0.0, 0.0}));
 }
 
 }  // namespace

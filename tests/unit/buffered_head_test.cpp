@@ -1,6 +1,7 @@
 // parse_buffered_head: a head already whole in the buffer parsed in place, and the answers
 // when it is not whole or breaks a parser limit.
 #include "http/buffered_head.hpp"
+#include "http/head_reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -87,6 +88,31 @@ TEST(BufferedHead, BadFramingIsTheParsersError) {
   const auto ec = parse_buffered_head(parser, buffer);
   EXPECT_TRUE(ec);
   EXPECT_NE(ec, http::error::partial_message);
+}
+
+TEST(CheckRequestHead, SkipsEmptyLinesAndParsesHttp12AsHttp11) {
+  auto buffer = buffer_with("\r\n\r\nGET /v HTTP/1.2\r\nHost: x\r\n\r\n");
+  std::size_t empty_lines = 0;
+  HeadVerdict verdict;
+  ASSERT_EQ(check_request_head(buffer, 16384, empty_lines, verdict), HeadProgress::whole);
+  EXPECT_EQ(empty_lines, 2u);
+  EXPECT_EQ(rest_of(buffer), "GET /v HTTP/1.1\r\nHost: x\r\n\r\n");
+  http::request_parser<http::empty_body> parser;
+  EXPECT_FALSE(parse_buffered_head(parser, buffer));
+  EXPECT_EQ(parser.get().version(), 11);
+  EXPECT_TRUE(parser.get().keep_alive());
+}
+
+TEST(CheckRequestHead, EmptyLinesAloneArePartialAndCountAcrossReads) {
+  auto buffer = buffer_with("\r\n\r\n\r\n");
+  std::size_t empty_lines = 0;
+  HeadVerdict verdict;
+  EXPECT_EQ(check_request_head(buffer, 16384, empty_lines, verdict), HeadProgress::partial);
+  EXPECT_EQ(buffer.size(), 0u);
+  buffer = buffer_with("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(check_request_head(buffer, 16384, empty_lines, verdict), HeadProgress::refused);
+  EXPECT_EQ(verdict.status, 400);
+  EXPECT_TRUE(verdict.close);
 }
 
 }  // namespace

@@ -106,8 +106,8 @@ name = "app"
   const UpstreamConfig& u = c.upstreams[0];
   EXPECT_EQ(u.name, "app");
   EXPECT_EQ(u.line, 1);
-  EXPECT_EQ(u.hash_key, "client_ip");
-  EXPECT_EQ(u.algorithm, "ring");
+  EXPECT_EQ(u.hash_key, HashKeySpec{});
+  EXPECT_EQ(u.algorithm, Algorithm::ring);
   EXPECT_EQ(u.virtual_nodes, 160u);
   EXPECT_EQ(u.bounded_load, 0.0);
   EXPECT_EQ(u.connect_timeout, std::chrono::seconds(1));
@@ -198,8 +198,8 @@ upstream = "second"
   const UpstreamConfig& u = c.upstreams[1];
   EXPECT_EQ(u.name, "second");
   EXPECT_EQ(u.line, 26);
-  EXPECT_EQ(u.hash_key, "header:X-User-Id");
-  EXPECT_EQ(u.algorithm, "maglev");
+  EXPECT_EQ(u.hash_key, (HashKeySpec{HashKeySpec::Kind::header, "X-User-Id"}));
+  EXPECT_EQ(u.algorithm, Algorithm::maglev);
   EXPECT_EQ(u.virtual_nodes, 10000u);
   EXPECT_DOUBLE_EQ(u.bounded_load, 1.25);
   EXPECT_EQ(u.connect_timeout, std::chrono::hours(1));
@@ -1062,13 +1062,38 @@ host = "[::1]"
   EXPECT_EQ(c.routes[0].line, 10);
 }
 
+// Parsed once, into its type: the request path never parses it again.
 TEST(ConfigLoader, HashKeyForms) {
-  for (const char* key :
-       {"client_ip", "uri", "path", "header:X-Api-Key", "cookie:session", "query:user id"}) {
-    SCOPED_TRACE(key);
-    Config c = load_ok(std::string("[[upstream]]\nname = \"a\"\nhash_key = \"") + key +
+  using K = HashKeySpec::Kind;
+  const std::pair<const char*, HashKeySpec> forms[] = {
+      {"client_ip", {K::client_ip, ""}},
+      {"uri", {K::uri, ""}},
+      {"path", {K::path, ""}},
+      {"header:X-Api-Key", {K::header, "X-Api-Key"}},
+      {"cookie:session", {K::cookie, "session"}},
+      {"query:user_id", {K::query, "user_id"}},
+      {"query:user%20id", {K::query, "user%20id"}},  // as a URL carries it, compared raw
+  };
+  for (const auto& [text, spec] : forms) {
+    SCOPED_TRACE(text);
+    Config c = load_ok(std::string("[[upstream]]\nname = \"a\"\nhash_key = \"") + text +
                        "\"\nbackend = [{address = \"h:1\"}]\n");
-    EXPECT_EQ(c.upstreams.at(0).hash_key, key);
+    EXPECT_EQ(c.upstreams.at(0).hash_key, spec);
+    EXPECT_EQ(c.upstreams.at(0).hash_key.to_string(), text);
+  }
+}
+
+// A NAME no request can carry raw is refused with its line (never a silent fallback to the
+// client address on every request).
+TEST(ConfigLoader, HashKeyNamesARequestCannotCarryAreRefused) {
+  const std::string up = "[[upstream]]\nname = \"a\"\nbackend = [{address = \"h:1\"}]\n";
+  for (const char* text : {"query:user id", "query:a&b", "query:a=b", "query:a#b", "query:%2",
+                           "query:%zz", "cookie:a;b", "cookie:a b", "header:X\\tY"}) {
+    SCOPED_TRACE(text);
+    auto r = load_config_text(up + "hash_key = \"" + text + "\"\n", "x.toml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].line, 4);
+    EXPECT_NE(r.errors[0].message.find("hash_key: \""), std::string::npos) << r.errors[0].message;
   }
 }
 
@@ -1182,7 +1207,7 @@ upstream = "app"
   burst = 7
 )"));
   ASSERT_TRUE(c.rate_limit.has_value());
-  EXPECT_EQ(c.rate_limit->key, "header:X-Api-Key");
+  EXPECT_EQ(c.rate_limit->key.to_string(), "header:X-Api-Key");
   EXPECT_DOUBLE_EQ(c.rate_limit->rate, 0.5);
   EXPECT_EQ(c.rate_limit->burst, 3u);
   EXPECT_EQ(c.rate_limit->max_clients, 10u);
@@ -1197,7 +1222,7 @@ upstream = "app"
   EXPECT_EQ(c.routes[2].rate_limit_mode, RouteRateLimit::override);
   ASSERT_TRUE(c.routes[2].rate_limit.has_value());
   const RateLimitConfig& o = *c.routes[2].rate_limit;
-  EXPECT_EQ(o.key, "header:X-Api-Key");  // inherited
+  EXPECT_EQ(o.key.to_string(), "header:X-Api-Key");  // inherited
   EXPECT_DOUBLE_EQ(o.rate, 10.0);
   EXPECT_EQ(o.burst, 20u);
   EXPECT_EQ(o.max_clients, 1000000u);  // its own default, not the default rule's
@@ -1205,7 +1230,7 @@ upstream = "app"
 
   ASSERT_TRUE(c.routes[3].rate_limit.has_value());
   const RateLimitConfig& k = *c.routes[3].rate_limit;
-  EXPECT_EQ(k.key, "client_ip");
+  EXPECT_EQ(k.key, RateLimitKey{});
   EXPECT_DOUBLE_EQ(k.rate, 2.0);  // an integer rate is accepted
   EXPECT_EQ(k.burst, 1u);
   EXPECT_EQ(k.max_clients, 5u);
@@ -1213,7 +1238,7 @@ upstream = "app"
 
   ASSERT_TRUE(c.routes[4].rate_limit.has_value());
   const RateLimitConfig& t = *c.routes[4].rate_limit;
-  EXPECT_EQ(t.key, "header:X-Api-Key");
+  EXPECT_EQ(t.key, RateLimitKey{"X-Api-Key"});
   EXPECT_DOUBLE_EQ(t.rate, 100.0);
   EXPECT_EQ(t.burst, 7u);
 }
@@ -1223,13 +1248,13 @@ TEST(ConfigLoader, RateLimitDefaults) {
                      "[[route]]\nupstream = \"app\"\nrate_limit = { burst = 5 }\n");
   ASSERT_TRUE(c.rate_limit.has_value());
   RateLimitConfig defaults;
-  EXPECT_EQ(c.rate_limit->key, "client_ip");
+  EXPECT_EQ(c.rate_limit->key, RateLimitKey{});
   EXPECT_DOUBLE_EQ(c.rate_limit->rate, 100.0);
   EXPECT_EQ(c.rate_limit->burst, 200u);
   EXPECT_EQ(c.rate_limit->max_clients, 1000000u);
   EXPECT_EQ(defaults.rate, c.rate_limit->rate);
   ASSERT_TRUE(c.routes[0].rate_limit.has_value());
-  EXPECT_EQ(c.routes[0].rate_limit->key, "client_ip");
+  EXPECT_EQ(c.routes[0].rate_limit->key, RateLimitKey{});
   EXPECT_EQ(c.routes[0].rate_limit->burst, 5u);
 }
 
@@ -1238,7 +1263,7 @@ TEST(ConfigLoader, RouteOverrideWithoutDefaultKeysOnClientIp) {
   EXPECT_FALSE(c.rate_limit.has_value());
   ASSERT_TRUE(c.routes[0].rate_limit.has_value());
   EXPECT_EQ(c.routes[0].rate_limit_mode, RouteRateLimit::override);
-  EXPECT_EQ(c.routes[0].rate_limit->key, "client_ip");
+  EXPECT_EQ(c.routes[0].rate_limit->key, RateLimitKey{});
   EXPECT_DOUBLE_EQ(c.routes[0].rate_limit->rate, 1.5);
 }
 

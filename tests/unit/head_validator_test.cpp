@@ -62,6 +62,12 @@ std::vector<RequestCase> request_cases() {
       {"NoVersion", "GET /\r\nHost: a\r\n\r\n", 400, true},
       {"EmptyLineBeforeRequestLine", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, true},
       {"Http20Is505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, true},
+      {"Http12IsHttp11", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 0, false},
+      {"Http19IsHttp11", "GET / HTTP/1.9\r\nHost: a\r\n\r\n", 0, false},
+      {"Http12NeedsHostAsHttp11", "GET / HTTP/1.2\r\n\r\n", 400, true},
+      {"Http12MayBeChunked", "POST / HTTP/1.2\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
+       false},
+      {"Http29Is505", "GET / HTTP/2.9\r\nHost: a\r\n\r\n", 505, true},
       {"Http09Is505", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505, true},
       {"Http1xMalformed", "GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400, true},
       {"LowercaseHttpNameMalformed", "GET / http/1.1\r\nHost: a\r\n\r\n", 400, true},
@@ -378,6 +384,25 @@ TEST(PartialRequestHead, RefusesAnEndlessRequestLineWith414) {
   EXPECT_TRUE(v.close);
   // Once the request-line has ended, the length is validate_request_head's business.
   EXPECT_TRUE(check_partial_request_head("GET / HTTP/1.1\r\nX: " + std::string(500, 'v'), limits));
+}
+
+TEST(LeadingEmptyLines, CountsWholeCrlfsOnly) {
+  EXPECT_EQ(leading_empty_lines(""), 0u);
+  EXPECT_EQ(leading_empty_lines("GET / HTTP/1.1\r\n"), 0u);
+  EXPECT_EQ(leading_empty_lines("\r\nGET"), 1u);
+  EXPECT_EQ(leading_empty_lines("\r\n\r\n\r\n\r\n\r\nGET"), 5u);
+  EXPECT_EQ(leading_empty_lines("\r\n\r"), 1u);  // the CR may still get its LF
+  EXPECT_EQ(leading_empty_lines("\n\r\n"), 0u);  // a bare LF is refused by the validator
+}
+
+TEST(LaterMinorVersion, PointsAtTheMinorDigitOfHttp1xAbove1) {
+  const std::string head = "GET / HTTP/1.2\r\nHost: a\r\n\r\n";
+  ASSERT_EQ(later_minor_version_at(head), head.find("1.2") + 2);
+  EXPECT_EQ(later_minor_version_at("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(later_minor_version_at("GET / HTTP/1.0\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(later_minor_version_at("GET / HTTP/2.2\r\n\r\n"), std::string::npos);
+  // A field value that looks like a version is not the request-line's.
+  EXPECT_EQ(later_minor_version_at("GET / HTTP/1.1\r\nX: HTTP/1.2\r\n\r\n"), std::string::npos);
 }
 
 }  // namespace

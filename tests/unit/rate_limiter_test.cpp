@@ -86,7 +86,7 @@ TEST(RateLimiter, SameRule) {
   RateLimiter limiter(r);
   EXPECT_TRUE(limiter.same_rule(r));
   RateLimitRule key = r;
-  key.key = "header:X-Api-Key";
+  key.key = RateLimitKey{"X-Api-Key"};
   EXPECT_FALSE(limiter.same_rule(key));
   RateLimitRule rate = r;
   rate.rate = 10.5;
@@ -99,13 +99,13 @@ TEST(RateLimiter, SameRule) {
   EXPECT_FALSE(limiter.same_rule(max));
 
   RateLimitConfig config;
-  config.key = "header:X-User";
+  config.key = RateLimitKey{"X-User"};
   config.rate = 2.5;
   config.burst = 4;
   config.max_clients = 7;
   config.line = 12;
   RateLimitRule from = RateLimitRule::from_config(config);
-  EXPECT_EQ(from.key, "header:X-User");
+  EXPECT_EQ(from.key.to_string(), "header:X-User");
   EXPECT_EQ(from.rate, 2.5);
   EXPECT_EQ(from.burst, 4u);
   EXPECT_EQ(from.max_clients, 7u);

@@ -27,7 +27,7 @@ Config two_upstreams() {
   return c;
 }
 
-TEST(Snapshot, BuildsPickersAndSharesBackendStateByAddress) {
+TEST(Snapshot, BuildsPickersAndGivesEachUpstreamItsOwnBackendState) {
   BackendRegistry registry;
   auto built = Snapshot::build(two_upstreams(), 1, registry);
   ASSERT_TRUE(built.errors.empty());
@@ -35,9 +35,46 @@ TEST(Snapshot, BuildsPickersAndSharesBackendStateByAddress) {
   ASSERT_EQ(ups.size(), 2u);
   EXPECT_EQ(ups[0].selector->picker().backend_count(), 2u);
   EXPECT_EQ(ups[0].config->name, "a");
-  // The same address in two upstreams is one backend with one state.
-  EXPECT_EQ(ups[0].backends()[1].get(), ups[1].backends()[0].get());
+  // SPEC: the same address in two upstreams is two backends: two states, two slots (pools).
+  const BackendState& in_a = *ups[0].backends()[1];
+  const BackendState& in_b = *ups[1].backends()[0];
+  EXPECT_NE(&in_a, &in_b);
+  EXPECT_NE(in_a.slot, in_b.slot);
+  EXPECT_EQ(in_a.key, in_b.key);  // the same address, by the same name in /status and /metrics
+  EXPECT_EQ(in_a.upstream, "a");
+  EXPECT_EQ(in_b.upstream, "b");
   EXPECT_EQ(built.snapshot->generation(), 1u);
+}
+
+// Each upstream's breaker settings apply to its own state: tripping one leaves the other closed.
+TEST(Snapshot, BreakerSettingsOfOneUpstreamDoNotReachTheOthersBackend) {
+  BackendRegistry registry;
+  Config c = two_upstreams();
+  CircuitBreakerConfig touchy;
+  touchy.failure_threshold = 1;
+  CircuitBreakerConfig patient;
+  patient.failure_threshold = 100;
+  c.upstreams[0].circuit_breaker = touchy;
+  c.upstreams[1].circuit_breaker = patient;
+  auto built = Snapshot::build(std::move(c), 1, registry);
+  ASSERT_TRUE(built.errors.empty());
+  built.snapshot->apply_backend_settings();
+  BackendState& in_a = *built.snapshot->upstreams()[0].backends()[1];
+  BackendState& in_b = *built.snapshot->upstreams()[1].backends()[0];
+  const auto now = std::chrono::steady_clock::now();
+  in_a.breaker.on_failure(in_a.breaker.try_acquire(now), now);
+  EXPECT_EQ(in_a.breaker.state(now), BreakerState::open);
+  EXPECT_EQ(in_b.breaker.state(now), BreakerState::closed);
+  EXPECT_TRUE(in_b.breaker.try_acquire(now));
+}
+
+// The same address and upstream across a rebuild is the same backend.
+TEST(Snapshot, SameUpstreamAndAddressKeepTheirState) {
+  BackendRegistry registry;
+  auto first = Snapshot::build(two_upstreams(), 1, registry);
+  auto second = Snapshot::build(two_upstreams(), 2, registry);
+  EXPECT_EQ(first.snapshot->upstreams()[1].backends()[0].get(),
+            second.snapshot->upstreams()[1].backends()[0].get());
 }
 
 TEST(Snapshot, StateSurvivesARebuildWhileStillUsed) {
