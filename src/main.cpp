@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "log/log.hpp"
 #include "app/server.hpp"
 #include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
+#include "log/log.hpp"
 #include "runtime/snapshot.hpp"
 
 namespace {

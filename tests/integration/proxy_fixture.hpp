@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
