@@ -244,15 +244,12 @@ std::optional<double> seconds_from_now(const std::string& stamp) {
 class AccessLogTest : public ProxyTest {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "ringproxy-access-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("ringproxy-access");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
     ProxyTest::TearDown();
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+    remove_temp_dir(dir_);
   }
 
   // Starts the proxy with `options` and [log] access_log = `target`.

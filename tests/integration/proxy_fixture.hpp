@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -102,6 +103,22 @@ inline std::string upstream_toml(std::string_view name, const std::vector<std::s
   for (const auto& address : addresses)
     out += "  [[upstream.backend]]\n  address = \"" + address + "\"\n";
   return out;
+}
+
+// A fresh directory under the system's temp directory, named prefix-XXXXXX; fails the test
+// (and returns an empty path) when it cannot be made. remove_temp_dir takes it away whole.
+inline std::filesystem::path make_temp_dir(std::string_view prefix) {
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "cannot make a temp directory " << tmpl;
+    return {};
+  }
+  return tmpl;
+}
+inline void remove_temp_dir(const std::filesystem::path& dir) {
+  std::error_code ignored;
+  if (!dir.empty()) std::filesystem::remove_all(dir, ignored);
 }
 
 // What the fixture writes into the proxy's config around its origins; built fluently, e.g.

@@ -84,15 +84,12 @@ constexpr std::string_view kAccessLogOff = "access_log = \"off\"";
 class ReloadTransactionTest : public ProxyTest {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "ringproxy-reload-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("ringproxy-reload");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
     ProxyTest::TearDown();
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+    remove_temp_dir(dir_);
   }
 
   // The fixture's config with [log] access_log = `path`.
