@@ -9,6 +9,7 @@
 #include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
 #include "log/log.hpp"
+#include "net/tls_context.hpp"
 #include "runtime/snapshot.hpp"
 
 namespace {
@@ -53,9 +54,14 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<ringproxy::BackendRegistry>();
   std::vector<ringproxy::ConfigError> errors = std::move(loaded.errors);
   ringproxy::SnapshotBuild built;
+  std::shared_ptr<const ringproxy::TlsContexts> tls;
   if (errors.empty()) {
     built = ringproxy::Snapshot::build(std::move(*loaded.config), 1, *registry);
     errors = std::move(built.errors);
+  }
+  if (errors.empty()) {
+    // Certificates and keys are read and checked here, for --check as for a start.
+    tls = ringproxy::build_tls_contexts(built.snapshot->config(), &errors);
   }
   if (!errors.empty()) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -74,6 +80,6 @@ int main(int argc, char** argv) {
   ringproxy::log::set_level(built.snapshot->config().log.level);
   ringproxy::SystemdNotifier::set_process_error_log(
       [](std::string_view m) { ringproxy::log::debug(m); });
-  ringproxy::Server server(config_path, built.snapshot, registry);
+  ringproxy::Server server(config_path, built.snapshot, registry, std::move(tls));
   return server.run();
 }

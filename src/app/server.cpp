@@ -25,10 +25,11 @@ using tcp = asio::ip::tcp;
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 Server::Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
-               std::shared_ptr<BackendRegistry> registry)
+               std::shared_ptr<BackendRegistry> registry, std::shared_ptr<const TlsContexts> tls)
     : config_path_(std::move(config_path)),
       registry_(std::move(registry)),
       snapshots_(initial),
+      tls_(std::move(tls)),
       connections_(initial->config().server.max_connections) {
   initial->apply_backend_settings();
 }
@@ -77,23 +78,35 @@ Server::Acceptors Server::bind_address(const HostPort& address, std::string* err
   return out;
 }
 
-void Server::announce_listener(const HostPort& address, const Acceptors& acceptors) {
+void Server::announce_listener(const HostPort& address, const Acceptors& acceptors, bool tls) {
   boost::system::error_code ec;
   const auto port = acceptors.empty() ? address.port : acceptors.front().local_endpoint(ec).port();
-  log::info("listening on " + HostPort{address.host, port}.to_string());
+  log::info(std::string(tls ? "listening (TLS) on " : "listening on ") +
+            HostPort{address.host, port}.to_string());
+}
+
+std::vector<std::pair<HostPort, TlsListenerCounters*>> Server::listeners_of(const Config& cfg) {
+  std::vector<std::pair<HostPort, TlsListenerCounters*>> out;
+  for (const HostPort& a : cfg.server.listen) out.emplace_back(a, nullptr);
+  if (cfg.tls) {
+    for (const HostPort& a : cfg.tls->listen) {
+      out.emplace_back(a, &TlsMetrics::process().listener(a.to_string()));
+    }
+  }
+  return out;
 }
 
 bool Server::bind_listeners() {
-  for (const HostPort& address : snapshot()->config().server.listen) {
+  for (const auto& [address, tls] : listeners_of(snapshot()->config())) {
     std::string error;
     auto acceptors = bind_address(address, &error);
     if (acceptors.empty()) {
       log::error(error);
       return false;
     }
-    announce_listener(address, acceptors);
+    announce_listener(address, acceptors, tls != nullptr);
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      workers_[i]->add_acceptor(address, std::move(acceptors[i]));
+      workers_[i]->add_acceptor(address, std::move(acceptors[i]), tls);
     }
   }
   return true;
@@ -115,7 +128,8 @@ int Server::run() {
     log::error(error);
     return 1;
   }
-  const WorkerShared shared{snapshots_, connections_, access_log_sink_, downstream_handlers()};
+  const WorkerShared shared{snapshots_, connections_, access_log_sink_, downstream_handlers(),
+                            &tls_};
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(shared, i));
   if (!bind_listeners()) return 1;
   if (cfg.admin.listen) {

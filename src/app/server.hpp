@@ -14,6 +14,8 @@
 #include "admin/process_control.hpp"
 #include "log/access_log.hpp"
 #include "net/connection_count.hpp"
+#include "net/tls_context.hpp"
+#include "net/tls_metrics.hpp"
 #include "runtime/backend_state.hpp"
 #include "runtime/snapshot.hpp"
 #include "runtime/snapshot_store.hpp"
@@ -28,8 +30,9 @@ class HealthCheckers;
 // called from the main thread only.
 class Server final : public ProcessControl {
  public:
+  // tls: the initial generation's TLS contexts (build_tls_contexts).
   Server(std::string config_path, std::shared_ptr<const Snapshot> initial,
-         std::shared_ptr<BackendRegistry> registry);
+         std::shared_ptr<BackendRegistry> registry, std::shared_ptr<const TlsContexts> tls);
   ~Server();
 
   // Binds, starts the workers and blocks until SIGTERM/SIGINT and the drain end. Returns the
@@ -60,10 +63,13 @@ class Server final : public ProcessControl {
   using Acceptors = std::vector<boost::asio::ip::tcp::acceptor>;
 
   bool bind_listeners();
+  // Every listen address of cfg (cleartext and TLS), with its TLS counters (null: cleartext).
+  static std::vector<std::pair<HostPort, TlsListenerCounters*>> listeners_of(const Config& cfg);
   // One bound, listening acceptor per worker on address (empty, with *error, on failure). Not
   // accepting yet, and not announced: announce_listener() says where it listens.
   Acceptors bind_address(const HostPort& address, std::string* error);
-  static void announce_listener(const HostPort& address, const Acceptors& acceptors);
+  static void announce_listener(const HostPort& address, const Acceptors& acceptors,
+                                bool tls = false);
   void drain_and_stop();
 
   // The reload steps, under reload_mutex_. prepare_reload() returns nullopt, with *errors,
@@ -84,6 +90,7 @@ class Server final : public ProcessControl {
   std::string config_path_;
   std::shared_ptr<BackendRegistry> registry_;
   SnapshotStore snapshots_;
+  TlsStore tls_;
   ConnectionCount connections_;
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};

@@ -31,8 +31,12 @@ void check_restart_keys(const std::string& path, const Config& next, const Confi
   needs_restart(next.server.workers != current.server.workers, "server.workers");
 }
 
-bool listed(const std::vector<HostPort>& list, const HostPort& address) {
-  return std::find(list.begin(), list.end(), address) != list.end();
+// Whether list has address, as a TLS listener or not as tls says.
+bool listed(const std::vector<std::pair<HostPort, TlsListenerCounters*>>& list,
+            const HostPort& address, bool tls) {
+  return std::any_of(list.begin(), list.end(), [&](const auto& l) {
+    return l.first == address && (l.second != nullptr) == tls;
+  });
 }
 
 }  // namespace
@@ -42,8 +46,16 @@ bool listed(const std::vector<HostPort>& list, const HostPort& address) {
 struct Server::PreparedReload {
   std::shared_ptr<const Snapshot> snapshot;   // the next generation, not yet published
   std::optional<AccessLogTarget> access_log;  // opened when the path changed
-  // Listen addresses the new config adds: one bound acceptor per worker, not accepting yet.
-  std::vector<std::pair<HostPort, Acceptors>> added;
+  // Listen addresses the new config adds: one bound acceptor per worker, not accepting yet,
+  // and the TLS counters of a TLS one.
+  struct Added {
+    HostPort address;
+    Acceptors acceptors;
+    TlsListenerCounters* tls;
+  };
+  std::vector<Added> added;
+  // The certificates and client contexts, read and checked; installed for new handshakes.
+  std::shared_ptr<const TlsContexts> tls;
   std::vector<HostPort> removed;  // listen addresses the new config drops
   bool admin_moved = false;
   std::unique_ptr<AdminServer> admin;  // when moved: bound, not accepting; null for none
@@ -80,6 +92,8 @@ std::optional<Server::PreparedReload> Server::prepare_reload(std::vector<ConfigE
   if (!errors->empty()) return std::nullopt;
 
   PreparedReload prepared;
+  prepared.tls = build_tls_contexts(built.snapshot->config(), errors);
+  if (!prepared.tls) return std::nullopt;  // a bad certificate or key: nothing changes
   prepared.snapshot = std::move(built.snapshot);
   // Sockets before the file: a reload refused by a bind creates no access log file.
   if (!bind_added_listeners(current_cfg, prepared, errors) ||
@@ -94,20 +108,21 @@ std::optional<Server::PreparedReload> Server::prepare_reload(std::vector<ConfigE
 // ones are closed at commit; kept ones are not touched, nor are their connections.
 bool Server::bind_added_listeners(const Config& current, PreparedReload& prepared,
                                   std::vector<ConfigError>* errors) {
-  const auto& old_listen = current.server.listen;
-  const auto& new_listen = prepared.snapshot->config().server.listen;
-  for (const HostPort& a : new_listen) {
-    if (listed(old_listen, a)) continue;
+  const auto old_listen = listeners_of(current);
+  const auto new_listen = listeners_of(prepared.snapshot->config());
+  for (const auto& [a, tls] : new_listen) {
+    if (listed(old_listen, a, tls != nullptr)) continue;
     std::string error;
     Acceptors acceptors = bind_address(a, &error);
     if (acceptors.empty()) {
-      errors->push_back({config_path_, 0, "server.listen: " + error});
+      errors->push_back(
+          {config_path_, 0, std::string(tls ? "tls.listen: " : "server.listen: ") + error});
       return false;
     }
-    prepared.added.emplace_back(a, std::move(acceptors));
+    prepared.added.push_back({a, std::move(acceptors), tls});
   }
-  for (const HostPort& a : old_listen) {
-    if (!listed(new_listen, a)) prepared.removed.push_back(a);
+  for (const auto& [a, tls] : old_listen) {
+    if (!listed(new_listen, a, tls != nullptr)) prepared.removed.push_back(a);
   }
   return true;
 }
@@ -145,6 +160,7 @@ bool Server::open_access_log(const Config& current, PreparedReload& prepared,
 std::uint64_t Server::commit_reload(PreparedReload&& prepared) {
   if (prepared.access_log) access_log_sink_.install(std::move(*prepared.access_log));
   if (prepared.admin_moved) swap_admin(std::move(prepared.admin));
+  tls_.publish(prepared.tls);  // new handshakes use it; connections keep theirs
   swap_listeners(prepared);
   // Settle the shared backend state, then publish.
   const std::shared_ptr<const Snapshot>& next = prepared.snapshot;
@@ -163,15 +179,17 @@ std::uint64_t Server::commit_reload(PreparedReload&& prepared) {
 }
 
 void Server::swap_listeners(PreparedReload& prepared) {
-  for (auto& [address, acceptors] : prepared.added) {
-    announce_listener(address, acceptors);
-    for (std::size_t i = 0; i < workers_.size(); ++i) {
-      workers_[i]->start_listener(address, std::move(acceptors[i]));
-    }
-  }
+  // Removed first: an address that changes between cleartext and TLS closes its old listener
+  // only.
   for (const HostPort& a : prepared.removed) {
     for (auto& w : workers_) w->stop_listener(a);
     log::info("stopped listening on " + a.to_string());
+  }
+  for (auto& [address, acceptors, tls] : prepared.added) {
+    announce_listener(address, acceptors, tls != nullptr);
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->start_listener(address, std::move(acceptors[i]), tls);
+    }
   }
 }
 

@@ -88,6 +88,15 @@ struct CircuitBreakerConfig {
   int line = 0;                     // line of the table
 };
 
+// An upstream's tls = { ... }: TLS to its backends.
+struct UpstreamTlsConfig {
+  std::string ca;           // PEM file of trusted CAs; empty: the system's default paths
+  std::string server_name;  // SNI and the name verified; empty: the backend's host
+  bool verify = true;       // verify the backend's certificate chain and name
+  int line = 0;             // line of the tls key
+  int ca_line = 0;
+};
+
 // One [[upstream]]: a named pool of backends and how to talk to them.
 struct UpstreamConfig {
   std::string name;
@@ -105,6 +114,7 @@ struct UpstreamConfig {
   std::vector<BackendConfig> backends;
   std::optional<HealthCheckConfig> health_check;        // absent: no active checks
   std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap
+  std::optional<UpstreamTlsConfig> tls;                 // absent: cleartext to backends
   int line = 0;
 };
 
@@ -139,6 +149,40 @@ struct RouteConfig {
   int line = 0;
 };
 
+// The oldest TLS version a TLS listener accepts (older ones are always refused).
+enum class TlsVersion { v1_2, v1_3 };
+
+// One [[tls.certificate]]: a PEM chain and its key, and the SNI names it serves.
+struct TlsCertificateConfig {
+  std::string cert;                       // PEM chain, leaf first
+  std::string key;                        // PEM private key
+  std::vector<std::string> server_names;  // lower-cased; exact or "*.suffix"; [] = its SAN names
+  int line = 0;                           // line of the table
+  int cert_line = 0;
+  int key_line = 0;
+};
+
+// [tls.client_auth]: mutual TLS on the TLS listeners.
+struct TlsClientAuthConfig {
+  std::string ca;         // PEM file of the CAs client certificates must chain to
+  bool required = true;   // false: ask, and pass on the verified subject when there is one
+  int line = 0;
+  int ca_line = 0;
+};
+
+// [tls]: the TLS listeners and what they serve.
+struct TlsConfig {
+  std::vector<HostPort> listen;
+  TlsVersion min_version = TlsVersion::v1_2;
+  std::string ciphers;  // TLS 1.2 cipher list (OpenSSL syntax); empty: a secure default
+  bool session_tickets = true;
+  Duration handshake_timeout{std::chrono::seconds(10)};
+  std::vector<TlsCertificateConfig> certificates;  // at least one; the first is the default
+  std::optional<TlsClientAuthConfig> client_auth;
+  int line = 0;
+  int ciphers_line = 0;
+};
+
 // The whole file.
 struct Config {
   std::string path;  // the file it came from
@@ -148,6 +192,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
   std::optional<RateLimitConfig> rate_limit;  // [rate_limit]: the default for every route
+  std::optional<TlsConfig> tls;               // [tls]: absent, no TLS listeners
 };
 
 }  // namespace ringproxy

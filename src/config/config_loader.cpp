@@ -138,6 +138,11 @@ Config build_config(const TomlValue& doc, const std::string& name, Diagnostics& 
   if (const TomlValue* v = root.find("route"); v && expect_array(*v, "route", diag)) {
     config_detail::read_routes(*v, config.upstreams, config.rate_limit, diag, config.routes);
   }
+  if (const TomlValue* v = root.find("tls"); v && expect_table(*v, "tls", diag)) {
+    TlsConfig tls;
+    config_detail::read_tls(*v, config.server.listen, diag, tls);
+    config.tls = std::move(tls);
+  }
   root.finish();
   return config;
 }

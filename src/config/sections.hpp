@@ -12,6 +12,12 @@ namespace ringproxy::config_detail {
 
 // [server]; table is known to be a table.
 void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out);
+// A listen key: a non-empty array of "host:port" strings, each listed once.
+void read_listen(TableReader& r, std::vector<HostPort>& out);
+// [tls]; table is known to be a table. server_listen: the cleartext listeners (an address
+// cannot be both).
+void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen,
+              Diagnostics& diag, TlsConfig& out);
 // [admin]; table is known to be a table.
 void read_admin(const TomlValue& table, Diagnostics& diag, AdminConfig& out);
 // [log]; table is known to be a table.

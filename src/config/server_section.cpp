@@ -5,9 +5,6 @@
 
 namespace ringproxy::config_detail {
 
-namespace {
-
-// server.listen: a non-empty array of "host:port" strings, each listed once.
 void read_listen(TableReader& r, std::vector<HostPort>& out) {
   const TomlValue* v = r.find("listen");
   if (!v) return;
@@ -45,6 +42,8 @@ void read_listen(TableReader& r, std::vector<HostPort>& out) {
   }
   if (ok) out = std::move(addresses);
 }
+
+namespace {
 
 // server.trusted_proxies: an array of CIDR strings (possibly empty).
 void read_trusted_proxies(TableReader& r, std::vector<Cidr>& out) {

@@ -113,6 +113,17 @@ bool TableReader::read_string(std::string_view key, std::string& out) {
   return true;
 }
 
+bool TableReader::read_bool(std::string_view key, bool& out) {
+  const TomlValue* v = find(key);
+  if (!v) return false;
+  if (!v->is_boolean()) {
+    type_error(*v, key, "true or false");
+    return false;
+  }
+  out = v->as_boolean();
+  return true;
+}
+
 bool TableReader::read_integer(std::string_view key, std::int64_t min, std::int64_t max,
                                std::int64_t& out) {
   const TomlValue* v = find(key);

@@ -71,6 +71,7 @@ class TableReader {
   // Each reader leaves out untouched and returns false when the key is absent or invalid
   // (an error is reported in the latter case).
   bool read_string(std::string_view key, std::string& out);
+  bool read_bool(std::string_view key, bool& out);
   bool read_integer(std::string_view key, std::int64_t min, std::int64_t max, std::int64_t& out);
   template <typename T>
   bool read_integer(std::string_view key, std::int64_t min, std::int64_t max, T& out) {

@@ -171,6 +171,33 @@ void read_circuit_breaker(TableReader& upstream, Diagnostics& diag, UpstreamConf
   out.circuit_breaker = cb;
 }
 
+// upstream.tls = { ca, server_name, verify }: TLS to the upstream's backends.
+void read_upstream_tls(TableReader& upstream, Diagnostics& diag, UpstreamConfig& out) {
+  const TomlValue* v = upstream.find("tls");
+  if (!v) return;
+  if (!v->is_table()) {
+    upstream.type_error(*v, "tls", "a table ({ ca = \"...\", server_name = \"\", verify = true })");
+    return;
+  }
+  TableReader r(*v, upstream.context() + ": tls", true, diag);
+  UpstreamTlsConfig tls;
+  tls.line = line_of(*v);
+  if (const TomlValue* ca = r.find("ca")) tls.ca_line = line_of(*ca);
+  r.read_string("ca", tls.ca);
+  if (r.read_string("server_name", tls.server_name)) {
+    for (char c : tls.server_name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') {
+        r.key_error(*r.find("server_name"), "server_name",
+                    quote(tls.server_name) + " is not a host name");
+        break;
+      }
+    }
+  }
+  r.read_bool("verify", tls.verify);
+  r.finish();
+  out.tls = std::move(tls);
+}
+
 // One [[upstream]] table. names maps each name to the line of its first definition.
 void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag,
                    std::map<std::string, int>& names, UpstreamConfig& out) {
@@ -228,6 +255,7 @@ void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag
   read_backends(r, diag, out);
   read_health_check(r, diag, out);
   read_circuit_breaker(r, diag, out);
+  read_upstream_tls(r, diag, out);
   r.finish();
 }
 

@@ -81,7 +81,7 @@ void append_joined(std::string& out, const MessageFields& fields, std::string_vi
 bool is_forwarding_field(std::string_view name) {
   return name.size() >= 15 && (name[0] == 'x' || name[0] == 'X') &&
          (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
-          iequals(name, "x-forwarded-host"));
+          iequals(name, "x-forwarded-host") || iequals(name, "x-client-cert-subject"));
 }
 
 }  // namespace
@@ -140,10 +140,13 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (trailers) out.append("TE: trailers\r\nConnection: TE\r\n");
   append_joined(out, req, "X-Forwarded-For", parts.client_ip);
-  out.append("X-Forwarded-Proto: http\r\n");
+  out.append(parts.https ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!parts.forwarded_host.empty()) append_field(out, "X-Forwarded-Host", parts.forwarded_host);
   append_joined(out, req, http::field::via, "Via", "1.1 ringproxy");
   if (!parts.request_id.empty()) append_field(out, "X-Request-Id", parts.request_id);
+  if (!parts.client_cert_subject.empty()) {
+    append_field(out, "X-Client-Cert-Subject", parts.client_cert_subject);
+  }
   out.append("\r\n");
 }
 

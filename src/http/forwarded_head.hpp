@@ -23,6 +23,8 @@ struct UpstreamRequestHead {
   std::string_view forwarded_host;  // X-Forwarded-Host (omitted when empty)
   std::string_view request_id;      // X-Request-Id to add (empty: the client sent one)
   bool chunked = false;             // the body is sent chunked
+  bool https = false;               // X-Forwarded-Proto: https (a TLS listener)
+  std::string_view client_cert_subject;  // X-Client-Cert-Subject (omitted when empty)
 };
 
 // Appends to out (which it clears first) the request head for a backend: the request line in
@@ -30,8 +32,8 @@ struct UpstreamRequestHead {
 // Expect, and the fields it rewrites (Host, X-Forwarded-*, Via), with Max-Forwards decremented on
 // OPTIONS and TRACE; then Transfer-Encoding when chunked, "TE: trailers" (with Connection: TE)
 // when the client's TE listed trailers, X-Forwarded-For (the received list plus the client),
-// X-Forwarded-Proto, X-Forwarded-Host, Via (the received list plus this proxy) and
-// X-Request-Id.
+// X-Forwarded-Proto, X-Forwarded-Host, Via (the received list plus this proxy), X-Request-Id
+// and X-Client-Cert-Subject. A client's own X-Client-Cert-Subject is never passed on.
 void write_upstream_request_head(const boost::beast::http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out);
 

@@ -19,6 +19,7 @@ namespace ringproxy {
 class TcpStream {
  public:
   using executor_type = WorkerSocket::executor_type;
+  static constexpr bool kParkable = true;  // the park can hold it as a bare descriptor
 
   explicit TcpStream(WorkerSocket socket) : socket_(std::move(socket)) {}
   explicit TcpStream(const executor_type& ex) : socket_(ex) {}

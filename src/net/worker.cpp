@@ -51,15 +51,17 @@ Worker::~Worker() {
   access_log_.flush();
 }
 
-void Worker::add_acceptor(const HostPort& address, tcp::acceptor acceptor) {
-  acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(acceptor))});
+void Worker::add_acceptor(const HostPort& address, tcp::acceptor acceptor,
+                          TlsListenerCounters* tls) {
+  acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(acceptor)), tls});
 }
 
-void Worker::start_listener(const HostPort& address, tcp::acceptor acceptor) {
+void Worker::start_listener(const HostPort& address, tcp::acceptor acceptor,
+                            TlsListenerCounters* tls) {
   auto moved = std::make_shared<tcp::acceptor>(std::move(acceptor));
-  asio::post(context_, [this, address, moved] {
+  asio::post(context_, [this, address, moved, tls] {
     if (draining_) return;
-    acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(*moved))});
+    acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(*moved)), tls});
     accept_loop(acceptors_.size() - 1);
   });
 }
@@ -89,6 +91,7 @@ void Worker::accept_loop(std::size_t listener) {
       context_,
       [this, listener]() -> asio::awaitable<void> {
         tcp::acceptor& acceptor = *acceptors_[listener].acceptor;
+        TlsListenerCounters* const tls = acceptors_[listener].tls;
         asio::steady_timer backoff(context_);
         boost::system::error_code nbec;
         acceptor.non_blocking(true, nbec);  // accept() below returns would_block, not waits
@@ -104,23 +107,28 @@ void Worker::accept_loop(std::size_t listener) {
             co_await backoff.async_wait(use_nothrow);
             continue;
           }
-          admit(std::move(socket));
+          admit(std::move(socket), tls);
           // Then whatever else is queued, at once (up to kAcceptBatch): waiting for another
           // completion would put each accept behind every ready session, and a burst of new
           // connections would drain slowly under load.
           boost::system::error_code bec;
           for (int i = 0; !bec && i < kAcceptBatch && !draining_; ++i) {
             WorkerSocket next = acceptor.accept(context_.get_executor(), bec);
-            if (!bec) admit(std::move(next));
+            if (!bec) admit(std::move(next), tls);
           }
         }
       },
       asio::detached);
 }
 
-void Worker::admit(WorkerSocket socket) {
+void Worker::admit(WorkerSocket socket, TlsListenerCounters* tls) {
   if (!shared_.connections.admit()) {
+    if (tls != nullptr) return;  // over the limit on TLS: closed (no cleartext 503 there)
     shared_.handlers.refuse(*this, std::move(socket));
+    return;
+  }
+  if (tls != nullptr) {
+    shared_.handlers.start_tls(*this, std::move(socket), *tls);
     return;
   }
   shared_.handlers.start(*this, std::move(socket), std::nullopt, false);

@@ -15,6 +15,8 @@
 #include "net/connection_count.hpp"
 #include "net/connection_park.hpp"
 #include "net/message_arena.hpp"
+#include "net/tls_context.hpp"
+#include "net/tls_metrics.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker_metrics.hpp"
@@ -42,12 +44,14 @@ class DownstreamTask {
 
 // How a worker hands client connections to the layer that speaks to them (set once, at
 // start). start: a new connection (resumed: back from the park, head_deadline: when its
-// first head must be in); refuse: one over max_connections.
+// first head must be in); refuse: one over max_connections; start_tls: a new connection on a
+// TLS listener (its handshake first), counted in listener.
 struct ConnectionHandlers {
   void (*start)(Worker& worker, WorkerSocket socket,
                 std::optional<std::chrono::steady_clock::time_point> head_deadline,
                 bool resumed) = nullptr;
   void (*refuse)(Worker& worker, WorkerSocket socket) = nullptr;
+  void (*start_tls)(Worker& worker, WorkerSocket socket, TlsListenerCounters& listener) = nullptr;
 };
 
 // What the workers share with the process. Every member is thread-safe.
@@ -56,6 +60,7 @@ struct WorkerShared {
   ConnectionCount& connections;
   AccessLogSink& access_log_sink;
   ConnectionHandlers handlers;
+  TlsStore* tls = nullptr;  // the TLS contexts in force; null: no TLS at all
 };
 
 // A snapshot and the number of this worker's requests still using it. Worker thread only.
@@ -73,12 +78,19 @@ class Worker {
 
   boost::asio::io_context& context() { return context_; }
   ConnectionCount& connections() { return shared_.connections; }
+  // The TLS contexts in force (null when the process has no TLS store).
+  std::shared_ptr<const TlsContexts> tls() const {
+    return shared_.tls != nullptr ? shared_.tls->current() : nullptr;
+  }
   unsigned index() const { return index_; }
 
-  // Takes an acceptor bound by the server and accepts on it from this worker's thread.
-  void add_acceptor(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  // Takes an acceptor bound by the server and accepts on it from this worker's thread; tls: a
+  // TLS listener's counters (null for cleartext).
+  void add_acceptor(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor,
+                    TlsListenerCounters* tls = nullptr);
   // From any thread, once running: accept on a new listener (reload added it) / close one.
-  void start_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor);
+  void start_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor,
+                      TlsListenerCounters* tls = nullptr);
   void stop_listener(const HostPort& address);
   void start();  // runs the thread
   void join();
@@ -132,7 +144,7 @@ class Worker {
  private:
   void accept_loop(std::size_t listener);
   // Starts a session for a new connection, or refuses it over max_connections.
-  void admit(WorkerSocket socket);
+  void admit(WorkerSocket socket, TlsListenerCounters* tls);
   // Expires the sessions past their deadline, then ticks again while any session is left.
   void tick_deadlines();
   // A parked connection has bytes (or its close) to read: a new session takes it.
@@ -161,6 +173,7 @@ class Worker {
   struct Listener {
     HostPort address;  // as configured
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    TlsListenerCounters* tls = nullptr;  // set on a TLS listener
   };
   std::vector<Listener> acceptors_;
   UpstreamPool pool_;

@@ -11,6 +11,7 @@
 #include "http/http_status.hpp"
 #include "proxy/downstream_connection.hpp"
 #include "proxy/request_log.hpp"
+#include "proxy/tls_accept.hpp"
 
 namespace ringproxy {
 
@@ -51,6 +52,7 @@ ConnectionHandlers downstream_handlers() {
                                                       deadline, resumed)
         ->start();
   };
+  h.start_tls = start_tls_connection;
   h.refuse = [](Worker& worker, WorkerSocket socket) {
     asio::co_spawn(worker.context(), refuse(std::move(socket)), asio::detached);
   };
@@ -133,4 +135,12 @@ template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_refusal(i
 template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_head_error(
     boost::system::error_code);
 
+
+template asio::awaitable<bool> DownstreamConnection<TlsStream>::write_client(std::string_view);
+template asio::awaitable<RequestEnd> DownstreamConnection<TlsStream>::respond_status(
+    RequestContext&, int, bool, std::string_view);
+template asio::awaitable<void> DownstreamConnection<TlsStream>::linger_close();
+template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_refusal(int);
+template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_head_error(
+    boost::system::error_code);
 }  // namespace ringproxy

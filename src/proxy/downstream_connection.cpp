@@ -11,6 +11,7 @@
 #include "http/head_reader.hpp"
 #include "log/log.hpp"
 #include "proxy/request_log.hpp"
+#include "proxy/tls_accept.hpp"
 #include "proxy/upstream_exchange.hpp"
 
 namespace ringproxy {
@@ -88,13 +89,15 @@ typename DownstreamConnection<Stream>::IdleWait DownstreamConnection<Stream>::id
 
 template <class Stream>
 void DownstreamConnection<Stream>::park(Clock::time_point deadline, bool is_new) {
-  buffer_.shrink_to_fit();
-  if (is_new) {
-    worker_.park().park_new(stream_.release(), deadline);
-  } else {
-    worker_.park().park_idle(stream_.release(), deadline);
+  if constexpr (Stream::kParkable) {
+    buffer_.shrink_to_fit();
+    if (is_new) {
+      worker_.park().park_new(stream_.release(), deadline);
+    } else {
+      worker_.park().park_idle(stream_.release(), deadline);
+    }
+    parked_ = true;
   }
-  parked_ = true;
 }
 
 template <class Stream>
@@ -104,6 +107,7 @@ void DownstreamConnection<Stream>::start_connection() {
   if (!resumed_) socket.set_option(tcp::no_delay(true), ec);
   auto remote = socket.remote_endpoint(ec);
   if (!ec) client_.ip = remote.address().to_string();
+  if constexpr (!Stream::kParkable) describe_tls(stream_.ssl(), client_);
   // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
   auto local = socket.local_endpoint(ec);
   if (!ec) {
@@ -139,11 +143,14 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
         const auto deadline = Clock::now() + limits.idle_timeout;
         for (;;) {
           buffer_.shrink_to_fit();
-          arm(std::min<Clock::duration>(kParkAfter, deadline - Clock::now()));
+          // A stream that cannot be parked waits here until the deadline.
+          arm(Stream::kParkable ? std::min<Clock::duration>(kParkAfter, deadline - Clock::now())
+                                : deadline - Clock::now());
           auto [wec] = co_await stream_.async_wait_readable(use_nothrow);
           const IdleWait wait = idle_wait_end(wec, deadline);
           if (wait != IdleWait::ended) n = stream_.read_now(buffer_.prepare(kReadSize), ec);
           if (ec || n > 0) break;
+          if (wait == IdleWait::quiet && !Stream::kParkable) continue;
           if (wait != IdleWait::readable) {
             // Ended, or quiet with nothing here: the socket goes to the park, bare.
             if (wait == IdleWait::quiet) park(deadline, false);
@@ -156,7 +163,8 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (ec) {
         // Closed by the client, idle timeout or drain: nothing to answer. A new connection
         // that has said nothing yet waits in the park for the rest of its head's time.
-        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
+        if (Stream::kParkable && first && timed_out_ && !draining_ &&
+            Clock::now() < *head_deadline_) {
           park(*head_deadline_, true);
         }
         break;
@@ -205,7 +213,8 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
 DownstreamConnection<Stream>::read_first() {
   // A new connection's bytes usually came with it: read at once, through the reactor if not,
   // for kParkAfter. Once per connection: a coroutine frame of its own costs little here.
-  arm(std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now()));
+  arm(Stream::kParkable ? std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now())
+                        : *head_deadline_ - Clock::now());
   const auto space = buffer_.prepare(kReadSize);
   boost::system::error_code ec;
   std::size_t n = stream_.read_now(space, ec);
@@ -277,5 +286,6 @@ void DownstreamConnection<Stream>::prefetch_rate_limit() {
 }
 
 template class DownstreamConnection<TcpStream>;
+template class DownstreamConnection<TlsStream>;
 
 }  // namespace ringproxy

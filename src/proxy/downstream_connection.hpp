@@ -15,6 +15,7 @@
 #include "http/head_reader.hpp"
 #include "net/message_arena.hpp"
 #include "net/tcp_stream.hpp"
+#include "net/tls_stream.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker.hpp"
 #include "proxy/request_context.hpp"
@@ -132,9 +133,10 @@ class DownstreamConnection final
 };
 
 extern template class DownstreamConnection<TcpStream>;
+extern template class DownstreamConnection<TlsStream>;
 
-// The handlers a worker starts client connections with (plain TCP), and refuses those over
-// max_connections with (503).
+// The handlers a worker starts client connections with (plain TCP, or TLS after its
+// handshake), and refuses those over max_connections with (503).
 ConnectionHandlers downstream_handlers();
 
 }  // namespace ringproxy

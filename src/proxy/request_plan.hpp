@@ -23,6 +23,12 @@ struct ClientIdentity {
   // connection and seed).
   std::optional<std::uint64_t> address_key_seed;
   std::uint64_t address_key = 0;
+  // On a TLS listener: the negotiated version and cipher (OpenSSL's static names), and the
+  // verified client certificate's subject (empty: none sent, or not verified).
+  bool tls = false;
+  std::string_view tls_version;
+  std::string_view tls_cipher;
+  std::string client_cert_subject;
 
   // The bucket key of the connection's own address under limiter.
   std::uint64_t address_key_for(const RateLimiter& limiter);

@@ -60,7 +60,8 @@ void UpstreamExchange<Stream>::begin() {
       req,
       UpstreamRequestHead{ctx_.path, client.ip,
                           ctx_.host.empty() ? std::string_view(client.local_authority) : ctx_.host,
-                          ctx_.host, ctx_.request_id, conn_.request_->chunked()},
+                          ctx_.host, ctx_.request_id, conn_.request_->chunked(), client.tls,
+                          client.client_cert_subject},
       conn_.upstream_head_);
   ctx_.upstream = ucfg_.name;
   ctx_.upstream_id = up_.metrics_id;
@@ -217,5 +218,6 @@ RelayBuffer& UpstreamExchange<Stream>::relay() {
 }
 
 template class UpstreamExchange<TcpStream>;
+template class UpstreamExchange<TlsStream>;
 
 }  // namespace ringproxy

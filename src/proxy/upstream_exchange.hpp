@@ -174,5 +174,6 @@ class UpstreamExchange {
 };
 
 extern template class UpstreamExchange<TcpStream>;
+extern template class UpstreamExchange<TlsStream>;
 
 }  // namespace ringproxy

@@ -212,4 +212,17 @@ template asio::awaitable<bool> UpstreamExchange<TcpStream>::answered_before_cont
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::send_body(
     UpstreamConnection&);
 
+
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::buffer_body();
+template asio::awaitable<bool> UpstreamExchange<TlsStream>::send_buffered_body(UpstreamConnection&);
+template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_body_error(
+    boost::system::error_code);
+template asio::awaitable<std::optional<RequestEnd>>
+UpstreamExchange<TlsStream>::check_first_chunk();
+template bool UpstreamExchange<TlsStream>::read_answer_now(UpstreamConnection&);
+template bool UpstreamExchange<TlsStream>::interim_before_body(UpstreamConnection&);
+template asio::awaitable<bool> UpstreamExchange<TlsStream>::answered_before_continue(
+    UpstreamConnection&);
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::send_body(
+    UpstreamConnection&);
 }  // namespace ringproxy

@@ -312,4 +312,25 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>:
     UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_no_backend();
 
+
+template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::start_response_head(
+    UpstreamConnection&);
+template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::step_response_head(
+    UpstreamConnection&, boost::system::error_code);
+template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::took_response_head(
+    UpstreamConnection&);
+template void UpstreamExchange<TlsStream>::classify_head_failure(boost::system::error_code,
+                                                                 const HeadVerdict&);
+template bool UpstreamExchange<TlsStream>::filter_response(UpstreamConnection&);
+template std::optional<RequestEnd> UpstreamExchange<TlsStream>::relay_response_now(
+    std::unique_ptr<UpstreamConnection>&);
+template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::relay_response(
+    std::unique_ptr<UpstreamConnection>);
+template RequestEnd UpstreamExchange<TlsStream>::finish_response(
+    std::unique_ptr<UpstreamConnection>);
+template asio::awaitable<bool> UpstreamExchange<TlsStream>::relay_sized_rest(UpstreamConnection&,
+                                                                             std::uint64_t);
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::relay_parsed(
+    UpstreamConnection&);
+template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_no_backend();
 }  // namespace ringproxy

@@ -1,0 +1,104 @@
+// TLS reads and writes on a non-blocking socket (see tls_stream.hpp).
+#include "net/tls_stream.hpp"
+
+#include <openssl/err.h>
+
+#include <boost/asio/error.hpp>
+#include <cerrno>
+
+namespace ringproxy {
+
+namespace tls_io {
+
+namespace {
+
+// What an SSL call that returned failure means for the caller.
+void classify(SSL* ssl, int result, boost::system::error_code& ec, Blocked* blocked) {
+  switch (SSL_get_error(ssl, result)) {
+    case SSL_ERROR_WANT_READ:
+      *blocked = Blocked::on_read;
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      *blocked = Blocked::on_write;
+      return;
+    case SSL_ERROR_ZERO_RETURN:
+      ec = boost::asio::error::eof;  // close_notify
+      break;
+    case SSL_ERROR_SYSCALL:
+      ec = errno != 0 ? boost::system::error_code(errno, boost::system::system_category())
+                      : boost::system::error_code(boost::asio::error::eof);
+      break;
+    default:
+      // A protocol failure, or the peer's TCP close without close_notify (OpenSSL 3 reports
+      // that as an SSL error): either way the stream is over.
+      ec = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING
+               ? boost::system::error_code(boost::asio::error::eof)
+               : boost::system::error_code(boost::asio::error::connection_reset);
+      break;
+  }
+  ERR_clear_error();
+}
+
+}  // namespace
+
+std::size_t read(SSL* ssl, void* data, std::size_t size, boost::system::error_code& ec,
+                 Blocked* blocked) {
+  std::size_t n = 0;
+  errno = 0;
+  const int r = SSL_read_ex(ssl, data, size, &n);
+  if (r == 1) return n;
+  classify(ssl, r, ec, blocked);
+  return 0;
+}
+
+std::size_t write(SSL* ssl, const void* data, std::size_t size, boost::system::error_code& ec,
+                  Blocked* blocked) {
+  std::size_t n = 0;
+  errno = 0;
+  const int r = SSL_write_ex(ssl, data, size, &n);
+  if (r == 1) return n;
+  classify(ssl, r, ec, blocked);
+  return 0;
+}
+
+char* scratch() {
+  thread_local char buffer[kRecordSize];
+  return buffer;
+}
+
+std::string_view version(const SSL* ssl) {
+  return ssl != nullptr ? SSL_get_version(ssl) : "";
+}
+
+std::string_view cipher(const SSL* ssl) {
+  const char* name = ssl != nullptr ? SSL_get_cipher_name(ssl) : nullptr;
+  return name != nullptr ? name : "";
+}
+
+}  // namespace tls_io
+
+TlsStream::TlsStream(WorkerSocket socket, SSL* ssl, std::shared_ptr<const void> keep)
+    : socket_(std::move(socket)), ssl_(ssl), keep_(std::move(keep)) {}
+
+TlsStream::TlsStream(TlsStream&& other) noexcept
+    : socket_(std::move(other.socket_)),
+      ssl_(std::exchange(other.ssl_, nullptr)),
+      keep_(std::move(other.keep_)) {}
+
+TlsStream::~TlsStream() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+void TlsStream::shutdown_send(boost::system::error_code& ec) {
+  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
+    SSL_shutdown(ssl_);  // close_notify, if the socket takes it now; no wait for the peer's
+    ERR_clear_error();
+  }
+  socket_.shutdown(WorkerSocket::shutdown_send, ec);
+}
+
+void TlsStream::close(boost::system::error_code& ec) {
+  socket_.close(ec);
+}
+
+}  // namespace ringproxy
