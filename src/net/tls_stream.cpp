@@ -8,6 +8,9 @@
 
 namespace ringproxy {
 
+using asio_awaitable_pair =
+    boost::asio::awaitable<std::pair<boost::system::error_code, unsigned long>>;
+
 namespace tls_io {
 
 namespace {
@@ -77,6 +80,35 @@ std::string_view cipher(const SSL* ssl) {
 
 }  // namespace tls_io
 
+asio_awaitable_pair tls_handshake(TlsIo io) {
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(io.ssl);
+    if (r == 1) co_return std::make_pair(boost::system::error_code(), 0UL);
+    const int err = SSL_get_error(io.ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      auto [ec] = co_await io.socket->async_wait(
+          err == SSL_ERROR_WANT_READ ? WorkerSocket::wait_read : WorkerSocket::wait_write,
+          boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (ec) co_return std::make_pair(ec, 0UL);
+      continue;
+    }
+    const unsigned long error = ERR_peek_error();
+    ERR_clear_error();
+    const boost::system::error_code failed =
+        error == 0 ? boost::system::error_code(boost::asio::error::eof)
+                   : boost::system::error_code(boost::asio::error::connection_reset);
+    co_return std::make_pair(failed, error);
+  }
+}
+
+void TlsIo::send_close_notify() const {
+  if (SSL_is_init_finished(ssl)) {
+    SSL_shutdown(ssl);
+    ERR_clear_error();
+  }
+}
+
 TlsStream::TlsStream(WorkerSocket socket, SSL* ssl, std::shared_ptr<const void> keep)
     : socket_(std::move(socket)), ssl_(ssl), keep_(std::move(keep)) {}
 
@@ -90,10 +122,7 @@ TlsStream::~TlsStream() {
 }
 
 void TlsStream::shutdown_send(boost::system::error_code& ec) {
-  if (ssl_ != nullptr && SSL_is_init_finished(ssl_)) {
-    SSL_shutdown(ssl_);  // close_notify, if the socket takes it now; no wait for the peer's
-    ERR_clear_error();
-  }
+  if (ssl_ != nullptr) io().send_close_notify();
   socket_.shutdown(WorkerSocket::shutdown_send, ec);
 }
 

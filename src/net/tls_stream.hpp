@@ -19,6 +19,7 @@
 #include <iterator>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "net/read_readiness.hpp"
 #include "net/worker_socket.hpp"
@@ -76,11 +77,119 @@ std::string_view cipher(const SSL* ssl);
 
 }  // namespace tls_io
 
+struct TlsIo;
+template <class ConstBuffers>
+boost::asio::awaitable<boost::system::error_code> tls_write_rest(TlsIo io,
+                                                                 const ConstBuffers& buffers,
+                                                                 std::size_t done);
+
+// The handshake over io (either side, as its SSL was set up), until done or failed: the error,
+// and OpenSSL's error code for a protocol failure (0 otherwise). Waits on the socket through
+// asio; a cancel ends it.
+boost::asio::awaitable<std::pair<boost::system::error_code, unsigned long>> tls_handshake(
+    TlsIo io);
+
+// TcpStream's I/O members over one SSL on one socket, neither owned: a view that TlsStream
+// (a client connection) and BackendStream (a backend connection) make on each call. Copied
+// into the async operations it starts, so it need not outlive them; the socket and the SSL
+// must. Worker thread only, as the socket.
+struct TlsIo {
+  WorkerSocket* socket;
+  SSL* ssl;
+
+  template <class MutableBuffers>
+  std::size_t read_now(const MutableBuffers& buffers, boost::system::error_code& ec) const {
+    const boost::asio::mutable_buffer b = *boost::asio::buffer_sequence_begin(buffers);
+    tls_io::Blocked blocked = tls_io::Blocked::no;
+    const std::size_t n = tls_io::read(ssl, b.data(), b.size(), ec, &blocked);
+    if (blocked == tls_io::Blocked::on_read && !SSL_has_pending(ssl)) {
+      ringproxy::note_drained(*socket);
+    }
+    return n;
+  }
+  template <class ConstBuffers>
+  std::size_t write_now(const ConstBuffers& buffers, boost::system::error_code& ec) const {
+    tls_io::Blocked blocked = tls_io::Blocked::no;
+    return tls_io::write_from(ssl, buffers, 0, ec, &blocked);
+  }
+  // The rest of buffers after done bytes, waiting on the socket as OpenSSL asks.
+  template <class ConstBuffers>
+  boost::asio::awaitable<boost::system::error_code> write_rest(const ConstBuffers& buffers,
+                                                               std::size_t done) const {
+    return tls_write_rest(*this, buffers, done);  // a coroutine with its own copy of the view
+  }
+  bool may_be_readable() const {
+    return SSL_has_pending(ssl) || ringproxy::may_be_readable(*socket);
+  }
+  void note_drained() const {
+    if (!SSL_has_pending(ssl)) ringproxy::note_drained(*socket);
+  }
+  // Readable: at once when OpenSSL holds bytes already, else as the socket's wait.
+  template <class Token>
+  auto async_wait_readable(Token&& token) const {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [io = *this](auto handler) {
+          if (SSL_has_pending(io.ssl)) {
+            boost::asio::post(io.socket->get_executor(), [h = std::move(handler)]() mutable {
+              std::move(h)(boost::system::error_code());
+            });
+          } else {
+            ringproxy::async_wait_readable(*io.socket, std::move(handler));
+          }
+        },
+        token);
+  }
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) const {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        [io = *this, buffers, started = false](auto& self,
+                                               boost::system::error_code ec = {}) mutable {
+          if (ec) {
+            self.complete(ec, 0);
+            return;
+          }
+          if (started) {
+            const std::size_t n = io.read_now(buffers, ec);
+            if (ec || n > 0) {
+              self.complete(ec, n);
+              return;
+            }
+          }
+          started = true;
+          io.async_wait_readable(std::move(self));
+        },
+        token, *socket);
+  }
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) const {
+    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+        [io = *this, buffers, started = false](auto& self,
+                                               boost::system::error_code ec = {}) mutable {
+          if (ec) {
+            self.complete(ec, 0);
+            return;
+          }
+          if (started) {
+            tls_io::Blocked blocked = tls_io::Blocked::no;
+            const std::size_t n = tls_io::write_from(io.ssl, buffers, 0, ec, &blocked);
+            if (ec || n > 0) {
+              self.complete(ec, n);
+              return;
+            }
+          }
+          started = true;
+          io.socket->async_wait(WorkerSocket::wait_write, std::move(self));
+        },
+        token, *socket);
+  }
+  // Sends close_notify if the socket takes it now (no wait for the peer's).
+  void send_close_notify() const;
+};
+
 // The operations the connection code uses on a stream (see TcpStream), over TLS. The SSL is
 // set up and its handshake done before the stream is made (proxy/tls_accept.cpp). It keeps
 // the contexts it was accepted with (keep) for its life: a reload does not touch it. Cannot be
-// parked (its state is more than a descriptor). Worker thread only, as its socket; async
-// operations refer to the stream, whose owner keeps it alive until they complete.
+// parked (its state is more than a descriptor). Worker thread only, as its socket.
 class TlsStream {
  public:
   using executor_type = WorkerSocket::executor_type;
@@ -97,79 +206,30 @@ class TlsStream {
 
   template <class MutableBuffers>
   std::size_t read_now(const MutableBuffers& buffers, boost::system::error_code& ec) {
-    const boost::asio::mutable_buffer b = *boost::asio::buffer_sequence_begin(buffers);
-    tls_io::Blocked blocked = tls_io::Blocked::no;
-    const std::size_t n = tls_io::read(ssl_, b.data(), b.size(), ec, &blocked);
-    if (blocked == tls_io::Blocked::on_read && !SSL_has_pending(ssl_)) {
-      ringproxy::note_drained(socket_);
-    }
-    return n;
+    return io().read_now(buffers, ec);
   }
   template <class ConstBuffers>
   std::size_t write_now(const ConstBuffers& buffers, boost::system::error_code& ec) {
-    tls_io::Blocked blocked = tls_io::Blocked::no;
-    return tls_io::write_from(ssl_, buffers, 0, ec, &blocked);
+    return io().write_now(buffers, ec);
   }
   template <class ConstBuffers>
   boost::asio::awaitable<boost::system::error_code> write_rest(const ConstBuffers& buffers,
-                                                               std::size_t done);
-  bool may_be_readable() { return SSL_has_pending(ssl_) || ringproxy::may_be_readable(socket_); }
-  void note_drained() {
-    if (!SSL_has_pending(ssl_)) ringproxy::note_drained(socket_);
+                                                               std::size_t done) {
+    return io().write_rest(buffers, done);
   }
-  // Readable: at once when OpenSSL holds bytes already, else as the socket's wait.
+  bool may_be_readable() { return io().may_be_readable(); }
+  void note_drained() { io().note_drained(); }
   template <class Token>
   auto async_wait_readable(Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        [this](auto handler) {
-          if (SSL_has_pending(ssl_)) {
-            boost::asio::post(socket_.get_executor(),
-                              [h = std::move(handler)]() mutable { std::move(h)(boost::system::error_code()); });
-          } else {
-            ringproxy::async_wait_readable(socket_, std::move(handler));
-          }
-        },
-        token);
+    return io().async_wait_readable(std::forward<Token>(token));
   }
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        [this, buffers, started = false](auto& self, boost::system::error_code ec = {}) mutable {
-          if (started && !ec) {
-            std::size_t n = read_now(buffers, ec);
-            if (ec || n > 0) {
-              self.complete(ec, n);
-              return;
-            }
-          } else if (ec) {
-            self.complete(ec, 0);
-            return;
-          }
-          started = true;
-          async_wait_readable(std::move(self));
-        },
-        token, socket_);
+    return io().async_read_some(buffers, std::forward<Token>(token));
   }
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        [this, buffers, started = false](auto& self, boost::system::error_code ec = {}) mutable {
-          if (ec) {
-            self.complete(ec, 0);
-            return;
-          }
-          if (started) {
-            tls_io::Blocked blocked = tls_io::Blocked::no;
-            const std::size_t n = tls_io::write_from(ssl_, buffers, 0, ec, &blocked);
-            if (ec || n > 0) {
-              self.complete(ec, n);
-              return;
-            }
-          }
-          started = true;
-          socket_.async_wait(WorkerSocket::wait_write, std::move(self));
-        },
-        token, socket_);
+    return io().async_write_some(buffers, std::forward<Token>(token));
   }
 
   void cancel(boost::system::error_code& ec) { socket_.cancel(ec); }
@@ -179,21 +239,24 @@ class TlsStream {
   bool is_open() const { return socket_.is_open(); }
 
  private:
+  TlsIo io() { return TlsIo{&socket_, ssl_}; }
+
   WorkerSocket socket_;
   SSL* ssl_;
   std::shared_ptr<const void> keep_;
 };
 
 template <class ConstBuffers>
-boost::asio::awaitable<boost::system::error_code> TlsStream::write_rest(
-    const ConstBuffers& buffers, std::size_t done) {
+boost::asio::awaitable<boost::system::error_code> tls_write_rest(TlsIo io,
+                                                                 const ConstBuffers& buffers,
+                                                                 std::size_t done) {
   const std::size_t total = boost::asio::buffer_size(buffers);
   for (;;) {
     boost::system::error_code ec;
     tls_io::Blocked blocked = tls_io::Blocked::no;
-    done = tls_io::write_from(ssl_, buffers, done, ec, &blocked);
+    done = tls_io::write_from(io.ssl, buffers, done, ec, &blocked);
     if (ec || done >= total) co_return ec;
-    auto [wec] = co_await socket_.async_wait(
+    auto [wec] = co_await io.socket->async_wait(
         blocked == tls_io::Blocked::on_read ? WorkerSocket::wait_read : WorkerSocket::wait_write,
         boost::asio::as_tuple(boost::asio::use_awaitable));
     if (wec) co_return wec;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "net/message_arena.hpp"
-#include "net/tcp_stream.hpp"
+#include "net/backend_stream.hpp"
 #include "net/worker_socket.hpp"
 
 namespace ringproxy {
@@ -19,7 +19,7 @@ namespace ringproxy {
 struct UpstreamConnection {
   UpstreamConnection(const boost::asio::io_context::executor_type& ex, UpstreamBufferPool& buffers)
       : stream(ex), buffer(128 * 1024, BlockAllocator<char, UpstreamBufferPool>(buffers)) {}
-  TcpStream stream;
+  BackendStream stream;  // TCP, or TLS for an upstream with tls = {...}
   // Its usual 16 KiB (a response head and body in one read) comes from the worker's pool and
   // goes back while the connection idles in the pool.
   boost::beast::basic_flat_buffer<BlockAllocator<char, UpstreamBufferPool>> buffer;

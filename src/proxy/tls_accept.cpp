@@ -98,31 +98,16 @@ void TlsHandshake::fail(TlsFailure why, std::string_view detail) {
 }
 
 asio::awaitable<bool> TlsHandshake::handshake() {
-  for (;;) {
-    ERR_clear_error();
-    const int r = SSL_do_handshake(ssl_);
-    if (r == 1) co_return true;
-    const int err = SSL_get_error(ssl_, r);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      auto [ec] = co_await socket_.async_wait(
-          err == SSL_ERROR_WANT_READ ? WorkerSocket::wait_read : WorkerSocket::wait_write,
-          use_nothrow);
-      if (ec) {
-        fail(timed_out_ ? TlsFailure::timeout : TlsFailure::closed, {});
-        co_return false;
-      }
-      continue;
-    }
-    const unsigned long error = ERR_peek_error();
-    if (error == 0) {
-      fail(TlsFailure::closed, {});  // the client went away mid-handshake
-    } else {
-      const char* reason = ERR_reason_error_string(error);
-      fail(classify_failure(error), reason != nullptr ? reason : "");
-    }
-    ERR_clear_error();
-    co_return false;
+  const auto [ec, error] = co_await tls_handshake(TlsIo{&socket_, ssl_});
+  if (!ec) co_return true;
+  if (error == 0) {
+    // The client went away, or its time ran out, mid-handshake.
+    fail(timed_out_ ? TlsFailure::timeout : TlsFailure::closed, {});
+  } else {
+    const char* reason = ERR_reason_error_string(error);
+    fail(classify_failure(error), reason != nullptr ? reason : "");
   }
+  co_return false;
 }
 
 asio::awaitable<void> TlsHandshake::run() {

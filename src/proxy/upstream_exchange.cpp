@@ -11,6 +11,7 @@
 #include "http/http_status.hpp"
 #include "log/log.hpp"
 #include "net/backend_endpoint.hpp"
+#include "net/backend_tls.hpp"
 #include "policy/hash_key.hpp"
 #include "policy/http_fields.hpp"
 
@@ -125,6 +126,7 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
     // A pooled connection, or a new one; a stale pooled one is replaced once, for free.
     for (bool fresh_retry_used = false;;) {
       auto c = conn_.worker_.pool().acquire(backend->slot, !idempotent_);
+      if (c && c->stream.is_tls() != ucfg_.tls.has_value()) c.reset();  // a reload changed tls
       const bool reused = c != nullptr;
       if (!c) c = co_await connect(*backend);
       if (!c) break;  // the next backend
@@ -208,7 +210,27 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamExchange<Stream>::c
   WorkerMetrics::count_connect(counts_);
   boost::system::error_code ignored;
   c->stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (ucfg_.tls && !co_await connect_tls(*c, backend)) co_return nullptr;
   co_return c;
+}
+
+template <class Stream>
+asio::awaitable<bool> UpstreamExchange<Stream>::connect_tls(UpstreamConnection& c,
+                                                            BackendState& backend) {
+  const std::shared_ptr<const TlsContexts> contexts = conn_.worker_.tls();
+  const UpstreamTlsContext* tls = contexts ? contexts->upstream(ucfg_.name) : nullptr;
+  std::string failure = "no TLS context for the upstream";
+  if (tls != nullptr) {
+    conn_.upstream_ = &c;  // the connect deadline covers the handshake
+    failure = co_await start_backend_tls(c.stream, *tls, backend.address);
+    conn_.upstream_ = nullptr;
+  }
+  if (failure.empty()) co_return true;
+  last_ = conn_.timed_out() ? Failure::connect_timeout : Failure::connect_refused;
+  fail_attempt();
+  selection_.lease().reset();
+  log::warn("TLS to backend " + backend.key + " of upstream " + ucfg_.name + ": " + failure);
+  co_return false;
 }
 
 template <class Stream>

@@ -69,6 +69,9 @@ class UpstreamExchange {
   void start_attempt(BackendState& backend);
   // A new connection to the backend, or nullptr (last_ says why, the failure is counted).
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect(BackendState& backend);
+  // TLS on a new connection to backend (upstream tls = {...}); false when it failed (counted
+  // and logged with the reason, as a connect failure: the next backend is tried, else 502).
+  boost::asio::awaitable<bool> connect_tls(UpstreamConnection& c, BackendState& backend);
   // Reads the request body whole (or, chunked, up to ctx_.request_buffer_bytes) before a
   // backend is picked, when it fits the route's limit and the process's total: a slow
   // uploader then pins no backend connection. An answer when the request ends here.
