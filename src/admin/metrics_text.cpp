@@ -8,6 +8,7 @@
 
 #include "admin/process_control.hpp"
 #include "net/heap_usage.hpp"
+#include "net/tls_metrics.hpp"
 #include "net/worker.hpp"
 
 namespace ringproxy {
@@ -190,6 +191,40 @@ void append_backend_metrics(std::string& out, const ProcessControl& server, cons
   }
 }
 
+// TLS handshakes per TLS listener (every listener the process has had: counters are kept).
+void append_tls_metrics(std::string& out) {
+  const TlsMetrics& tls = TlsMetrics::process();
+  bool any = false;
+  tls.for_each([&any](const TlsListenerCounters&) { any = true; });
+  if (!any) return;
+  auto rows = [&](const char* name, const char* help, auto value) {
+    header(out, name, "counter", help);
+    tls.for_each([&](const TlsListenerCounters& c) {
+      out += "ringproxy_";
+      out += name;
+      out += "{listener=\"";
+      append_label(out, c.listener);
+      out += "\"} " + std::to_string(value(c)) + "\n";
+    });
+  };
+  rows("tls_handshakes_total", "TLS handshakes completed, by listener.",
+       [](const TlsListenerCounters& c) { return c.handshakes.load(std::memory_order_relaxed); });
+  rows("tls_resumed_handshakes_total",
+       "Of the completed TLS handshakes, those that resumed a session (a ticket).",
+       [](const TlsListenerCounters& c) { return c.resumed.load(std::memory_order_relaxed); });
+  header(out, "tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed, by listener and reason.");
+  tls.for_each([&](const TlsListenerCounters& c) {
+    for (std::size_t i = 0; i < kTlsFailureNames.size(); ++i) {
+      out += "ringproxy_tls_handshake_failures_total{listener=\"";
+      append_label(out, c.listener);
+      out += "\",reason=\"";
+      out += kTlsFailureNames[i];
+      out += "\"} " + std::to_string(c.failures[i].load(std::memory_order_relaxed)) + "\n";
+    }
+  });
+}
+
 }  // namespace
 
 std::string metrics_text(const ProcessControl& server) {
@@ -200,6 +235,7 @@ std::string metrics_text(const ProcessControl& server) {
   append_connection_metrics(out, server, workers);
   const auto snap = append_config_metrics(out, server);
   append_backend_metrics(out, server, *snap);
+  append_tls_metrics(out);
   return out;
 }
 

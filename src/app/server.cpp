@@ -81,8 +81,7 @@ Server::Acceptors Server::bind_address(const HostPort& address, std::string* err
 void Server::announce_listener(const HostPort& address, const Acceptors& acceptors, bool tls) {
   boost::system::error_code ec;
   const auto port = acceptors.empty() ? address.port : acceptors.front().local_endpoint(ec).port();
-  log::info(std::string(tls ? "listening (TLS) on " : "listening on ") +
-            HostPort{address.host, port}.to_string());
+  log::info("listening on " + HostPort{address.host, port}.to_string() + (tls ? " (TLS)" : ""));
 }
 
 std::vector<std::pair<HostPort, TlsListenerCounters*>> Server::listeners_of(const Config& cfg) {

@@ -201,7 +201,14 @@ void AccessLogBuffer::append(const AccessRecord& r) {
   b += ",\"attempts\":";
   b += std::to_string(r.attempts);
   b += r.aborted ? ",\"aborted\":true" : ",\"aborted\":false";
-  b += r.rate_limited ? ",\"rate_limited\":true}\n" : ",\"rate_limited\":false}\n";
+  b += r.rate_limited ? ",\"rate_limited\":true" : ",\"rate_limited\":false";
+  if (!r.tls_version.empty()) {
+    b += ",\"tls_version\":";
+    append_json_string(b, r.tls_version);
+    b += ",\"tls_cipher\":";
+    append_json_string(b, r.tls_cipher);
+  }
+  b += "}\n";
 
   if (buffer_.size() >= kFlushBytes) {
     flush();

@@ -100,6 +100,8 @@ struct AccessRecord {
   unsigned attempts = 0;  // backends tried
   bool aborted = false;   // the response was cut off
   bool rate_limited = false;
+  std::string_view tls_version;  // on a TLS listener ("TLSv1.3"); the fields are omitted else
+  std::string_view tls_cipher;
 };
 
 // One worker's pending lines; flushed when large or on a short timer. Worker thread only.

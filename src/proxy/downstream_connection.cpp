@@ -271,7 +271,8 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
       plan.upstream ? co_await UpstreamExchange<Stream>(*this, ctx, *snap, *plan.upstream).run()
                     : co_await respond_status(ctx, plan.status, ctx.keep_alive, plan.headers());
   ctx.aborted = ctx.aborted || end == RequestEnd::abort;
-  log_request(worker_, ctx, req.method_string(), req, client_.ip);
+  log_request(worker_, ctx, req.method_string(), req, client_.ip, client_.tls_version,
+              client_.tls_cipher);
   co_return end;
 }
 

@@ -6,7 +6,8 @@
 namespace ringproxy {
 
 void log_request(Worker& worker, const RequestContext& ctx, std::string_view method,
-                 const ParsedRequest& req, std::string_view client_ip) {
+                 const ParsedRequest& req, std::string_view client_ip,
+                 std::string_view tls_version, std::string_view tls_cipher) {
   const auto duration = std::chrono::steady_clock::now() - ctx.started;
   if (ctx.status != 0) worker.metrics().count_response(ctx.upstream_id, ctx.status, duration);
   if (ctx.rate_limited) worker.metrics().count_rate_limited();
@@ -14,7 +15,8 @@ void log_request(Worker& worker, const RequestContext& ctx, std::string_view met
   if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
   worker.access_log().append(AccessRecord{client_ip, method, ctx.target, ctx.status, ctx.upstream,
                                           ctx.backend, ctx.bytes_in, ctx.bytes_out, duration,
-                                          request_id, ctx.attempts, ctx.aborted, ctx.rate_limited});
+                                          request_id, ctx.attempts, ctx.aborted, ctx.rate_limited,
+                                          tls_version, tls_cipher});
 }
 
 void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view client_ip) {
@@ -31,7 +33,9 @@ void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view cli
                                           {},
                                           0,
                                           false,
-                                          false});
+                                          false,
+                                          {},
+                                          {}});
 }
 
 }  // namespace ringproxy

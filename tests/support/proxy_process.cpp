@@ -150,6 +150,7 @@ std::size_t count_strings(std::string_view value) {
 // server.listen and admin.listen, enough for the configs tests write.
 struct ExpectedListeners {
   std::size_t proxy = 1;  // the default listen address when the config names none
+  std::size_t tls = 0;    // tls.listen addresses (announced after server.listen's)
   bool admin = false;
 };
 
@@ -171,14 +172,15 @@ ExpectedListeners expected_listeners(const std::string& toml) {
     std::string key = trim(line.substr(0, eq));
     std::string value = trim(line.substr(eq + 1));
     std::string full = table.empty() ? key : table + "." + key;
-    if (full == "server.listen") {
+    if (full == "server.listen" || full == "tls.listen") {
+      std::size_t& n = full == "tls.listen" ? expected.tls : expected.proxy;
       if (value.starts_with("[")) {
         std::string array = value;
         while (array.find(']') == std::string::npos && std::getline(in, raw))
           array += " " + trim(strip_comment(raw));
-        expected.proxy = count_strings(array);
+        n = count_strings(array);
       } else {
-        expected.proxy = count_strings(value) > 0 ? 1 : expected.proxy;
+        n = count_strings(value) > 0 ? 1 : n;
       }
     } else if (full == "admin.listen") {
       expected.admin = count_strings(value) > 0;
@@ -377,7 +379,8 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(const std::string& binary,
     {
       std::unique_lock lock(state.mutex_);
       auto ready = [&] {
-        return state.ports_.size() >= expected.proxy && (!expected.admin || state.admin_port_ != 0);
+        return state.ports_.size() >= expected.proxy + expected.tls &&
+               (!expected.admin || state.admin_port_ != 0);
       };
       state.changed_.wait_until(
           lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)), ready);
