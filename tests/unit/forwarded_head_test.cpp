@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "policy/http_fields.hpp"
 
@@ -24,6 +26,36 @@ TEST(ForwardedHead, HopByHopByCodeMatchesTheRuleByName) {
                            "Transfer-Encoding", "upgrade"}) {
     EXPECT_TRUE(is_hop_by_hop_field(http::string_to_field(name))) << name;
   }
+}
+
+// A TLS listener's request: X-Forwarded-Proto https and the verified client subject; what a
+// client sent in either is dropped (on every listener).
+TEST(ForwardedHead, HttpsAndTheClientSubjectReplaceWhatTheClientSent) {
+  ArenaBlockPool pool;
+  MessageArena arena(pool);
+  http::request_parser<http::empty_body, ArenaAllocator<char>> parser(
+      std::piecewise_construct, std::make_tuple(),
+      std::make_tuple(ArenaAllocator<char>(arena)));
+  boost::system::error_code ec;
+  const std::string head =
+      "GET /x HTTP/1.1\r\nHost: a\r\nX-Client-Cert-Subject: CN=admin\r\n"
+      "x-forwarded-proto: http\r\n\r\n";
+  parser.eager(true);
+  parser.put(boost::asio::buffer(head), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::string out;
+  UpstreamRequestHead parts{"/x", "10.0.0.1", "a", "", "id", false, true, "CN=alice,O=Example"};
+  write_upstream_request_head(parser.get().base(), parts, out);
+  EXPECT_NE(out.find("\r\nX-Forwarded-Proto: https\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nX-Client-Cert-Subject: CN=alice,O=Example\r\n"), std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("CN=admin"), std::string::npos) << out;
+  EXPECT_EQ(out.find("proto: http\r\n"), std::string::npos) << out;
+  parts.https = false;
+  parts.client_cert_subject = {};
+  write_upstream_request_head(parser.get().base(), parts, out);
+  EXPECT_NE(out.find("\r\nX-Forwarded-Proto: http\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Client-Cert"), std::string::npos) << out;
 }
 
 }  // namespace
