@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Opens many idle keep-alive client connections to a proxy and holds them (for scripts/bench).
 
-  scripts/idle_connections.py --port 18080 --count 10000 --ready-file F [--host 127.0.0.1]
+  scripts/idle_connections.py --port 18080 --count 10000 --ready-file F [--host 127.0.0.1] [--tls]
 
 1. Opens --count TCP connections (at most --concurrency connection attempts at a time), sends
    one `GET /idle/N?bytes=64 HTTP/1.1` with keep-alive on each and reads its whole response.
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -76,6 +77,8 @@ async def main():
                     help="connection attempts in flight at once (default 64)")
     ap.add_argument("--timeout", type=float, default=30.0, help="per-step timeout in seconds")
     ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--tls", action="store_true",
+                    help="TLS connections (the proxy's certificate is not checked)")
     ap.add_argument("--hold", type=float, default=600.0,
                     help="hold at most this long when no SIGUSR1 comes (default 600 s)")
     args = ap.parse_args()
@@ -84,6 +87,12 @@ async def main():
     errors = {}
     sem = asyncio.Semaphore(args.concurrency)
 
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+
     def note(kind):
         errors[kind] = errors.get(kind, 0) + 1
 
@@ -91,7 +100,9 @@ async def main():
         async with sem:
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(args.host, args.port), args.timeout)
+                    asyncio.open_connection(args.host, args.port, ssl=tls,
+                                            server_hostname="bench.test" if tls else None),
+                    args.timeout)
             except Exception as e:  # noqa: BLE001 - report every kind of failure
                 note(f"connect:{type(e).__name__}")
                 return

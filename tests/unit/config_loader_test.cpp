@@ -983,11 +983,12 @@ cert = "x"
 [[upstream]]
 name = "app"
 backend = [{address = "h:1"}]
-  [upstream.tls]
+  [upstream.tls_options]
   verify = true
 )");
-  EXPECT_THAT(errors_of(text), ElementsAre("x.toml:1: server: unknown key \"tls\"",
-                                           "x.toml:6: upstream \"app\": unknown key \"tls\""));
+  EXPECT_THAT(errors_of(text),
+              ElementsAre("x.toml:1: server: unknown key \"tls\"",
+                          "x.toml:6: upstream \"app\": unknown key \"tls_options\""));
 }
 
 TEST(ConfigLoader, CollectsEveryErrorSortedByLine) {
