@@ -164,8 +164,8 @@ struct TlsCertificateConfig {
 
 // [tls.client_auth]: mutual TLS on the TLS listeners.
 struct TlsClientAuthConfig {
-  std::string ca;         // PEM file of the CAs client certificates must chain to
-  bool required = true;   // false: ask, and pass on the verified subject when there is one
+  std::string ca;        // PEM file of the CAs client certificates must chain to
+  bool required = true;  // false: ask, and pass on the verified subject when there is one
   int line = 0;
   int ca_line = 0;
 };

@@ -16,8 +16,8 @@ void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out);
 void read_listen(TableReader& r, std::vector<HostPort>& out);
 // [tls]; table is known to be a table. server_listen: the cleartext listeners (an address
 // cannot be both).
-void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen,
-              Diagnostics& diag, TlsConfig& out);
+void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen, Diagnostics& diag,
+              TlsConfig& out);
 // [admin]; table is known to be a table.
 void read_admin(const TomlValue& table, Diagnostics& diag, AdminConfig& out);
 // [log]; table is known to be a table.

@@ -89,8 +89,8 @@ void read_certificates(TableReader& r, Diagnostics& diag, TlsConfig& out) {
   for (const TomlValue& item : v->as_array()) {
     ++number;
     if (!item.is_table()) {
-      r.error(line_of(item), "certificate #" + std::to_string(number) +
-                                 ": expected a table, got " + describe_type(item));
+      r.error(line_of(item), "certificate #" + std::to_string(number) + ": expected a table, got " +
+                                 describe_type(item));
       continue;
     }
     TlsCertificateConfig cert;
@@ -119,15 +119,16 @@ void read_client_auth(TableReader& tls, Diagnostics& diag, TlsConfig& out) {
 
 }  // namespace
 
-void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen,
-              Diagnostics& diag, TlsConfig& out) {
+void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen, Diagnostics& diag,
+              TlsConfig& out) {
   TableReader r(table, "tls", true, diag);
   out.line = r.line();
   if (r.find("listen")) {
     read_listen(r, out.listen);
     for (const HostPort& a : out.listen) {
       // Port 0 (tests) picks a free port for each: no clash.
-      if (a.port != 0 && std::find(server_listen.begin(), server_listen.end(), a) != server_listen.end()) {
+      if (a.port != 0 &&
+          std::find(server_listen.begin(), server_listen.end(), a) != server_listen.end()) {
         r.key_error(*r.find("listen"), "listen",
                     "address " + quote(a.to_string()) + " is also in server.listen");
       }
@@ -142,9 +143,9 @@ void read_tls(const TomlValue& table, const std::vector<HostPort>& server_listen
     } else if (text == "1.3") {
       out.min_version = TlsVersion::v1_3;
     } else {
-      r.key_error(*r.find("min_version"), "min_version",
-                  "must be \"1.2\" or \"1.3\" (older versions are always refused), got " +
-                      quote(text));
+      r.key_error(
+          *r.find("min_version"), "min_version",
+          "must be \"1.2\" or \"1.3\" (older versions are always refused), got " + quote(text));
     }
   }
   if (const TomlValue* v = r.find("ciphers")) out.ciphers_line = line_of(*v);

@@ -17,13 +17,13 @@ using MessageFields = boost::beast::http::basic_fields<ArenaAllocator<char>>;
 
 // What the request head to a backend adds to or changes in the client's head.
 struct UpstreamRequestHead {
-  std::string_view target;          // origin-form target to send
-  std::string_view client_ip;       // appended to X-Forwarded-For
-  std::string_view host;            // the Host to send (replaces the client's)
-  std::string_view forwarded_host;  // X-Forwarded-Host (omitted when empty)
-  std::string_view request_id;      // X-Request-Id to add (empty: the client sent one)
-  bool chunked = false;             // the body is sent chunked
-  bool https = false;               // X-Forwarded-Proto: https (a TLS listener)
+  std::string_view target;               // origin-form target to send
+  std::string_view client_ip;            // appended to X-Forwarded-For
+  std::string_view host;                 // the Host to send (replaces the client's)
+  std::string_view forwarded_host;       // X-Forwarded-Host (omitted when empty)
+  std::string_view request_id;           // X-Request-Id to add (empty: the client sent one)
+  bool chunked = false;                  // the body is sent chunked
+  bool https = false;                    // X-Forwarded-Proto: https (a TLS listener)
   std::string_view client_cert_subject;  // X-Client-Cert-Subject (omitted when empty)
 };
 

@@ -46,15 +46,16 @@ std::string lower(std::string_view text) {
 // The DNS names of a certificate's subjectAltName (lower-cased).
 std::vector<std::string> san_names(X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
     if (g->type != GEN_DNS) continue;
     const auto* data = ASN1_STRING_get0_data(g->d.dNSName);
-    out.push_back(lower(std::string_view(reinterpret_cast<const char*>(data),
-                                         static_cast<std::size_t>(ASN1_STRING_length(g->d.dNSName)))));
+    out.push_back(
+        lower(std::string_view(reinterpret_cast<const char*>(data),
+                               static_cast<std::size_t>(ASN1_STRING_length(g->d.dNSName)))));
   }
   GENERAL_NAMES_free(names);
   return out;
@@ -83,10 +84,13 @@ void configure_server(SSL_CTX* ctx, const TlsConfig& cfg) {
   SSL_CTX_set_min_proto_version(
       ctx, cfg.min_version == TlsVersion::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_cipher_list(ctx, cfg.ciphers.empty() ? kDefaultCiphers : cfg.ciphers.c_str());
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // One read takes what the socket holds (a record's header and body, or several records),
+  // not a read per header and per body; SSL_has_pending() sees what it buffered.
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   // Resumption is by tickets only: no server-side cache (and no lock around one).
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -146,12 +150,11 @@ bool load_pair(SSL_CTX* ctx, const TlsCertificateConfig& cert, const std::string
   }
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(cert.key.c_str(), "r"), BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr,
-      EVP_PKEY_free);
+      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr, EVP_PKEY_free);
   if (!key) {
-    errors->push_back({file, cert.key_line,
-                       key_label + "not a PEM private key (" +
-                           openssl_error_reason("no key in it") + ")"});
+    errors->push_back(
+        {file, cert.key_line,
+         key_label + "not a PEM private key (" + openssl_error_reason("no key in it") + ")"});
     return false;
   }
   if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key.get()) != 1) {
@@ -178,8 +181,7 @@ std::string openssl_error_reason(std::string_view fallback) {
 }
 
 bool TlsServerContexts::add_certificate(const TlsConfig& cfg, const TlsCertificateConfig& cert,
-                                        const std::string& file,
-                                        std::vector<ConfigError>* errors) {
+                                        const std::string& file, std::vector<ConfigError>* errors) {
   auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
   SSL_CTX* ctx = context->native_handle();
   if (!load_pair(ctx, cert, file, errors)) return false;
@@ -260,6 +262,7 @@ bool build_upstream(const UpstreamConfig& up, const std::string& file, UpstreamT
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);
   out.server_name = cfg.server_name;
   out.verify = cfg.verify;
   const std::string label = "upstream " + quoted(up.name) + ": tls.ca " + quoted(cfg.ca) + ": ";

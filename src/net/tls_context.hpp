@@ -38,8 +38,8 @@ class TlsTicketKeys {
  private:
   static int ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv,
                              EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc);
-  int seal_or_open(unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
-                   EVP_MAC_CTX* mac, int enc);
+  int seal_or_open(unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                   int enc);
 
   std::mutex mutex_;
   TicketKeyRing ring_;
@@ -85,7 +85,7 @@ struct UpstreamTlsContext {
 
 // Everything TLS of one generation. Immutable once built; any thread.
 struct TlsContexts {
-  std::shared_ptr<const TlsServerContexts> server;  // null without [tls]
+  std::shared_ptr<const TlsServerContexts> server;                   // null without [tls]
   std::map<std::string, UpstreamTlsContext, std::less<>> upstreams;  // by upstream name
 
   const UpstreamTlsContext* upstream(std::string_view name) const {

@@ -22,9 +22,14 @@ enum class TlsFailure : std::size_t {
   http_request,
   other,
 };
-inline constexpr std::array<std::string_view, 8> kTlsFailureNames = {
-    "timeout",         "closed",       "protocol_version", "no_shared_cipher",
-    "no_client_certificate", "bad_client_certificate", "http_request", "other"};
+inline constexpr std::array<std::string_view, 8> kTlsFailureNames = {"timeout",
+                                                                     "closed",
+                                                                     "protocol_version",
+                                                                     "no_shared_cipher",
+                                                                     "no_client_certificate",
+                                                                     "bad_client_certificate",
+                                                                     "http_request",
+                                                                     "other"};
 
 // One TLS listener's counters. Thread-safe (relaxed atomics; every worker adds).
 struct TlsListenerCounters {

@@ -62,8 +62,8 @@ std::size_t write_from(SSL* ssl, const ConstBuffers& buffers, std::size_t done,
       // after a full socket gathers the same bytes again, as OpenSSL requires.
       boost::beast::buffers_suffix<ConstBuffers> rest(buffers);
       rest.consume(done);
-      const std::size_t take = boost::asio::buffer_copy(
-          boost::asio::buffer(scratch(), kRecordSize), rest);
+      const std::size_t take =
+          boost::asio::buffer_copy(boost::asio::buffer(scratch(), kRecordSize), rest);
       n = write(ssl, scratch(), take, ec, blocked);
     }
     done += n;
@@ -86,8 +86,7 @@ boost::asio::awaitable<boost::system::error_code> tls_write_rest(TlsIo io,
 // The handshake over io (either side, as its SSL was set up), until done or failed: the error,
 // and OpenSSL's error code for a protocol failure (0 otherwise). Waits on the socket through
 // asio; a cancel ends it.
-boost::asio::awaitable<std::pair<boost::system::error_code, unsigned long>> tls_handshake(
-    TlsIo io);
+boost::asio::awaitable<std::pair<boost::system::error_code, unsigned long>> tls_handshake(TlsIo io);
 
 // TcpStream's I/O members over one SSL on one socket, neither owned: a view that TlsStream
 // (a client connection) and BackendStream (a backend connection) make on each call. Copied

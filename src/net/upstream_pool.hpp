@@ -9,8 +9,8 @@
 #include <memory>
 #include <vector>
 
-#include "net/message_arena.hpp"
 #include "net/backend_stream.hpp"
+#include "net/message_arena.hpp"
 #include "net/worker_socket.hpp"
 
 namespace ringproxy {

@@ -135,7 +135,6 @@ template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_refusal(i
 template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_head_error(
     boost::system::error_code);
 
-
 template asio::awaitable<bool> DownstreamConnection<TlsStream>::write_client(std::string_view);
 template asio::awaitable<RequestEnd> DownstreamConnection<TlsStream>::respond_status(
     RequestContext&, int, bool, std::string_view);

@@ -6,8 +6,8 @@
 namespace ringproxy {
 
 void log_request(Worker& worker, const RequestContext& ctx, std::string_view method,
-                 const ParsedRequest& req, std::string_view client_ip,
-                 std::string_view tls_version, std::string_view tls_cipher) {
+                 const ParsedRequest& req, std::string_view client_ip, std::string_view tls_version,
+                 std::string_view tls_cipher) {
   const auto duration = std::chrono::steady_clock::now() - ctx.started;
   if (ctx.status != 0) worker.metrics().count_response(ctx.upstream_id, ctx.status, duration);
   if (ctx.rate_limited) worker.metrics().count_rate_limited();

@@ -2,8 +2,8 @@
 #include "proxy/tls_accept.hpp"
 
 #include <openssl/err.h>
-#include <openssl/x509.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -38,6 +38,8 @@ TlsFailure classify_failure(unsigned long error) {
       return TlsFailure::bad_client_certificate;
     case SSL_R_HTTP_REQUEST:
       return TlsFailure::http_request;
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+      return TlsFailure::closed;
     default:
       return TlsFailure::other;
   }
@@ -92,8 +94,8 @@ class TlsHandshake final : public DownstreamTask,
 
 void TlsHandshake::fail(TlsFailure why, std::string_view detail) {
   listener_.count_failure(why);
-  log::debug("TLS handshake on " + listener_.listener + " failed: " +
-             std::string(kTlsFailureNames[static_cast<std::size_t>(why)]) +
+  log::debug("TLS handshake on " + listener_.listener +
+             " failed: " + std::string(kTlsFailureNames[static_cast<std::size_t>(why)]) +
              (detail.empty() ? "" : " (" + std::string(detail) + ")"));
 }
 

@@ -212,7 +212,6 @@ template asio::awaitable<bool> UpstreamExchange<TcpStream>::answered_before_cont
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::send_body(
     UpstreamConnection&);
 
-
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::buffer_body();
 template asio::awaitable<bool> UpstreamExchange<TlsStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_body_error(

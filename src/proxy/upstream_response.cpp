@@ -312,7 +312,6 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>:
     UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_no_backend();
 
-
 template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::start_response_head(
     UpstreamConnection&);
 template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::step_response_head(

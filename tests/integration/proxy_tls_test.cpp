@@ -48,9 +48,9 @@ class TlsTest : public ProxyTest {
     }
     args.insert(args.end(), {"-out", file(name + ".csr")});
     run("/usr/bin/openssl", args);
-    run("/usr/bin/openssl", {"x509", "-req", "-in", file(name + ".csr"), "-CA",
-                             file(issuer + ".crt"), "-CAkey", file(issuer + ".key"),
-                             "-CAcreateserial", "-days", "2", "-out", file(name + ".crt")});
+    run("/usr/bin/openssl",
+        {"x509", "-req", "-in", file(name + ".csr"), "-CA", file(issuer + ".crt"), "-CAkey",
+         file(issuer + ".key"), "-CAcreateserial", "-days", "2", "-out", file(name + ".crt")});
   }
 
   // A [[tls.certificate]] table for NAME.crt/.key, with server_names when given.
@@ -123,23 +123,23 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
     EXPECT_FALSE(c.connect(tls_port(), {.min_version = old, .max_version = old, .legacy = true}))
         << "version " << old << " was accepted";
   }
-  EXPECT_TRUE(wait_until([&] { return tls_metric("tls_handshake_failures_total",
-                                                 "protocol_version") == "2"; },
-                         3s))
-      << "protocol_version failures: " << tls_metric("tls_handshake_failures_total",
-                                                     "protocol_version");
+  EXPECT_TRUE(wait_until(
+      [&] { return tls_metric("tls_handshake_failures_total", "protocol_version") == "2"; }, 3s))
+      << "protocol_version failures: "
+      << tls_metric("tls_handshake_failures_total", "protocol_version");
   const std::pair<int, std::string> good[] = {{TLS1_2_VERSION, "TLSv1.2"},
                                               {TLS1_3_VERSION, "TLSv1.3"}};
   for (const auto& [v, name] : good) {
     TlsClient c;
-    ASSERT_TRUE(c.connect(tls_port(), {.sni = "site.test", .min_version = v, .max_version = v,
-                                       .ca = file("site.crt")}))
+    ASSERT_TRUE(
+        c.connect(tls_port(),
+                  {.sni = "site.test", .min_version = v, .max_version = v, .ca = file("site.crt")}))
         << name << ": " << c.error();
     EXPECT_EQ(c.version(), name);
     EXPECT_EQ(c.alpn(), "http/1.1");
     for (int i = 0; i < 3; ++i) {  // keep-alive over TLS
-      const TlsResponse r = c.get("/v?" + std::to_string(i), "site.test",
-                                  "X-Forwarded-Proto: spoofed\r\n");
+      const TlsResponse r =
+          c.get("/v?" + std::to_string(i), "site.test", "X-Forwarded-Proto: spoofed\r\n");
       ASSERT_EQ(r.status, 200) << r.error;
       EXPECT_EQ(echo_line(r.body, "target"), "/v?" + std::to_string(i));
       EXPECT_TRUE(contains(r.body, "header: X-Forwarded-Proto: https\n")) << r.body;
@@ -156,9 +156,9 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
 TEST_F(TlsTest, AClientThatNeverFinishesItsHandshakeIsClosedAtHandshakeTimeout) {
   start_origins(1);
   make_cert("site", "/CN=site.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
-      upstream_toml("app", {origin().address()}) +
-      tls_table(cert_table("site"), "handshake_timeout = \"300ms\""))));
+  ASSERT_TRUE(start_proxy(
+      ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
+                                 tls_table(cert_table("site"), "handshake_timeout = \"300ms\""))));
   RawSocket silent;
   RawSocket partial;
   ASSERT_TRUE(silent.connect(tls_port()));
@@ -168,8 +168,8 @@ TEST_F(TlsTest, AClientThatNeverFinishesItsHandshakeIsClosedAtHandshakeTimeout) 
   EXPECT_TRUE(silent.wait_closed(5s));
   EXPECT_TRUE(partial.wait_closed(5s));
   EXPECT_LT(ms_since(start), 3000);
-  EXPECT_TRUE(wait_until(
-      [&] { return tls_metric("tls_handshake_failures_total", "timeout") == "2"; }, 3s));
+  EXPECT_TRUE(
+      wait_until([&] { return tls_metric("tls_handshake_failures_total", "timeout") == "2"; }, 3s));
 }
 
 class TlsResumptionTest : public TlsTest, public ::testing::WithParamInterface<unsigned> {};
@@ -177,8 +177,10 @@ class TlsResumptionTest : public TlsTest, public ::testing::WithParamInterface<u
 TEST_P(TlsResumptionTest, TheSecondConnectionResumesWithATicketOnAnyWorker) {
   start_origins(1);
   make_cert("site", "/CN=site.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().workers(GetParam()).only_tables(
-      upstream_toml("app", {origin().address()}) + tls_table(cert_table("site")))));
+  ASSERT_TRUE(start_proxy(ProxyOptions()
+                              .workers(GetParam())
+                              .only_tables(upstream_toml("app", {origin().address()}) +
+                                           tls_table(cert_table("site")))));
   for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
     TlsClient first;
     ASSERT_TRUE(first.connect(tls_port(), {.sni = "site.test", .max_version = version}));
@@ -239,8 +241,8 @@ TEST_F(TlsTest, AReloadWithABadCertificateIsRefusedNamingTheFileAndChangesNothin
   // A key that belongs to another certificate.
   const std::string mismatched = "  [[tls.certificate]]\n  cert = \"" + file("site.crt") +
                                  "\"\n  key = \"" + file("other.key") + "\"\n";
-  ASSERT_TRUE(
-      proxy_->write_config(build_config(ProxyOptions().only_tables(upstream + tls_table(mismatched)))));
+  ASSERT_TRUE(proxy_->write_config(
+      build_config(ProxyOptions().only_tables(upstream + tls_table(mismatched)))));
   HttpResponse r = post_reload();
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(contains(r.body, file("other.key"))) << r.body;
@@ -249,13 +251,14 @@ TEST_F(TlsTest, AReloadWithABadCertificateIsRefusedNamingTheFileAndChangesNothin
   std::ofstream(file("junk.crt")) << "not a certificate\n";
   const std::string missing = "  [[tls.certificate]]\n  cert = \"" + file("junk.crt") +
                               "\"\n  key = \"" + file("gone.key") + "\"\n";
-  ASSERT_TRUE(
-      proxy_->write_config(build_config(ProxyOptions().only_tables(upstream + tls_table(missing)))));
+  ASSERT_TRUE(proxy_->write_config(
+      build_config(ProxyOptions().only_tables(upstream + tls_table(missing)))));
   r = post_reload();
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(contains(r.body, file("gone.key") + "\": cannot read: No such file")) << r.body;
   // --check says the same, with the line.
-  const auto check = ProxyProcess::run(kProxyBinary, {"--check", "--config", proxy_->config_path()});
+  const auto check =
+      ProxyProcess::run(kProxyBinary, {"--check", "--config", proxy_->config_path()});
   EXPECT_EQ(check.exit_code, 1);
   EXPECT_TRUE(contains(check.output, file("gone.key"))) << check.output;
   EXPECT_TRUE(contains(check.output, "cannot read")) << check.output;
@@ -275,18 +278,18 @@ TEST_F(TlsTest, RequiredClientCertificatesRefuseOthersAndPassTheVerifiedSubjectU
   make_cert("mallory", "/CN=mallory", {});  // self-signed: not from the clients' CA
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
       upstream_toml("app", {origin().address()}) +
-      tls_table(cert_table("site"), "[tls.client_auth]\nca = \"" + file("clients-ca.crt") +
-                                        "\"\nrequired = true\n"))));
+      tls_table(cert_table("site"),
+                "[tls.client_auth]\nca = \"" + file("clients-ca.crt") + "\"\nrequired = true\n"))));
   for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
     TlsClient none;
-    const bool refused = !none.connect(tls_port(), {.max_version = version}) ||
-                         none.get("/").status == 0;
+    const bool refused =
+        !none.connect(tls_port(), {.max_version = version}) || none.get("/").status == 0;
     EXPECT_TRUE(refused) << "a client without a certificate was served at " << version;
     TlsClient stranger;
-    const bool stranger_refused =
-        !stranger.connect(tls_port(), {.max_version = version, .cert = file("mallory.crt"),
-                                       .key = file("mallory.key")}) ||
-        stranger.get("/").status == 0;
+    const bool stranger_refused = !stranger.connect(tls_port(), {.max_version = version,
+                                                                 .cert = file("mallory.crt"),
+                                                                 .key = file("mallory.key")}) ||
+                                  stranger.get("/").status == 0;
     EXPECT_TRUE(stranger_refused) << "a client with an unknown CA's certificate was served";
   }
   TlsClient alice;
@@ -306,9 +309,8 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
   make_cert("backend", "/CN=backend.test", {"backend.test"});
   make_cert("other", "/CN=other.test", {"other.test"});
   // The TLS backend: another ringproxy terminating TLS in front of the origin.
-  const std::string backend_toml =
-      build_config(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                              tls_table(cert_table("backend"))));
+  const std::string backend_toml = build_config(ProxyOptions().only_tables(
+      upstream_toml("app", {origin().address()}) + tls_table(cert_table("backend"))));
   auto backend = ProxyProcess::start(kProxyBinary, backend_toml);
   ASSERT_NE(backend, nullptr);
   const std::string address = "127.0.0.1:" + std::to_string(backend->port(1));
@@ -317,10 +319,10 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
                          "retries = 0\ntls = { ca = \"" + file(ca + ".crt") +
                              "\", server_name = \"backend.test\" }");
   };
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
-      upstream("good", "backend") + upstream("bad", "other") +
-      "\n[[route]]\npath_prefix = \"/bad\"\nupstream = \"bad\"\n"
-      "\n[[route]]\nupstream = \"good\"\n")));
+  ASSERT_TRUE(start_proxy(
+      ProxyOptions().only_tables(upstream("good", "backend") + upstream("bad", "other") +
+                                 "\n[[route]]\npath_prefix = \"/bad\"\nupstream = \"bad\"\n"
+                                 "\n[[route]]\nupstream = \"good\"\n")));
   auto client = connect();
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < 5; ++i) {
@@ -334,10 +336,10 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
   EXPECT_TRUE(contains(admin.get("/metrics").body,
                        "ringproxy_tls_handshakes_total{listener=\"127.0.0.1:0\"} 1\n"));
   EXPECT_EQ(client->get("/bad").status, 502);
-  EXPECT_TRUE(proxy_->wait_for_log(
-      "TLS to backend " + address + " of upstream bad: certificate verification failed: "
-                                    "self-signed certificate",
-      5s))
+  EXPECT_TRUE(proxy_->wait_for_log("TLS to backend " + address +
+                                       " of upstream bad: certificate verification failed: "
+                                       "self-signed certificate",
+                                   5s))
       << proxy_->log();
   backend->signal(SIGTERM);
   EXPECT_EQ(backend->wait_exit(kExitWait), std::optional<int>(0));

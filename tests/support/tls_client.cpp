@@ -70,8 +70,9 @@ bool TlsClient::connect(std::uint16_t port, const TlsClientOptions& o) {
     if (SSL_CTX_load_verify_locations(ctx_, o.ca.c_str(), nullptr) != 1) return fail("CA file");
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
   }
-  if (!o.cert.empty() && (SSL_CTX_use_certificate_chain_file(ctx_, o.cert.c_str()) != 1 ||
-                          SSL_CTX_use_PrivateKey_file(ctx_, o.key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+  if (!o.cert.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx_, o.cert.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx_, o.key.c_str(), SSL_FILETYPE_PEM) != 1)) {
     return fail("client certificate");
   }
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

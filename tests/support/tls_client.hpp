@@ -15,14 +15,14 @@ namespace ringproxy::test {
 using TlsSession = std::shared_ptr<SSL_SESSION>;
 
 struct TlsClientOptions {
-  std::string sni{};             // empty: no SNI
-  int min_version = 0;         // TLS1_VERSION...; 0: any the library allows
+  std::string sni{};    // empty: no SNI
+  int min_version = 0;  // TLS1_VERSION...; 0: any the library allows
   int max_version = 0;
-  bool legacy = false;         // allow TLS 1.0/1.1 on this side (SECLEVEL 0), to offer them
-  std::string cert{};            // client certificate and key (PEM), for mutual TLS
+  bool legacy = false;  // allow TLS 1.0/1.1 on this side (SECLEVEL 0), to offer them
+  std::string cert{};   // client certificate and key (PEM), for mutual TLS
   std::string key{};
-  TlsSession session{};          // resume this session
-  std::string ca{};              // verify the server against this PEM file (empty: no check)
+  TlsSession session{};  // resume this session
+  std::string ca{};      // verify the server against this PEM file (empty: no check)
 };
 
 // A simple HTTP/1.1 exchange's result over TLS.

@@ -34,8 +34,7 @@ TEST(ForwardedHead, HttpsAndTheClientSubjectReplaceWhatTheClientSent) {
   ArenaBlockPool pool;
   MessageArena arena(pool);
   http::request_parser<http::empty_body, ArenaAllocator<char>> parser(
-      std::piecewise_construct, std::make_tuple(),
-      std::make_tuple(ArenaAllocator<char>(arena)));
+      std::piecewise_construct, std::make_tuple(), std::make_tuple(ArenaAllocator<char>(arena)));
   boost::system::error_code ec;
   const std::string head =
       "GET /x HTTP/1.1\r\nHost: a\r\nX-Client-Cert-Subject: CN=admin\r\n"
