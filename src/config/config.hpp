@@ -95,6 +95,7 @@ struct UpstreamTlsConfig {
   bool verify = true;       // verify the backend's certificate chain and name
   int line = 0;             // line of the tls key
   int ca_line = 0;
+  bool operator==(const UpstreamTlsConfig&) const = default;
 };
 
 // One [[upstream]]: a named pool of backends and how to talk to them.

@@ -257,34 +257,44 @@ namespace {
 bool build_upstream(const UpstreamConfig& up, const std::string& file, UpstreamTlsContext& out,
                     std::vector<ConfigError>* errors) {
   const UpstreamTlsConfig& cfg = *up.tls;
-  out.context = std::make_unique<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* ctx = out.context->native_handle();
+  std::string error;
+  out.context = make_upstream_tls_context(cfg, &error);
+  out.server_name = cfg.server_name;
+  out.verify = cfg.verify;
+  if (!out.context) {
+    errors->push_back({file, cfg.ca_line, "upstream " + quoted(up.name) + ": " + error});
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<ssl::context> make_upstream_tls_context(const UpstreamTlsConfig& cfg,
+                                                        std::string* error) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* ctx = context->native_handle();
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_read_ahead(ctx, 1);
-  out.server_name = cfg.server_name;
-  out.verify = cfg.verify;
-  const std::string label = "upstream " + quoted(up.name) + ": tls.ca " + quoted(cfg.ca) + ": ";
+  const std::string label = "tls.ca " + quoted(cfg.ca) + ": ";
   if (!cfg.ca.empty()) {
     if (std::string why = unreadable(cfg.ca); !why.empty()) {
-      errors->push_back({file, cfg.ca_line, label + why});
-      return false;
+      *error = label + why;
+      return nullptr;
     }
     if (SSL_CTX_load_verify_locations(ctx, cfg.ca.c_str(), nullptr) != 1) {
-      errors->push_back({file, cfg.ca_line,
-                         label + "not a PEM CA certificate file (" +
-                             openssl_error_reason("no certificate in it") + ")"});
-      return false;
+      *error = label + "not a PEM CA certificate file (" +
+               openssl_error_reason("no certificate in it") + ")";
+      return nullptr;
     }
   } else {
     SSL_CTX_set_default_verify_paths(ctx);
   }
   SSL_CTX_set_verify(ctx, cfg.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
-  return true;
+  return context;
 }
-
-}  // namespace
 
 std::shared_ptr<const TlsContexts> build_tls_contexts(const Config& config,
                                                       std::vector<ConfigError>* errors) {

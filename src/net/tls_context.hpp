@@ -94,6 +94,15 @@ struct TlsContexts {
   }
 };
 
+// A client context for an upstream's tls = {...} (its CA file loaded and checked); nullptr with
+// *error naming the file and the reason.
+std::unique_ptr<boost::asio::ssl::context> make_upstream_tls_context(const UpstreamTlsConfig& cfg,
+                                                                     std::string* error);
+// The name a backend connection sends in SNI and verifies: server_name, else the backend's host.
+inline const std::string& upstream_tls_name(const UpstreamTlsConfig& cfg, const HostPort& backend) {
+  return cfg.server_name.empty() ? backend.host : cfg.server_name;
+}
+
 // Builds a generation's contexts from its config, checking every file; nullptr with errors.
 std::shared_ptr<const TlsContexts> build_tls_contexts(const Config& config,
                                                       std::vector<ConfigError>* errors);

@@ -1,9 +1,13 @@
 #include "proxy/health_checker.hpp"
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -12,10 +16,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "log/log.hpp"
 #include "net/backend_endpoint.hpp"
+#include "net/tls_context.hpp"
 #include "policy/health_hysteresis.hpp"
 
 namespace ringproxy {
@@ -32,11 +38,54 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 struct HealthCheckers::Checker {
   std::shared_ptr<BackendState> backend;
   HealthCheckConfig config;
+  std::optional<UpstreamTlsConfig> tls;             // the upstream's tls: checks go over TLS too
+  std::unique_ptr<asio::ssl::context> tls_context;  // made at the first check
   asio::steady_timer timer;
   bool stopped = false;
 
-  Checker(asio::io_context& ctx, std::shared_ptr<BackendState> b, HealthCheckConfig c)
-      : backend(std::move(b)), config(std::move(c)), timer(ctx) {}
+  Checker(asio::io_context& ctx, std::shared_ptr<BackendState> b, HealthCheckConfig c,
+          std::optional<UpstreamTlsConfig> t)
+      : backend(std::move(b)), config(std::move(c)), tls(std::move(t)), timer(ctx) {}
+
+  // The GET over stream: the response's status, or 0 with *why.
+  template <class Stream>
+  asio::awaitable<int> ask(Stream& stream, std::string* why) {
+    const std::string request = "GET " + config.path +
+                                " HTTP/1.1\r\nHost: " + backend->address.to_string() +
+                                "\r\nUser-Agent: ringproxy-health\r\nConnection: close\r\n\r\n";
+    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(request), use_nothrow);
+    if (wec) {
+      *why = "write: " + wec.message();
+      co_return 0;
+    }
+    boost::beast::flat_buffer buffer(64 * 1024);
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);  // the status is all we need
+    auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
+    if (rec) {
+      *why = "read: " + rec.message();
+      co_return 0;
+    }
+    co_return parser.get().result_int();
+  }
+
+  // The GET over TLS on a connected socket (the upstream's CA, SNI and name checked).
+  asio::awaitable<int> ask_tls(tcp::socket& socket, std::string* why) {
+    if (!tls_context) tls_context = make_upstream_tls_context(*tls, why);
+    if (!tls_context) co_return 0;
+    asio::ssl::stream<tcp::socket&> stream(socket, *tls_context);
+    const std::string& name = upstream_tls_name(*tls, backend->address);
+    boost::system::error_code not_ip;
+    asio::ip::make_address(name, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
+    if (tls->verify) stream.set_verify_callback(asio::ssl::host_name_verification(name));
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_nothrow);
+    if (hec) {
+      *why = "TLS handshake: " + hec.message();
+      co_return 0;
+    }
+    co_return co_await ask(stream, why);
+  }
 
   void stop() {
     stopped = true;
@@ -64,17 +113,9 @@ struct HealthCheckers::Checker {
     };
     auto [cec] = co_await socket.async_connect(ep, use_nothrow);
     if (cec) co_return finish(false, "connect: " + cec.message());
-    const std::string request = "GET " + config.path +
-                                " HTTP/1.1\r\nHost: " + backend->address.to_string() +
-                                "\r\nUser-Agent: ringproxy-health\r\nConnection: close\r\n\r\n";
-    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), use_nothrow);
-    if (wec) co_return finish(false, "write: " + wec.message());
-    boost::beast::flat_buffer buffer(64 * 1024);
-    http::response_parser<http::empty_body> parser;
-    parser.skip(true);  // the status is all we need
-    auto [rec, rn] = co_await http::async_read_header(socket, buffer, parser, use_nothrow);
-    if (rec) co_return finish(false, "read: " + rec.message());
-    const int status = parser.get().result_int();
+    std::string why;
+    const int status = tls ? co_await ask_tls(socket, &why) : co_await ask(socket, &why);
+    if (status == 0) co_return finish(false, why);
     boost::system::error_code ignored;
     socket.close(ignored);
     co_return finish(config.expected_status.contains(status), "status " + std::to_string(status));
@@ -105,11 +146,13 @@ void HealthCheckers::sync(const Snapshot& snapshot) {
           it->second->config.timeout == up.config->health_check->timeout &&
           it->second->config.healthy_threshold == up.config->health_check->healthy_threshold &&
           it->second->config.unhealthy_threshold == up.config->health_check->unhealthy_threshold &&
-          it->second->config.expected_status == up.config->health_check->expected_status) {
+          it->second->config.expected_status == up.config->health_check->expected_status &&
+          it->second->tls == up.config->tls) {
         next.emplace(backend->identity, it->second);  // unchanged: keeps running and its state
         continue;
       }
-      auto checker = std::make_shared<Checker>(context_, backend, *up.config->health_check);
+      auto checker =
+          std::make_shared<Checker>(context_, backend, *up.config->health_check, up.config->tls);
       next.emplace(backend->identity, checker);
       asio::co_spawn(context_, check_loop(checker), asio::detached);
     }

@@ -314,15 +314,18 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
   auto backend = ProxyProcess::start(kProxyBinary, backend_toml);
   ASSERT_NE(backend, nullptr);
   const std::string address = "127.0.0.1:" + std::to_string(backend->port(1));
-  auto upstream = [&](const std::string& name, const std::string& ca) {
+  auto upstream = [&](const std::string& name, const std::string& ca, const std::string& more) {
     return upstream_toml(name, {address},
                          "retries = 0\ntls = { ca = \"" + file(ca + ".crt") +
-                             "\", server_name = \"backend.test\" }");
+                             "\", server_name = \"backend.test\" }\n" + more);
   };
-  ASSERT_TRUE(start_proxy(
-      ProxyOptions().only_tables(upstream("good", "backend") + upstream("bad", "other") +
-                                 "\n[[route]]\npath_prefix = \"/bad\"\nupstream = \"bad\"\n"
-                                 "\n[[route]]\nupstream = \"good\"\n")));
+  // Health checks go over TLS too: with one failure enough to mark it down, it stays up.
+  const std::string checks =
+      "  [upstream.health_check]\n  interval = \"100ms\"\n  unhealthy_threshold = 1\n";
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
+      upstream("good", "backend", checks) + upstream("bad", "other", "") +
+      "\n[[route]]\npath_prefix = \"/bad\"\nupstream = \"bad\"\n"
+      "\n[[route]]\nupstream = \"good\"\n")));
   auto client = connect();
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < 5; ++i) {
@@ -330,11 +333,21 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
     EXPECT_EQ(r.status, 200);
     EXPECT_TRUE(contains(r.body, "origin: ")) << r.body;
   }
-  // One TLS connection to the backend carried them all.
+  // One TLS connection to the backend carried them all (health checks aside).
+  EXPECT_EQ(metric_text("ringproxy_upstream_connects_total{upstream=\"good\",backend=\"" + address +
+                        "\"}"),
+            "1");
   HttpClient admin;
   ASSERT_TRUE(admin.connect(backend->admin_port()));
-  EXPECT_TRUE(contains(admin.get("/metrics").body,
-                       "ringproxy_tls_handshakes_total{listener=\"127.0.0.1:0\"} 1\n"));
+  const auto backend_handshakes = [&] {
+    const std::string body = admin.get("/metrics").body;
+    const std::string key = "ringproxy_tls_handshakes_total{listener=\"127.0.0.1:0\"} ";
+    const auto at = body.find(key);
+    return at == std::string::npos ? 0 : std::stoi(body.substr(at + key.size()));
+  };
+  EXPECT_TRUE(wait_until([&] { return backend_handshakes() >= 4; }, 5s));  // 3 checks at least
+  EXPECT_EQ(metric_text("ringproxy_backend_healthy{upstream=\"good\",backend=\"" + address + "\"}"),
+            "1");
   EXPECT_EQ(client->get("/bad").status, 502);
   EXPECT_TRUE(proxy_->wait_for_log("TLS to backend " + address +
                                        " of upstream bad: certificate verification failed: "
