@@ -45,11 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   write_upstream_request_head(
       req,
       UpstreamRequestHead{target, "192.0.2.1", host.empty() ? "127.0.0.1:8080" : host, host,
-                          "0123456789abcdef0123456789abcdef", parser.chunked()},
+                          "0123456789abcdef0123456789abcdef", parser.chunked(),
+                          // As a TLS listener with client certificates sends it on, for some.
+                          target.size() % 2 == 1, target.size() % 2 == 1 ? "CN=client,O=Test" : ""},
       head);
   // The head sent on is as valid as the one received. It may exceed the field-line count,
-  // since the proxy adds up to six fields (Host, X-Forwarded-*, Via, X-Request-Id) to a head
-  // that was at the limit; and a coding it forwards without knowing (501) stays unknown.
+  // since the proxy adds up to seven fields (Host, X-Forwarded-*, Via, X-Request-Id,
+  // X-Client-Cert-Subject) to a head that was at the limit; and a coding it forwards without
+  // knowing (501) stays unknown.
   const HeadVerdict forwarded = validate_request_head(head);
   if (!forwarded && forwarded.status != 501 && forwarded.status != 414 && forwarded.status != 431) {
     std::abort();
