@@ -143,14 +143,11 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
         const auto deadline = Clock::now() + limits.idle_timeout;
         for (;;) {
           buffer_.shrink_to_fit();
-          // A stream that cannot be parked waits here until the deadline.
-          arm(Stream::kParkable ? std::min<Clock::duration>(kParkAfter, deadline - Clock::now())
-                                : deadline - Clock::now());
+          arm(until_park(deadline));
           auto [wec] = co_await stream_.async_wait_readable(use_nothrow);
           const IdleWait wait = idle_wait_end(wec, deadline);
           if (wait != IdleWait::ended) n = stream_.read_now(buffer_.prepare(kReadSize), ec);
           if (ec || n > 0) break;
-          if (wait == IdleWait::quiet && !Stream::kParkable) continue;
           if (wait != IdleWait::readable) {
             // Ended, or quiet with nothing here: the socket goes to the park, bare.
             if (wait == IdleWait::quiet) park(deadline, false);
@@ -163,8 +160,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (ec) {
         // Closed by the client, idle timeout or drain: nothing to answer. A new connection
         // that has said nothing yet waits in the park for the rest of its head's time.
-        if (Stream::kParkable && first && timed_out_ && !draining_ &&
-            Clock::now() < *head_deadline_) {
+        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
           park(*head_deadline_, true);
         }
         break;
@@ -213,8 +209,7 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>
 DownstreamConnection<Stream>::read_first() {
   // A new connection's bytes usually came with it: read at once, through the reactor if not,
   // for kParkAfter. Once per connection: a coroutine frame of its own costs little here.
-  arm(Stream::kParkable ? std::min<Clock::duration>(kParkAfter, *head_deadline_ - Clock::now())
-                        : *head_deadline_ - Clock::now());
+  arm(until_park(*head_deadline_));
   const auto space = buffer_.prepare(kReadSize);
   boost::system::error_code ec;
   std::size_t n = stream_.read_now(space, ec);

@@ -97,8 +97,15 @@ class DownstreamConnection final
     ended,     // closed, cancelled, drained away or past the deadline: end the connection
   };
   IdleWait idle_wait_end(boost::system::error_code ec, Clock::time_point deadline) const;
-  // Hands the socket to the worker's park until `deadline` (this object then ends).
+  // Hands the socket to the worker's park until `deadline` (this object then ends); nothing
+  // for a stream that cannot be parked (TLS).
   void park(Clock::time_point deadline, bool is_new);
+  // How long an idle wait lasts before the socket goes to the park: kParkAfter, or until
+  // deadline for a stream that cannot be parked (it waits in its session).
+  static Clock::duration until_park(Clock::time_point deadline) {
+    const Clock::duration left = deadline - Clock::now();
+    return Stream::kParkable ? std::min<Clock::duration>(kParkAfter, left) : left;
+  }
   // A connection with nothing to say for this long leaves its coroutine for the park.
   static constexpr std::chrono::milliseconds kParkAfter{50};
 
