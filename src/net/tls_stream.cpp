@@ -64,6 +64,21 @@ std::size_t write(SSL* ssl, const void* data, std::size_t size, boost::system::e
   return 0;
 }
 
+Buffered buffered(SSL* ssl) {
+  if (SSL_pending(ssl) > 0) return Buffered::yes;
+  if (!SSL_has_pending(ssl)) return Buffered::no;
+  // Raw bytes: a whole record, or part of one? A peek processes what is there (and reads the
+  // socket, which has nothing or the rest).
+  char byte;
+  std::size_t n = 0;
+  const int r = SSL_peek_ex(ssl, &byte, 1, &n);
+  if (r == 1) return Buffered::yes;
+  const int error = SSL_get_error(ssl, r);
+  ERR_clear_error();
+  if (error == SSL_ERROR_WANT_READ) return Buffered::drained;
+  return error == SSL_ERROR_WANT_WRITE ? Buffered::no : Buffered::yes;  // yes: a read reports it
+}
+
 char* scratch() {
   thread_local char buffer[kRecordSize];
   return buffer;

@@ -71,6 +71,12 @@ std::size_t write_from(SSL* ssl, const ConstBuffers& buffers, std::size_t done,
   return done;
 }
 
+// Whether a read would find bytes without the socket: yes (decrypted bytes, or a whole
+// record buffered), no (nothing buffered), or drained (only part of a record is buffered and
+// the socket had nothing more: wait for it, noting it drained).
+enum class Buffered { yes, no, drained };
+Buffered buffered(SSL* ssl);
+
 // The SSL's negotiated version and cipher ("TLSv1.3", "TLS_AES_128_GCM_SHA256").
 std::string_view version(const SSL* ssl);
 std::string_view cipher(const SSL* ssl);
@@ -101,9 +107,8 @@ struct TlsIo {
     const boost::asio::mutable_buffer b = *boost::asio::buffer_sequence_begin(buffers);
     tls_io::Blocked blocked = tls_io::Blocked::no;
     const std::size_t n = tls_io::read(ssl, b.data(), b.size(), ec, &blocked);
-    if (blocked == tls_io::Blocked::on_read && !SSL_has_pending(ssl)) {
-      ringproxy::note_drained(*socket);
-    }
+    // OpenSSL wants more bytes: the socket had none (what it holds is part of a record).
+    if (blocked == tls_io::Blocked::on_read) ringproxy::note_drained(*socket);
     return n;
   }
   template <class ConstBuffers>
@@ -123,18 +128,20 @@ struct TlsIo {
   void note_drained() const {
     if (!SSL_has_pending(ssl)) ringproxy::note_drained(*socket);
   }
-  // Readable: at once when OpenSSL holds bytes already, else as the socket's wait.
+  // Readable: at once when OpenSSL holds a record already, else as the socket's wait.
   template <class Token>
   auto async_wait_readable(Token&& token) const {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
         [io = *this](auto handler) {
-          if (SSL_has_pending(io.ssl)) {
+          const tls_io::Buffered buffered = tls_io::buffered(io.ssl);
+          if (buffered == tls_io::Buffered::yes) {
             boost::asio::post(io.socket->get_executor(), [h = std::move(handler)]() mutable {
               std::move(h)(boost::system::error_code());
             });
-          } else {
-            ringproxy::async_wait_readable(*io.socket, std::move(handler));
+            return;
           }
+          if (buffered == tls_io::Buffered::drained) ringproxy::note_drained(*io.socket);
+          ringproxy::async_wait_readable(*io.socket, std::move(handler));
         },
         token);
   }
