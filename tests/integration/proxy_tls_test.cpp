@@ -376,6 +376,20 @@ TEST_F(TlsTest, CurlAndPythonsSslModuleAreServed) {
   EXPECT_TRUE(contains(python.output, "alpn http/1.1\n")) << python.output;
   EXPECT_TRUE(contains(python.output, "reused True\n")) << python.output;
   EXPECT_TRUE(contains(python.output, "target: /from-py\n")) << python.output;
+  // Large bodies both ways over TLS: records split over TCP segments, full socket buffers.
+  const std::string upload = file("upload.bin");
+  std::ofstream(upload, std::ios::binary) << std::string(3 * 1024 * 1024, 'u');
+  const auto sink = run("/usr/bin/curl", {"-sS", "--cacert", file("site.crt"), "--resolve",
+                                          "site.test:" + port + ":127.0.0.1", "--data-binary",
+                                          "@" + upload, "https://site.test:" + port + "/sink"});
+  EXPECT_TRUE(contains(sink.output, "body-bytes: 3145728\n")) << sink.output;
+  TlsClient big;
+  ASSERT_TRUE(big.connect(tls_port(), {.sni = "site.test"}));
+  for (int i = 0; i < 2; ++i) {
+    const TlsResponse r = big.get("/big?bytes=5000000", "site.test");
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(r.body.size(), 5000000u);
+  }
 }
 
 }  // namespace
