@@ -46,7 +46,9 @@ RedisLink::~RedisLink() {
   }
 }
 
-void RedisLink::start() { resolve_and_connect(); }
+void RedisLink::start() {
+  resolve_and_connect();
+}
 
 void RedisLink::resolve_and_connect() {
   boost::system::error_code ec;
@@ -64,8 +66,8 @@ void RedisLink::resolve_and_connect() {
         if (!self || self->closing_ || rec == asio::error::operation_aborted) return;
         if (rec || results.empty()) {
           self->metrics_.count_redis_error();
-          log::warn("redis " + self->address_.to_string() + ": cannot resolve: " +
-                    (rec ? rec.message() : std::string("no address")));
+          log::warn("redis " + self->address_.to_string() +
+                    ": cannot resolve: " + (rec ? rec.message() : std::string("no address")));
           self->schedule_reconnect();
           return;
         }
@@ -91,7 +93,7 @@ void RedisLink::connect(const std::string& ip) {
   auto* load = new Command();
   load->script_load = true;
   if (!send(load)) delete load;
-  if (!ticking_) tick();
+  arm_tick();
 }
 
 void RedisLink::on_connect(const redisAsyncContext* ac, int status) {
@@ -159,8 +161,13 @@ void RedisLink::tick() {
   } else if (!in_flight_.empty() && now - in_flight_.front()->sent > kStuck) {
     drop();
   }
-  ticking_ = context_ != nullptr || !in_flight_.empty();
-  if (!ticking_) return;
+  ticking_ = false;
+  if (context_ != nullptr || !in_flight_.empty()) arm_tick();
+}
+
+void RedisLink::arm_tick() {
+  if (ticking_) return;
+  ticking_ = true;
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     auto self = weak.lock();
@@ -169,8 +176,7 @@ void RedisLink::tick() {
   });
 }
 
-bool RedisLink::lease(const std::string& key, const LeaseScriptArgs& args,
-                      LeaseCallback callback) {
+bool RedisLink::lease(const std::string& key, const LeaseScriptArgs& args, LeaseCallback callback) {
   auto command = std::make_unique<Command>();
   command->key = key;
   command->args = args;
@@ -212,7 +218,7 @@ bool RedisLink::send(Command* command) {
   }
   command->sent = command->retried ? command->sent : Clock::now();
   in_flight_.push_back(command);
-  if (!ticking_) tick();
+  arm_tick();
   return true;
 }
 

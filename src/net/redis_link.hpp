@@ -62,7 +62,11 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   void schedule_reconnect();
   // Drops the connection: every command in flight fails.
   void drop();
+  // Every kTick while a connection or a command exists: drops a connection that does not
+  // connect, or leaves a command unanswered, for kStuck. Only ever from its timer (never inside
+  // a hiredis callback, where the context must not be freed).
   void tick();
+  void arm_tick();
   bool send(Command* command);
   void answered(Command* command, void* reply);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
@@ -74,11 +78,11 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   WorkerMetrics& metrics_;
   redisAsyncContext* context_ = nullptr;
   bool connected_ = false;
-  bool closing_ = false;      // in the destructor: callbacks are not called
+  bool closing_ = false;       // in the destructor: callbacks are not called
   bool reconnecting_ = false;  // a reconnect is scheduled
   Clock::time_point connect_deadline_;
   std::chrono::milliseconds backoff_{kFirstBackoff};
-  std::string sha_;  // the script's SHA1, once SCRIPT LOAD answered
+  std::string sha_;                 // the script's SHA1, once SCRIPT LOAD answered
   std::deque<Command*> in_flight_;  // in the order sent (replies come in that order)
   WorkerTimer retry_timer_;
   WorkerTimer tick_timer_;

@@ -19,7 +19,7 @@ struct Entry {
   std::uint64_t tokens = 0;            // leased here, not spent yet
   std::uint64_t bucket_remaining = 0;  // what the shared bucket held at the last grant
   std::int64_t last_used = kNever;
-  std::int64_t denied_until = kNever;   // the shared bucket was empty: refuse until then
+  std::int64_t denied_until = kNever;    // the shared bucket was empty: refuse until then
   std::int64_t no_fetch_until = kNever;  // a fetch failed: do not ask again until then
   std::int64_t fetch_started = 0;
   std::uint64_t fetch_id = 0;

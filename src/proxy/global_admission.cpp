@@ -30,14 +30,13 @@ void start_fetch(Worker& worker, const GlobalStep& step) {
   const std::uint64_t key = step.key;
   const std::uint64_t id = step.take.fetch_id;
   RedisLink& link = worker.redis(global.config.redis);
-  const bool sent = link.lease(step.redis_key, global.script_args,
-                               [book, key, id](std::optional<LeaseReply> reply) {
-                                 const auto now = steady_ns(Clock::now());
-                                 wake_all(reply ? book->granted(key, id, reply->granted,
-                                                                reply->remaining,
-                                                                reply->retry_after, now)
-                                                : book->failed(key, id, now));
-                               });
+  const bool sent = link.lease(
+      step.redis_key, global.script_args, [book, key, id](std::optional<LeaseReply> reply) {
+        const auto now = steady_ns(Clock::now());
+        wake_all(reply ? book->granted(key, id, reply->granted, reply->remaining,
+                                       reply->retry_after, now)
+                       : book->failed(key, id, now));
+      });
   if (!sent) wake_all(book->failed(key, id, steady_ns(Clock::now())));
 }
 

@@ -121,8 +121,8 @@ void plan_rate_refusal(const RateLimitRuntime& limit, const TakeResult& taken, R
   ctx.rate_limited = true;
   RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
   plan.owned_headers = "Retry-After: " + fields.retry_after +
-                       "\r\nRateLimit-Policy: " + fields.policy +
-                       "\r\nRateLimit: " + fields.limit + "\r\n";
+                       "\r\nRateLimit-Policy: " + fields.policy + "\r\nRateLimit: " + fields.limit +
+                       "\r\n";
   plan.status = 429;
   plan.upstream = nullptr;
 }

@@ -28,10 +28,10 @@ constexpr int kLease = 5;  // lease = 0.1 of burst
 
 // What a load run saw.
 struct LoadResult {
-  int ok = 0;        // 200s
-  int limited = 0;   // 429s
-  int refused = 0;   // 503s
-  int failed = 0;    // anything else (errors, other statuses)
+  int ok = 0;       // 200s
+  int limited = 0;  // 429s
+  int refused = 0;  // 503s
+  int failed = 0;   // anything else (errors, other statuses)
   long long max_latency_ms = 0;
   double seconds = 0;
 };
@@ -75,8 +75,8 @@ LoadResult run_load(const std::vector<std::uint16_t>& ports, int per_port,
     }
   }
   for (auto& t : threads) t.join();
-  LoadResult out{ok, limited, refused, failed, max_latency,
-                 std::chrono::duration<double>(Clock::now() - start).count()};
+  LoadResult out{ok,     limited,     refused,
+                 failed, max_latency, std::chrono::duration<double>(Clock::now() - start).count()};
   return out;
 }
 
@@ -116,9 +116,9 @@ class GlobalLimitTest : public ProxyTest {
 
   // The [rate_limit] table: rate 50, burst 50, lease 0.1, with `extra` lines.
   std::string limit_table(std::string_view scope, std::string_view extra = "") const {
-    return "[rate_limit]\nrate = " + std::to_string(kRate) + ".0\nburst = " +
-           std::to_string(kBurst) + "\nscope = \"" + std::string(scope) + "\"\nredis = \"" +
-           redis_->address() + "\"\nlease = 0.1\n" + std::string(extra) + "\n";
+    return "[rate_limit]\nrate = " + std::to_string(kRate) +
+           ".0\nburst = " + std::to_string(kBurst) + "\nscope = \"" + std::string(scope) +
+           "\"\nredis = \"" + redis_->address() + "\"\nlease = 0.1\n" + std::string(extra) + "\n";
   }
 
   // Starts both proxies with the same [rate_limit] table (two workers each).
@@ -144,8 +144,9 @@ class GlobalLimitTest : public ProxyTest {
 TEST_F(GlobalLimitTest, OneClientOverTwoInstancesGetsOneBucketWhereLocalLimitsGiveTwo) {
   // redis_timeout is generous and errors deny: this test is about the shared bucket, and a
   // slow machine must not let the local tier admit more.
-  ASSERT_TRUE(start_both(limit_table("global", "redis_timeout = \"500ms\"\n"
-                                               "on_redis_error = \"deny\"")));
+  ASSERT_TRUE(start_both(limit_table("global",
+                                     "redis_timeout = \"500ms\"\n"
+                                     "on_redis_error = \"deny\"")));
   const LoadResult global = run_load(both_ports(), 2, 4s);
   std::cout << "global: " << describe(global) << "\n";
   const double bound = kBurst + kRate * global.seconds + 2 * kLease;
@@ -172,8 +173,8 @@ TEST_F(GlobalLimitTest, OneClientOverTwoInstancesGetsOneBucketWhereLocalLimitsGi
   std::cout << "local: " << describe(local) << "\n";
   EXPECT_LE(local.ok, 2 * (kBurst + kRate * local.seconds)) << describe(local);
   EXPECT_GE(local.ok, 0.9 * 2 * (kBurst + kRate * 4)) << describe(local);
-  EXPECT_GT(local.ok, 1.7 * global.ok) << "local " << describe(local) << "; global "
-                                        << describe(global);
+  EXPECT_GT(local.ok, 1.7 * global.ok)
+      << "local " << describe(local) << "; global " << describe(global);
 }
 
 TEST_F(GlobalLimitTest, RedisDownTheLocalTierAnswersWithinRedisTimeoutAndTheLimitHoldsWhenBack) {
@@ -209,8 +210,9 @@ TEST_F(GlobalLimitTest, RedisDownTheLocalTierAnswersWithinRedisTimeoutAndTheLimi
 }
 
 TEST_F(GlobalLimitTest, RedisDownWithDenyAnswers503WithinRedisTimeoutUntilItIsBack) {
-  ASSERT_TRUE(start_both(limit_table("global", "redis_timeout = \"50ms\"\n"
-                                               "on_redis_error = \"deny\"")));
+  ASSERT_TRUE(start_both(limit_table("global",
+                                     "redis_timeout = \"50ms\"\n"
+                                     "on_redis_error = \"deny\"")));
   redis_->kill();
   const LoadResult down = run_load({port()}, 1, 500ms);
   EXPECT_GT(down.refused, 0) << describe(down);

@@ -107,7 +107,9 @@ std::unique_ptr<RedisServer> RedisServer::start() {
   return nullptr;
 }
 
-RedisServer::~RedisServer() { kill(); }
+RedisServer::~RedisServer() {
+  kill();
+}
 
 bool RedisServer::launch() {
   const std::string port = std::to_string(port_);
@@ -115,9 +117,9 @@ bool RedisServer::launch() {
   if (pid < 0) return false;
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const char* argv[] = {kBinary,     "--port",    port.c_str(), "--bind", "127.0.0.1",
-                          "--save",    "",          "--appendonly", "no",   "--loglevel",
-                          "warning",   "--logfile", "",           nullptr};
+    const char* argv[] = {
+        kBinary,        "--port", port.c_str(), "--bind",  "127.0.0.1", "--save", "",
+        "--appendonly", "no",     "--loglevel", "warning", "--logfile", "",       nullptr};
     ::execv(kBinary, const_cast<char* const*>(argv));
     ::_exit(127);
   }
