@@ -246,6 +246,12 @@ TEST_F(GlobalLimitTest, ReloadSwitchesScopeAndLease) {
   ASSERT_TRUE(wait_until([&] { return metric("ringproxy_config_generation") == 2; }, 5s));
   EXPECT_EQ(client->get("/x").status, 200);
   EXPECT_EQ(redis_->command({"EXISTS", "ringproxy:default:{a:127.0.0.1}"}), "1");
+  // The key expires when its bucket is full again (5 tokens at 50/s: 100 ms), so idle clients
+  // leave Redis.
+  const long long ttl =
+      std::atoll(redis_->command({"PTTL", "ringproxy:default:{a:127.0.0.1}"}).c_str());
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 1001);
   // A lease of 0.1 x 50 = 5 tokens was taken: the bucket holds burst - 5.
   const long long leased = redis_->calls("evalsha") + redis_->calls("eval");
   EXPECT_GE(leased, 1);
