@@ -233,6 +233,38 @@ TEST_F(GlobalLimitTest, RedisDownWithDenyAnswers503WithinRedisTimeoutUntilItIsBa
       << "still " << status << " " << ms_since(back) << " ms after Redis came back";
 }
 
+TEST_F(GlobalLimitTest, RedisSlowNoRequestWaitsLongerThanRedisTimeout) {
+  ASSERT_TRUE(start_both(limit_table("global",
+                                     "key = \"header:X-Client\"\n"
+                                     "redis_timeout = \"50ms\"")));
+  auto client = connect(5s);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->get("/x", {{"X-Client", "warm"}}).status, 200);  // the link is up
+  EXPECT_GT(metric("ringproxy_redis_latency_seconds_count"), 0);
+
+  // Redis holds every command for a second (CLIENT PAUSE, in force once it answers): each new
+  // client's first request waits for its lease at most redis_timeout, then the local tier
+  // admits it.
+  ASSERT_EQ(redis_->command({"CLIENT", "PAUSE", "1000"}), "OK");
+  const auto paused = Clock::now();
+  long long slowest = 0;
+  for (int i = 0; i < 8; ++i) {
+    const auto sent = Clock::now();
+    const HttpResponse r = client->get("/x", {{"X-Client", "new-" + std::to_string(i)}});
+    slowest = std::max(slowest, ms_since(sent));
+    EXPECT_EQ(r.status, 200) << "request " << i;
+  }
+  EXPECT_LT(ms_since(paused), 1000) << "the requests did not all fall within the pause";
+  EXPECT_LT(slowest, 50 + 250);
+  // Redis answers again: a new client gets a lease from it.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        client->get("/x", {{"X-Client", "after"}});
+        return redis_->command({"EXISTS", "ringproxy:default:{h:after}"}) == "1";
+      },
+      3s));
+}
+
 TEST_F(GlobalLimitTest, ReloadSwitchesScopeAndLease) {
   ASSERT_TRUE(start_both(limit_table("local")));
   auto client = connect(5s);
