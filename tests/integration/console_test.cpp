@@ -38,12 +38,12 @@ std::vector<std::string> json_strings(const std::string& json, std::string_view 
   return out;
 }
 
-// Origins behind "app", hashed on X-User, with health checks every 100 ms and a breaker.
+// Origins behind "app", hashed on X-User, with health checks every second and a breaker.
 class ConsoleTest : public ProxyTest {
  protected:
   static constexpr std::string_view kSubtables =
-      "  [upstream.health_check]\n  path = \"/healthz\"\n  interval = \"100ms\"\n"
-      "  timeout = \"100ms\"\n  healthy_threshold = 1\n  unhealthy_threshold = 1\n"
+      "  [upstream.health_check]\n  path = \"/healthz\"\n  interval = \"1s\"\n"
+      "  timeout = \"1s\"\n  healthy_threshold = 1\n  unhealthy_threshold = 1\n"
       "  [upstream.circuit_breaker]\n  failure_threshold = 1\n  open_duration = \"60s\"\n";
 
   bool start_app(std::size_t origins) {
