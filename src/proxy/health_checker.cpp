@@ -46,37 +46,39 @@ struct HealthCheckers::Checker {
   // One check: GET config.path; passes when the status is in expected_status. Sets *reason.
   asio::awaitable<bool> probe(std::string* reason) {
     auto ex = co_await asio::this_coro::executor;
-    tcp::socket socket(ex);
+    // Shared with the deadline's handler: a handler the timer had queued before the cancel
+    // still runs after this frame is gone (a response and the deadline in one loop turn).
+    auto socket = std::make_shared<tcp::socket>(ex);
+    auto timed_out = std::make_shared<bool>(false);
     asio::steady_timer deadline(ex);
-    bool timed_out = false;
     deadline.expires_after(config.timeout);
-    deadline.async_wait([&socket, &timed_out](boost::system::error_code ec) {
+    deadline.async_wait([socket, timed_out](boost::system::error_code ec) {
       if (ec) return;
-      timed_out = true;
-      socket.close(ec);
+      *timed_out = true;
+      socket->close(ec);
     });
     const tcp::endpoint ep = endpoint_of(*backend);
     auto finish = [&](bool passed, std::string why) {
       deadline.cancel();
-      *reason = timed_out ? "timed out after " + std::to_string(config.timeout.count()) + "ms"
-                          : std::move(why);
+      *reason = *timed_out ? "timed out after " + std::to_string(config.timeout.count()) + "ms"
+                           : std::move(why);
       return passed;
     };
-    auto [cec] = co_await socket.async_connect(ep, use_nothrow);
+    auto [cec] = co_await socket->async_connect(ep, use_nothrow);
     if (cec) co_return finish(false, "connect: " + cec.message());
     const std::string request = "GET " + config.path +
                                 " HTTP/1.1\r\nHost: " + backend->address.to_string() +
                                 "\r\nUser-Agent: ringproxy-health\r\nConnection: close\r\n\r\n";
-    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), use_nothrow);
+    auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(request), use_nothrow);
     if (wec) co_return finish(false, "write: " + wec.message());
     boost::beast::flat_buffer buffer(64 * 1024);
     http::response_parser<http::empty_body> parser;
     parser.skip(true);  // the status is all we need
-    auto [rec, rn] = co_await http::async_read_header(socket, buffer, parser, use_nothrow);
+    auto [rec, rn] = co_await http::async_read_header(*socket, buffer, parser, use_nothrow);
     if (rec) co_return finish(false, "read: " + rec.message());
     const int status = parser.get().result_int();
     boost::system::error_code ignored;
-    socket.close(ignored);
+    socket->close(ignored);
     co_return finish(config.expected_status.contains(status), "status " + std::to_string(status));
   }
 };
