@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -65,6 +66,8 @@ class Server final : public ProcessControl {
   Acceptors bind_address(const HostPort& address, std::string* error);
   static void announce_listener(const HostPort& address, const Acceptors& acceptors);
   void drain_and_stop();
+  // How long past the drain's deadline the tunnels that close at it are waited for.
+  static constexpr std::chrono::milliseconds kTunnelCloseGrace{250};
 
   // The reload steps, under reload_mutex_. prepare_reload() returns nullopt, with *errors,
   // having dropped whatever it made (sockets and files closed).

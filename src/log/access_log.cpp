@@ -201,7 +201,12 @@ void AccessLogBuffer::append(const AccessRecord& r) {
   b += ",\"attempts\":";
   b += std::to_string(r.attempts);
   b += r.aborted ? ",\"aborted\":true" : ",\"aborted\":false";
-  b += r.rate_limited ? ",\"rate_limited\":true}\n" : ",\"rate_limited\":false}\n";
+  b += r.rate_limited ? ",\"rate_limited\":true" : ",\"rate_limited\":false";
+  if (!r.closed_by.empty()) {
+    b += ",\"tunnel_closed_by\":";
+    append_json_string(b, r.closed_by);
+  }
+  b += "}\n";
 
   if (buffer_.size() >= kFlushBytes) {
     flush();

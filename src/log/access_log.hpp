@@ -100,6 +100,9 @@ struct AccessRecord {
   unsigned attempts = 0;  // backends tried
   bool aborted = false;   // the response was cut off
   bool rate_limited = false;
+  // A tunnel's line (at its close; bytes_in and bytes_out are then the bytes each way): who
+  // ended it ("client", "backend", "idle", "drain", "error"); empty for a request.
+  std::string_view closed_by;
 };
 
 // One worker's pending lines; flushed when large or on a short timer. Worker thread only.

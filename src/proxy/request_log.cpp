@@ -14,7 +14,8 @@ void log_request(Worker& worker, const RequestContext& ctx, std::string_view met
   if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
   worker.access_log().append(AccessRecord{client_ip, method, ctx.target, ctx.status, ctx.upstream,
                                           ctx.backend, ctx.bytes_in, ctx.bytes_out, duration,
-                                          request_id, ctx.attempts, ctx.aborted, ctx.rate_limited});
+                                          request_id, ctx.attempts, ctx.aborted, ctx.rate_limited,
+                                          {}});
 }
 
 void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view client_ip) {
@@ -31,7 +32,8 @@ void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view cli
                                           {},
                                           0,
                                           false,
-                                          false});
+                                          false,
+                                          {}});
 }
 
 }  // namespace ringproxy
