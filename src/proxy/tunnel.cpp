@@ -100,8 +100,8 @@ void Tunnel<Stream>::pump(Flow& f, From& from, To& to, bool to_backend) {
             });
         return;
       }
-      f.begin = f.end = 0;
     }
+    f.begin = f.end = 0;  // all written (here, or by the write that brought us back)
     if (f.eof) {
       // Everything before the FIN is through: passed on as a half-close; the tunnel ends
       // when the other way has ended too.

@@ -1,7 +1,14 @@
 // WebSocket / Upgrade tunnels through the real proxy (issue 19): messages echoed intact, ping,
 // pong and the close handshake relayed, hashing, max_concurrent, non-101 answers, h2c refused,
 // idle tunnels closed, SIGTERM after drain_timeout.
-#include <map>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
 #include <set>
 
 #include "integration/proxy_fixture.hpp"
@@ -68,6 +75,65 @@ TEST_F(TunnelTest, EchoesAThousandMessagesFromOneByteToOneMebibyte) {
   // Every payload byte went both ways, with its framing.
   const std::string m = metric_text("ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"}");
   EXPECT_GE(m.empty() ? 0 : std::stoull(m), total);
+}
+
+// Both ways stall and resume: the client sends 48 MiB before it reads a byte, so every buffer
+// on the way fills (the proxy's writes to the origin and to the client wait, its reads stop),
+// then it reads; every message comes back whole and in order.
+TEST_F(TunnelTest, BackpressureBothWaysLosesNoByte) {
+  namespace asio = boost::asio;
+  namespace websocket = boost::beast::websocket;
+  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  asio::io_context ioc;
+  websocket::stream<asio::ip::tcp::socket> ws(ioc);
+  ws.next_layer().connect({asio::ip::make_address("127.0.0.1"), port()});
+  ws.handshake("localhost", "/ws");
+  ws.binary(true);
+  ws.read_message_max(4 * 1024 * 1024);
+  ws.write_buffer_bytes(64 * 1024);
+  constexpr int kMessages = 48;
+  constexpr std::size_t kSize = 1024 * 1024;
+  int sent = 0;
+  int intact = 0;
+  std::string failure;
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < kMessages; ++i) {
+          const std::string m = message(kSize, static_cast<std::size_t>(i));
+          auto [ec, n] = co_await ws.async_write(asio::buffer(m), kTuple);
+          if (ec) co_return;
+          ++sent;
+        }
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer pause(ioc, 500ms);  // nothing read yet: the way fills up
+        co_await pause.async_wait(kTuple);
+        for (int i = 0; i < kMessages; ++i) {
+          boost::beast::flat_buffer b;
+          auto [ec, n] = co_await ws.async_read(b, kTuple);
+          if (ec) {
+            failure = "read " + std::to_string(i) + ": " + ec.message();
+            co_return;
+          }
+          if (boost::beast::buffers_to_string(b.data()) != message(kSize, i)) {
+            failure = "message " + std::to_string(i) + " came back changed";
+            co_return;
+          }
+          ++intact;
+        }
+        ws.next_layer().close();
+      },
+      asio::detached);
+  ioc.run_for(60s);
+  EXPECT_EQ(failure, "");
+  EXPECT_EQ(sent, kMessages);
+  EXPECT_EQ(intact, kMessages);
 }
 
 TEST_F(TunnelTest, RelaysPingPongAndTheCloseHandshakeAndLogsTheTunnelOnce) {

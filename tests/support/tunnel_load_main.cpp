@@ -9,7 +9,6 @@
 //          message of BYTES (64) and waiting for its echo, over and over; prints
 //          "messages=M bytes=B seconds=S".
 // Bytes are payload bytes echoed back (each crossed the proxy twice).
-#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -77,25 +76,19 @@ int run_idle(const Args& a) {
   std::size_t failed = 0;
   const std::string hello = "hello";
   // Opened 200 at a time, so that no listen backlog overflows.
-  asio::co_spawn(
-      ioc,
-      [&]() -> asio::awaitable<void> {
-        std::atomic<std::size_t> next{0};
-        auto worker = [&]() -> asio::awaitable<void> {
-          for (std::size_t i; (i = next++) < a.count;) {
-            tunnels[i] = co_await open(a.port, i);
-            if (tunnels[i] && co_await echo(*tunnels[i], hello)) {
-              ++ok;
-            } else {
-              ++failed;
-              tunnels[i].reset();
-            }
-          }
-        };
-        for (int k = 0; k < 200; ++k) asio::co_spawn(ioc, worker(), asio::detached);
-        co_return;
-      },
-      asio::detached);
+  std::size_t next = 0;
+  auto opener = [&]() -> asio::awaitable<void> {
+    for (std::size_t i; (i = next++) < a.count;) {
+      tunnels[i] = co_await open(a.port, i);
+      if (tunnels[i] && co_await echo(*tunnels[i], hello)) {
+        ++ok;
+      } else {
+        ++failed;
+        tunnels[i].reset();
+      }
+    }
+  };
+  for (int k = 0; k < 200; ++k) asio::co_spawn(ioc, opener(), asio::detached);
   ioc.run();
   {
     std::ofstream f(a.ready_file);
