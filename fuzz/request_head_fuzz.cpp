@@ -42,11 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string head;
   std::string_view target = req.target();
   if (!target.empty() && target.front() != '/' && target != "*") target = "/";
-  write_upstream_request_head(
-      req,
-      UpstreamRequestHead{target, "192.0.2.1", host.empty() ? "127.0.0.1:8080" : host, host,
-                          "0123456789abcdef0123456789abcdef", parser.chunked(), {}},
-      head);
+  write_upstream_request_head(req,
+                              UpstreamRequestHead{target,
+                                                  "192.0.2.1",
+                                                  host.empty() ? "127.0.0.1:8080" : host,
+                                                  host,
+                                                  "0123456789abcdef0123456789abcdef",
+                                                  parser.chunked(),
+                                                  {}},
+                              head);
   // The head sent on is as valid as the one received. It may exceed the field-line count,
   // since the proxy adds up to six fields (Host, X-Forwarded-*, Via, X-Request-Id) to a head
   // that was at the limit; and a coding it forwards without knowing (501) stays unknown.

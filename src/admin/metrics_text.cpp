@@ -123,10 +123,10 @@ void append_connection_metrics(std::string& out, const ProcessControl& server,
          "active_connections).");
   out += "ringproxy_tunnels_active " + std::to_string(tunnels > 0 ? tunnels : 0) + "\n";
   header(out, "tunnel_bytes_total", "counter", "Bytes relayed through tunnels, by direction.");
-  out += "ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"} " + std::to_string(up) +
+  out +=
+      "ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"} " + std::to_string(up) + "\n";
+  out += "ringproxy_tunnel_bytes_total{direction=\"backend_to_client\"} " + std::to_string(down) +
          "\n";
-  out += "ringproxy_tunnel_bytes_total{direction=\"backend_to_client\"} " +
-         std::to_string(down) + "\n";
   header(out, "upstream_idle_connections", "gauge",
          "Kept-alive backend connections idle in the pools.");
   out += "ringproxy_upstream_idle_connections " + std::to_string(idle_upstream) + "\n";

@@ -151,7 +151,8 @@ class Worker {
   std::unordered_set<DownstreamTask*> sessions_;
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
-  std::chrono::steady_clock::time_point drain_deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point drain_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   RelayBufferPool relay_buffers_;
   ArenaBlockPool arena_blocks_;
   UpstreamBufferPool upstream_buffers_;

@@ -12,8 +12,8 @@ std::string_view protocol_name(std::string_view protocol) {
 
 }  // namespace
 
-std::string_view tunnel_protocol(std::string_view method, unsigned version,
-                                 bool connection_upgrade, std::string_view upgrade,
+std::string_view tunnel_protocol(std::string_view method, unsigned version, bool connection_upgrade,
+                                 std::string_view upgrade,
                                  const std::vector<std::string>& allowed) {
   if (method != "GET" || version != 11 || !connection_upgrade || allowed.empty()) return {};
   std::string_view chosen;

@@ -12,9 +12,8 @@ namespace ringproxy {
 // "foo/2"), or empty when it is not tunnelled: a GET in HTTP/1.1 whose Connection lists
 // "upgrade" (connection_upgrade) and whose Upgrade lists a protocol whose name (before any
 // "/version") is in allowed (lower case). The first such protocol is chosen; "h2c" never is.
-std::string_view tunnel_protocol(std::string_view method, unsigned version,
-                                 bool connection_upgrade, std::string_view upgrade,
-                                 const std::vector<std::string>& allowed);
+std::string_view tunnel_protocol(std::string_view method, unsigned version, bool connection_upgrade,
+                                 std::string_view upgrade, const std::vector<std::string>& allowed);
 
 // True when a 101's Upgrade value names the protocol that was asked (names compared without
 // case; the version, when the 101 gives one, must be the one asked).

@@ -44,8 +44,8 @@ void read_head(const ParsedRequest& req, bool body_pending, bool draining, Reque
 // The protocol the request asks to tunnel when server.upgrade_protocols lists it (a request
 // with a body, or one on a draining connection, is served as plain HTTP); any other Upgrade
 // goes with the hop-by-hop fields.
-void read_upgrade(const ParsedRequest& req, bool body_pending, bool draining,
-                  const Snapshot& snap, RequestContext& ctx) {
+void read_upgrade(const ParsedRequest& req, bool body_pending, bool draining, const Snapshot& snap,
+                  RequestContext& ctx) {
   const auto upgrade = req.find(http::field::upgrade);
   if (upgrade == req.end() || body_pending || draining) return;
   bool connection_upgrade = false;

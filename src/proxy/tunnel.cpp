@@ -89,15 +89,14 @@ void Tunnel<Stream>::pump(Flow& f, From& from, To& to, bool to_backend) {
       wrote(f, n, to_backend);
       if (f.begin < f.end) {
         // The other side is slow: nothing more is read from this one until it takes this.
-        to.async_write_some(
-            asio::buffer(f.data.get() + f.begin, f.end - f.begin),
-            [self = this->shared_from_this(), &f, &from, &to, to_backend, sink](
-                boost::system::error_code wec, std::size_t n) {
-              if (self->closed_) return;
-              if (wec) return self->finish(sink);
-              self->wrote(f, n, to_backend);
-              self->pump(f, from, to, to_backend);
-            });
+        to.async_write_some(asio::buffer(f.data.get() + f.begin, f.end - f.begin),
+                            [self = this->shared_from_this(), &f, &from, &to, to_backend, sink](
+                                boost::system::error_code wec, std::size_t n) {
+                              if (self->closed_) return;
+                              if (wec) return self->finish(sink);
+                              self->wrote(f, n, to_backend);
+                              self->pump(f, from, to, to_backend);
+                            });
         return;
       }
     }
@@ -148,10 +147,9 @@ void Tunnel<Stream>::finish(std::string_view closed_by) {
   client_.close(ignored);  // pending operations complete with operation_aborted
   backend().close(ignored);
   const TunnelStart& s = start_;
-  worker_.access_log().append(AccessRecord{s.client, "GET", s.target, 101, s.upstream,
-                                           s.state->key, up_.total, down_.total,
-                                           Clock::now() - s.started, s.request_id, s.attempts,
-                                           false, false, closed_by});
+  worker_.access_log().append(AccessRecord{s.client, "GET", s.target, 101, s.upstream, s.state->key,
+                                           up_.total, down_.total, Clock::now() - s.started,
+                                           s.request_id, s.attempts, false, false, closed_by});
   log::debug("tunnel to " + s.state->key + " closed by " + std::string(closed_by));
 }
 

@@ -93,7 +93,7 @@ class Tunnel final : public DownstreamTask, public std::enable_shared_from_this<
   Clock::time_point last_active_;
   Clock::duration idle_timeout_;
   Clock::time_point close_at_ = Clock::time_point::max();  // a drain's deadline
-  std::string_view first_eof_;  // the side whose FIN came first
+  std::string_view first_eof_;                             // the side whose FIN came first
   bool closed_ = false;
 };
 

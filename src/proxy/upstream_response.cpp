@@ -136,8 +136,8 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   if (res.result_int() == 101) {
     write_client_response_head(
         res,
-        ClientResponseHead{false, {}, ctx_.rate_limit_policy, ctx_.rate_limit_value,
-                           res[http::field::upgrade]},
+        ClientResponseHead{
+            false, {}, ctx_.rate_limit_policy, ctx_.rate_limit_value, res[http::field::upgrade]},
         conn_.response_head_);
     ctx_.status = 101;
     return false;
@@ -154,10 +154,11 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   } else if (!keep) {
     connection = "close";
   }
-  write_client_response_head(res,
-                             ClientResponseHead{chunked_response_, connection,
-                                                ctx_.rate_limit_policy, ctx_.rate_limit_value, {}},
-                             conn_.response_head_);
+  write_client_response_head(
+      res,
+      ClientResponseHead{
+          chunked_response_, connection, ctx_.rate_limit_policy, ctx_.rate_limit_value, {}},
+      conn_.response_head_);
   ctx_.status = res.result_int();
   // The whole response came with the head's last read, which came back short: the
   // connection is drained, and waiting for its next response needs no system call.

@@ -24,8 +24,7 @@ class TunnelTest : public ProxyTest {
                                         std::string_view target = "/ws") {
     auto ws = std::make_unique<WsClient>();
     if (!ws->connect(port(), target, headers)) {
-      ADD_FAILURE() << "upgrade failed: " << ws->last_error() << " (status " << ws->status()
-                    << ")";
+      ADD_FAILURE() << "upgrade failed: " << ws->last_error() << " (status " << ws->status() << ")";
       return nullptr;
     }
     return ws;
@@ -73,7 +72,8 @@ TEST_F(TunnelTest, EchoesAThousandMessagesFromOneByteToOneMebibyte) {
   EXPECT_TRUE(ws->close()) << ws->last_error();
   EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
   // Every payload byte went both ways, with its framing.
-  const std::string m = metric_text("ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"}");
+  const std::string m =
+      metric_text("ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"}");
   EXPECT_GE(m.empty() ? 0 : std::stoull(m), total);
 }
 
@@ -199,8 +199,9 @@ TEST_F(TunnelTest, TheSameUserKeyLandsOnTheSameBackend) {
 
 TEST_F(TunnelTest, ALiveTunnelHoldsOneOfTheBackendsMaxConcurrent) {
   start_origins(1);
-  ASSERT_TRUE(start_proxy(ProxyOptions().upstream("  [upstream.circuit_breaker]\n"
-                                                  "  max_concurrent = 2")));
+  ASSERT_TRUE(
+      start_proxy(ProxyOptions().upstream("  [upstream.circuit_breaker]\n"
+                                          "  max_concurrent = 2")));
   auto first = open_tunnel();
   auto second = open_tunnel();
   ASSERT_TRUE(first && second);
@@ -253,8 +254,7 @@ TEST_F(TunnelTest, H2cAndUnlistedUpgradesAreNotForwarded) {
   EXPECT_FALSE(contains(h2c.body, "header: Upgrade")) << h2c.body;
   EXPECT_FALSE(contains(h2c.body, "HTTP2-Settings")) << h2c.body;
   EXPECT_FALSE(contains(h2c.body, "header: Connection")) << h2c.body;
-  const HttpResponse other =
-      http->get("/", {{"Connection", "upgrade"}, {"Upgrade", "foo/1"}});
+  const HttpResponse other = http->get("/", {{"Connection", "upgrade"}, {"Upgrade", "foo/1"}});
   ASSERT_EQ(other.status, 200);
   EXPECT_FALSE(contains(other.body, "header: Upgrade")) << other.body;
   // A WebSocket upgrade refused by config: the origin answers it as a plain GET.

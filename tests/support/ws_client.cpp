@@ -46,8 +46,8 @@ bool WsClient::connect(std::uint16_t port, std::string_view target, const Header
   status_ = 0;
   response_headers_.clear();
   boost::system::error_code ec;
-  beast::get_lowest_layer(*ws_).connect(
-      tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  beast::get_lowest_layer(*ws_).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                        ec);
   if (ec) {
     error_ = "connect: " + ec.message();
     return false;
@@ -109,10 +109,11 @@ std::optional<std::string> WsClient::receive() {
 bool WsClient::ping(std::string_view payload) {
   bool done = false;
   boost::system::error_code ec;
-  ws_->async_ping(websocket::ping_data(payload.data(), payload.size()), [&](boost::system::error_code e) {
-    ec = e;
-    done = true;
-  });
+  ws_->async_ping(websocket::ping_data(payload.data(), payload.size()),
+                  [&](boost::system::error_code e) {
+                    ec = e;
+                    done = true;
+                  });
   if (!await(done, timeout_)) return false;
   if (ec) error_ = "ping: " + ec.message();
   return !ec;

@@ -17,8 +17,7 @@ TEST(Upgrade, TunnelsAListedProtocolOnAnHttp11Get) {
   EXPECT_EQ(tunnel_protocol("GET", 11, true, "websocket", kWebSocket), "websocket");
   EXPECT_EQ(tunnel_protocol("GET", 11, true, "WebSocket", kWebSocket), "WebSocket");
   EXPECT_EQ(tunnel_protocol("GET", 11, true, "h2c, foo, websocket", kWebSocket), "websocket");
-  EXPECT_EQ(tunnel_protocol("GET", 11, true, "foo/2, websocket/13", {"foo", "websocket"}),
-            "foo/2");
+  EXPECT_EQ(tunnel_protocol("GET", 11, true, "foo/2, websocket/13", {"foo", "websocket"}), "foo/2");
 }
 
 TEST(Upgrade, RefusesEverythingElse) {
