@@ -189,12 +189,8 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
     // until it has the response, so its next wait needs no system call.
     if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
     const RequestEnd end = co_await serve();
-    if (end == RequestEnd::tunnel) {
-      start_tunnel();
-      break;
-    }
     finish_request();
-    if (end == RequestEnd::abort) break;
+    if (end == RequestEnd::abort || end == RequestEnd::tunnel) break;
     if (end == RequestEnd::close) {
       co_await linger_close();
       break;
@@ -268,6 +264,7 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
                     : co_await respond_status(ctx, plan.status, ctx.keep_alive, plan.headers());
   if (end == RequestEnd::tunnel) {
     note_tunnel(ctx);  // its line is written when it closes
+    start_tunnel();
     co_return end;
   }
   ctx.aborted = ctx.aborted || end == RequestEnd::abort;

@@ -87,7 +87,7 @@ class DownstreamConnection final
   // After a 101: the tunnel's log facts from the request, and the 101 counted.
   void note_tunnel(const RequestContext& ctx);
   // Hands the client's stream (and any bytes it sent after the upgrade request) to a new
-  // tunnel with tunnel_; this object then ends.
+  // tunnel with tunnel_; this connection's loop then ends.
   void start_tunnel();
 
   // Canned answers (error statuses); keep_alive is honoured only when the request was read
