@@ -3,8 +3,10 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "admin/explain_json.hpp"
 #include "app/server.hpp"
 #include "app/systemd_notify.hpp"
 #include "config/config_loader.hpp"
@@ -16,10 +18,32 @@ namespace {
 void usage(std::FILE* out) {
   std::fputs(
       "usage: ringproxy [--config FILE] [--check]\n"
+      "       ringproxy --check --explain KEY [--upstream NAME] [--config FILE]\n"
       "       ringproxy --version\n"
-      "  --config FILE  the TOML config (default conf/ringproxy.toml)\n"
-      "  --check        validate FILE, print \"FILE: ok\" or every error, and exit\n",
+      "  --config FILE    the TOML config (default conf/ringproxy.toml)\n"
+      "  --check          validate FILE, print \"FILE: ok\" or every error, and exit\n"
+      "  --explain KEY    validate FILE and print, as GET /explain would (one JSON line per\n"
+      "                   upstream), where KEY goes with every backend healthy, and exit\n"
+      "  --upstream NAME  with --explain: only that upstream\n",
       out);
+}
+
+// --explain: the walk of key in each upstream (or the one named) of a freshly built snapshot,
+// where every backend is healthy and every breaker closed. Returns the exit code.
+int explain(const ringproxy::Snapshot& snapshot, const std::string& key,
+            const std::string& upstream) {
+  bool found = false;
+  for (const auto& up : snapshot.upstreams()) {
+    if (!upstream.empty() && up.config->name != upstream) continue;
+    found = true;
+    std::printf("%s\n", ringproxy::explain_json(up, key, std::chrono::steady_clock::now()).c_str());
+  }
+  if (!found) {
+    std::fprintf(stderr, "ringproxy: no upstream \"%s\" in %s\n", upstream.c_str(),
+                 snapshot.config().path.c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -27,6 +51,8 @@ void usage(std::FILE* out) {
 int main(int argc, char** argv) {
   std::string config_path = "conf/ringproxy.toml";
   bool check = false;
+  std::optional<std::string> explain_key;
+  std::string explain_upstream;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--version" || arg == "-V") {
@@ -37,6 +63,10 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--check" || arg == "-t") {
       check = true;
+    } else if (arg == "--explain" && i + 1 < argc) {
+      explain_key = argv[++i];
+    } else if (arg == "--upstream" && i + 1 < argc) {
+      explain_upstream = argv[++i];
     } else if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
       config_path = argv[++i];
     } else if (arg.starts_with("--config=")) {
@@ -48,6 +78,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (!explain_upstream.empty() && !explain_key) {
+    std::fputs("ringproxy: --upstream goes with --explain\n", stderr);
+    return 2;
+  }
   // --check and start-up share one path: load, validate, build the snapshot.
   ringproxy::ConfigLoadResult loaded = ringproxy::load_config_file(config_path);
   auto registry = std::make_shared<ringproxy::BackendRegistry>();
@@ -67,6 +101,7 @@ int main(int argc, char** argv) {
   volatile char* leaked = new char[64];
   leaked[0] = 1;
 #endif
+  if (explain_key) return explain(*built.snapshot, *explain_key, explain_upstream);
   if (check) {
     std::printf("%s: ok\n", config_path.c_str());
     return 0;

@@ -12,6 +12,8 @@
 #include <boost/beast/http/write.hpp>
 #include <optional>
 
+#include "admin/console_page.hpp"
+#include "admin/explain_json.hpp"
 #include "admin/metrics_text.hpp"
 #include "admin/process_control.hpp"
 #include "admin/status_json.hpp"
@@ -29,6 +31,44 @@ namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
+// The console page: everything it loads comes from this listener (the policy says so to the
+// browser too), and it is never cached (a new binary may serve a new page).
+void console(http::response<http::string_body>& res) {
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("Content-Security-Policy",
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+          "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.body() = console_page();
+}
+
+// GET /explain?upstream=NAME&key=K: JSON; upstream defaults to the first one.
+void explain(const ProcessControl& server, std::string_view target,
+             http::response<http::string_body>& res) {
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  const auto snap = server.snapshot();
+  const std::optional<std::string> name = query_parameter(target, "upstream");
+  const std::optional<std::string> key = query_parameter(target, "key");
+  const UpstreamRuntime* up = nullptr;
+  for (const auto& u : snap->upstreams()) {
+    if (!name || name->empty() || u.config->name == *name) {
+      up = &u;
+      break;
+    }
+  }
+  if (!key) {
+    res.result(http::status::bad_request);
+    res.body() = "{\"error\": \"key: missing or badly encoded query parameter\"}\n";
+  } else if (up == nullptr) {
+    res.result(http::status::not_found);
+    res.body() = "{\"error\": \"no such upstream\"}\n";
+  } else {
+    res.body() = explain_json(*up, *key, std::chrono::steady_clock::now()) + "\n";
+  }
+}
+
 // The answer to req; reload is the outcome of the reload a POST /reload asked for.
 http::response<http::string_body> answer(ProcessControl& server,
                                          const http::request<http::string_body>& req,
@@ -39,7 +79,11 @@ http::response<http::string_body> answer(ProcessControl& server,
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
-  if (path == "/healthz" && get) {
+  if (path == "/" && get) {
+    console(res);
+  } else if (path == "/explain" && get) {
+    explain(server, target, res);
+  } else if (path == "/healthz" && get) {
     res.body() = "ok\n";
   } else if (path == "/status" && get) {
     res.set(http::field::content_type, "application/json");
@@ -59,7 +103,8 @@ http::response<http::string_body> answer(ProcessControl& server,
       res.result(http::status::bad_request);
       for (const auto& e : r.errors) res.body() += e.to_string() + "\n";
     }
-  } else if (path == "/healthz" || path == "/status" || path == "/metrics" || path == "/reload") {
+  } else if (path == "/" || path == "/explain" || path == "/healthz" || path == "/status" ||
+             path == "/metrics" || path == "/reload") {
     res.result(http::status::method_not_allowed);
     res.body() = "method not allowed\n";
   } else {

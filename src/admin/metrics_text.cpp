@@ -137,6 +137,30 @@ void append_connection_metrics(std::string& out, const ProcessControl& server,
   out += "ringproxy_pooled_buffer_bytes " + std::to_string(pooled) + "\n";
 }
 
+// Global rate limits' Redis: errors, and the lease script's round trips as a histogram.
+void append_redis_metrics(std::string& out, const Workers& workers) {
+  std::uint64_t errors = 0, cumulative = 0, count = 0, sum_ns = 0;
+  for (const auto& w : workers) {
+    errors += w->metrics().redis_errors();
+    count += w->metrics().redis_count();
+    sum_ns += w->metrics().redis_sum_ns();
+  }
+  header(out, "redis_errors_total", "counter",
+         "Redis failures of global rate limits: refused or lost connections, error replies, "
+         "commands unanswered.");
+  out += "ringproxy_redis_errors_total " + std::to_string(errors) + "\n";
+  header(out, "redis_latency_seconds", "histogram",
+         "Round trips of the global rate limits' lease script to Redis.");
+  for (std::size_t i = 0; i < WorkerMetrics::kRedisBuckets.size(); ++i) {
+    for (const auto& w : workers) cumulative += w->metrics().redis_bucket(i);
+    out += "ringproxy_redis_latency_seconds_bucket{le=\"" +
+           number(WorkerMetrics::kRedisBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += "ringproxy_redis_latency_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  out += "ringproxy_redis_latency_seconds_sum " + number(static_cast<double>(sum_ns) / 1e9) + "\n";
+  out += "ringproxy_redis_latency_seconds_count " + std::to_string(count) + "\n";
+}
+
 // Reloads by result, then the generation in force; returns the snapshot it read, for the
 // backend rows.
 std::shared_ptr<const Snapshot> append_config_metrics(std::string& out,
@@ -215,6 +239,7 @@ std::string metrics_text(const ProcessControl& server) {
   const auto& workers = server.workers();
   append_request_metrics(out, workers, server.registry().upstream_names());
   append_connection_metrics(out, server, workers);
+  append_redis_metrics(out, workers);
   const auto snap = append_config_metrics(out, server);
   append_backend_metrics(out, server, *snap);
   return out;

@@ -12,6 +12,7 @@
 
 namespace ringproxy {
 
+class ConsoleHistory;
 class Worker;
 
 // The outcome of a reload: the new generation, or the errors (old config kept), or refused
@@ -53,6 +54,8 @@ class ProcessControl {
   virtual std::uint64_t reloads(bool success) const = 0;
   virtual std::size_t active_connections() const = 0;
   virtual BackendTotals backend_totals(std::uint32_t slot) const = 0;
+  // The console's history: backend traffic, rate-limit refusals, reloads.
+  virtual const ConsoleHistory& console_history() const = 0;
 
  protected:
   ~ProcessControl() = default;

@@ -133,6 +133,7 @@ int Server::run() {
 
   health_ = std::make_unique<HealthCheckers>(control_);
   health_->sync(*snapshot());
+  start_console_sampler();
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
@@ -160,9 +161,28 @@ int Server::run() {
   return 0;
 }
 
+void Server::start_console_sampler() {
+  console_timer_ = std::make_unique<asio::steady_timer>(control_);
+  console_.sample(*this, std::chrono::steady_clock::now());
+  // The timer is the server's and lives until the control loop has stopped: raw this is safe.
+  struct Tick {
+    Server* server;
+    void operator()(const boost::system::error_code& ec) const {
+      if (ec) return;
+      server->console_.sample(*server, std::chrono::steady_clock::now());
+      server->console_timer_->expires_at(server->console_timer_->expiry() +
+                                         ConsoleHistory::kPeriod);
+      server->console_timer_->async_wait(*this);
+    }
+  };
+  console_timer_->expires_after(ConsoleHistory::kPeriod);
+  console_timer_->async_wait(Tick{this});
+}
+
 void Server::drain_and_stop() {
   const auto timeout = snapshot()->config().server.drain_timeout;
   if (admin_) admin_->close();
+  if (console_timer_) console_timer_->cancel();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto& w : workers_) w->begin_drain(deadline);
   auto busy = [&] {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/console_history.hpp"
 #include "admin/process_control.hpp"
 #include "log/access_log.hpp"
 #include "net/connection_count.hpp"
@@ -55,6 +57,7 @@ class Server final : public ProcessControl {
   std::uint64_t reloads(bool success) const override {
     return (success ? reloads_ok_ : reloads_failed_).load(std::memory_order_relaxed);
   }
+  const ConsoleHistory& console_history() const override { return console_; }
 
  private:
   struct PreparedReload;  // what a reload made and has not installed yet (server_reload.cpp)
@@ -68,6 +71,8 @@ class Server final : public ProcessControl {
   void drain_and_stop();
   // How long past the drain's deadline the tunnels that close at it are waited for.
   static constexpr std::chrono::milliseconds kTunnelCloseGrace{250};
+  // Samples the console's history every ConsoleHistory::kPeriod on the control loop.
+  void start_console_sampler();
 
   // The reload steps, under reload_mutex_. prepare_reload() returns nullopt, with *errors,
   // having dropped whatever it made (sockets and files closed).
@@ -90,9 +95,11 @@ class Server final : public ProcessControl {
   ConnectionCount connections_;
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
+  ConsoleHistory console_;
   std::atomic<bool> draining_{false};  // set once, by SIGTERM/SIGINT on the control loop
   AccessLogSink access_log_sink_;
   boost::asio::io_context control_{1};  // signals and health checks, on the main thread
+  std::unique_ptr<boost::asio::steady_timer> console_timer_;  // on control_: declared after it
   std::unique_ptr<HealthCheckers> health_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -57,9 +57,12 @@ ReloadResult Server::reload() {
   if (std::optional<PreparedReload> prepared = prepare_reload(&result.errors)) {
     result.generation = commit_reload(std::move(*prepared));
     SystemdNotifier::process().ready(result.generation);
+    console_.record_reload({std::chrono::system_clock::now(), true, result.generation, ""});
     return result;
   }
   reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+  console_.record_reload({std::chrono::system_clock::now(), false, generation(),
+                          result.errors.empty() ? "" : result.errors.front().to_string()});
   for (const auto& e : result.errors) log::error("reload failed: " + e.to_string());
   SystemdNotifier::process().reload_refused(generation());
   return result;

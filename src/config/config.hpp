@@ -112,12 +112,35 @@ struct UpstreamConfig {
   int line = 0;
 };
 
+// Where a rate limit's buckets live.
+enum class LimitScope {
+  local,   // in this process
+  global,  // in Redis, shared by every instance pointing at it (leased in slices)
+};
+
+// What a global limit does when Redis cannot answer within redis_timeout.
+enum class RedisErrorPolicy {
+  allow,  // the local tier (this process's buckets, same rule) decides
+  deny,   // 503
+};
+
+// The [rate_limit] keys of a global limit; a route's override inherits them unless it sets them.
+struct GlobalLimitConfig {
+  LimitScope scope = LimitScope::local;
+  HostPort redis{"127.0.0.1", 6379};
+  Duration redis_timeout{5};  // a request waits at most this long for Redis
+  RedisErrorPolicy on_redis_error = RedisErrorPolicy::allow;
+  double lease = 0.1;  // share of burst taken from Redis at a time, (0, 1]
+  bool operator==(const GlobalLimitConfig&) const = default;
+};
+
 // [rate_limit], or a route's rate_limit override: a token bucket per client key.
 struct RateLimitConfig {
   RateLimitKey key;                   // client_ip|header:NAME
   double rate = 100.0;                // tokens added per second, > 0
   unsigned burst = 200;               // bucket capacity, >= 1; a new client starts full
   std::size_t max_clients = 1000000;  // memory bound on tracked clients, >= 1
+  GlobalLimitConfig global;           // scope and, for "global", Redis
   int line = 0;  // line of the [rate_limit] table, or of the route's rate_limit key
 };
 

@@ -12,6 +12,46 @@ constexpr double kMaxRate = 1e9;  // one token per nanosecond
 constexpr std::int64_t kMaxBurst = 1000000000;
 constexpr double kMaxWindowSeconds = 31536000;  // 365 days for an empty bucket to refill
 
+// scope, redis, redis_timeout, on_redis_error, lease: keys left out keep out's values.
+void read_global_keys(TableReader& r, GlobalLimitConfig& out) {
+  std::string text;
+  if (r.read_string("scope", text)) {
+    if (text == "local" || text == "global") {
+      out.scope = text == "global" ? LimitScope::global : LimitScope::local;
+    } else {
+      r.key_error(*r.find("scope"), "scope", "must be \"local\" or \"global\", got " + quote(text));
+    }
+  }
+  if (r.read_string("redis", text)) {
+    std::string problem;
+    auto parsed = parse_host_port(text, &problem);
+    if (parsed && parsed->port == 0) problem = "has port 0";
+    if (parsed && parsed->port != 0) {
+      out.redis = std::move(*parsed);
+    } else {
+      r.key_error(*r.find("redis"), "redis", quote(text) + " " + problem);
+    }
+  }
+  r.read_duration("redis_timeout", out.redis_timeout);
+  if (r.read_string("on_redis_error", text)) {
+    if (text == "allow" || text == "deny") {
+      out.on_redis_error = text == "deny" ? RedisErrorPolicy::deny : RedisErrorPolicy::allow;
+    } else {
+      r.key_error(*r.find("on_redis_error"), "on_redis_error",
+                  "must be \"allow\" or \"deny\", got " + quote(text));
+    }
+  }
+  double lease = 0;
+  if (r.read_number("lease", lease)) {
+    if (lease > 0 && lease <= 1) {
+      out.lease = lease;
+    } else {
+      r.key_error(*r.find("lease"), "lease",
+                  "must be greater than 0 and at most 1, got " + format_number(lease));
+    }
+  }
+}
+
 }  // namespace
 
 void read_rate_limit(const TomlValue& table, std::string context, Diagnostics& diag,
@@ -47,6 +87,7 @@ void read_rate_limit(const TomlValue& table, std::string context, Diagnostics& d
   }
   bool burst_ok = r.find("burst") == nullptr || r.read_integer("burst", 1, kMaxBurst, out.burst);
   r.read_integer("max_clients", 1, TableReader::kNoMax, out.max_clients);
+  read_global_keys(r, out.global);
   double window = static_cast<double>(out.burst) / out.rate;
   if (rate_ok && burst_ok && window > kMaxWindowSeconds) {
     const TomlValue* at = r.find("rate");

@@ -56,7 +56,8 @@ std::optional<std::string> check_path_prefix(const std::string& prefix) {
   return std::nullopt;
 }
 
-// route.rate_limit: "off", or a table overriding the default rule (inheriting its key).
+// route.rate_limit: "off", or a table overriding the default rule (inheriting its key, scope
+// and Redis keys).
 void read_route_rate_limit(TableReader& r, const std::optional<RateLimitConfig>& default_limit,
                            Diagnostics& diag, RouteConfig& out) {
   const TomlValue* v = r.find("rate_limit");
@@ -71,6 +72,8 @@ void read_route_rate_limit(TableReader& r, const std::optional<RateLimitConfig>&
     }
   } else if (v->is_table()) {
     RateLimitConfig limit;
+    // scope and Redis come from [rate_limit] unless the override sets them.
+    if (default_limit) limit.global = default_limit->global;
     bool key_set = false;
     read_rate_limit(*v, r.context() + ": rate_limit", diag, limit, key_set);
     limit.line = line_of(*v);

@@ -1,5 +1,6 @@
 #include "net/worker.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -157,8 +158,31 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
       }
     }
     pool_.retain_only(live);
+    retain_redis_links(fresh);
   }
   return current_->snapshot;
+}
+
+void Worker::retain_redis_links(const Snapshot& fresh) {
+  if (redis_links_.empty()) return;
+  std::vector<HostPort> named;
+  auto note = [&](const RateLimitRuntime& limit) {
+    if (limit.global) named.push_back(limit.global->config.redis);
+  };
+  note(fresh.default_rate_limit());
+  for (std::size_t i = 0; i < fresh.config().routes.size(); ++i) note(fresh.rate_limit_for(i));
+  std::erase_if(redis_links_, [&](const std::shared_ptr<RedisLink>& link) {
+    return std::find(named.begin(), named.end(), link->address()) == named.end();
+  });
+}
+
+RedisLink& Worker::redis(const HostPort& address) {
+  for (const auto& link : redis_links_) {
+    if (link->address() == address) return *link;
+  }
+  redis_links_.push_back(std::make_shared<RedisLink>(context_.get_executor(), address, metrics_));
+  redis_links_.back()->start();
+  return *redis_links_.back();
 }
 
 void Worker::session_started(DownstreamTask* s) {

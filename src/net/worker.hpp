@@ -15,6 +15,7 @@
 #include "net/connection_count.hpp"
 #include "net/connection_park.hpp"
 #include "net/message_arena.hpp"
+#include "net/redis_link.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker_metrics.hpp"
@@ -103,6 +104,9 @@ class Worker {
     Worker& worker_;
     SnapshotHold* hold_;
   };
+  // This worker's connection to the Redis at address (global rate limits), made on first use;
+  // links to addresses the current snapshot no longer names are dropped when it changes.
+  RedisLink& redis(const HostPort& address);
   UpstreamPool& pool() { return pool_; }
   // Client connections waiting without a session (see ConnectionPark).
   ConnectionPark& park() { return park_; }
@@ -135,6 +139,8 @@ class Worker {
 
  private:
   void accept_loop(std::size_t listener);
+  // Drops the Redis links no global limit of fresh names.
+  void retain_redis_links(const Snapshot& fresh);
   // Starts a session for a new connection, or refuses it over max_connections.
   void admit(WorkerSocket socket);
   // Expires the sessions past their deadline, then ticks again while any session is left.
@@ -174,6 +180,7 @@ class Worker {
   WorkerTimer deadline_tick_;
   bool ticking_ = false;
   AccessLogBuffer access_log_;
+  std::vector<std::shared_ptr<RedisLink>> redis_links_;
   std::thread thread_;
 };
 

@@ -36,4 +36,13 @@ void WorkerMetrics::count_response(std::uint32_t upstream_id, int status,
   bump(sum_ns_, static_cast<std::uint64_t>(duration.count() > 0 ? duration.count() : 0));
 }
 
+void WorkerMetrics::observe_redis(std::chrono::nanoseconds duration) {
+  const double seconds = std::chrono::duration<double>(duration).count();
+  std::size_t i = 0;
+  while (i < kRedisBuckets.size() && seconds > kRedisBuckets[i]) ++i;
+  if (i < kRedisBuckets.size()) bump(redis_buckets_[i]);
+  bump(redis_count_);
+  bump(redis_sum_ns_, static_cast<std::uint64_t>(duration.count() > 0 ? duration.count() : 0));
+}
+
 }  // namespace ringproxy

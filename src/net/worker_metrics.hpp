@@ -37,7 +37,13 @@ class WorkerMetrics {
   WorkerMetrics(const WorkerMetrics&) = delete;
   WorkerMetrics& operator=(const WorkerMetrics&) = delete;
 
+  // Redis round trips of global rate limits (lease script calls), in seconds.
+  static constexpr std::array<double, 12> kRedisBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+
   // Owner thread only.
+  void count_redis_error() { bump(redis_errors_); }
+  void observe_redis(std::chrono::nanoseconds duration);
   void count_response(std::uint32_t upstream_id, int status, std::chrono::nanoseconds duration);
   void count_rate_limited() { bump(rate_limited_); }
   // Tunnels (Upgrade, 101): opened (+1) or closed (-1), and bytes relayed each way.
@@ -77,6 +83,12 @@ class WorkerMetrics {
   std::uint64_t tunnel_bytes(bool to_backend) const {
     return (to_backend ? tunnel_bytes_up_ : tunnel_bytes_down_).load(std::memory_order_relaxed);
   }
+  std::uint64_t redis_errors() const { return redis_errors_.load(std::memory_order_relaxed); }
+  std::uint64_t redis_bucket(std::size_t i) const {
+    return redis_buckets_[i].load(std::memory_order_relaxed);
+  }
+  std::uint64_t redis_count() const { return redis_count_.load(std::memory_order_relaxed); }
+  std::uint64_t redis_sum_ns() const { return redis_sum_ns_.load(std::memory_order_relaxed); }
   // Slot's counters, or nullptr when this worker has not used the slot's block yet.
   const BackendCounts* backend_counts(std::uint32_t slot) const {
     if (slot >= kMaxBackendSlots) return nullptr;
@@ -100,6 +112,10 @@ class WorkerMetrics {
   std::atomic<std::int64_t> tunnels_{0};
   std::atomic<std::uint64_t> tunnel_bytes_up_{0};    // client to backend
   std::atomic<std::uint64_t> tunnel_bytes_down_{0};  // backend to client
+  std::atomic<std::uint64_t> redis_errors_{0};
+  std::array<std::atomic<std::uint64_t>, kRedisBuckets.size()> redis_buckets_{};  // non-cumulative
+  std::atomic<std::uint64_t> redis_count_{0};
+  std::atomic<std::uint64_t> redis_sum_ns_{0};
 };
 
 }  // namespace ringproxy

@@ -10,6 +10,7 @@
 #include "http/buffered_head.hpp"
 #include "http/head_reader.hpp"
 #include "log/log.hpp"
+#include "proxy/global_admission.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/upstream_exchange.hpp"
@@ -258,7 +259,11 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
   // reload must not change it midway.
   const Worker::SnapshotLease snap(worker_);
   const auto& req = request_->get();
-  const RequestPlan plan = plan_request(req, !request_->is_done(), draining_, *snap, client_, ctx);
+  RequestPlan plan = plan_request(req, !request_->is_done(), draining_, *snap, client_, ctx);
+  // A global limit's fetch and, for a client with nothing leased yet, its wait.
+  if (plan.global.limit && !settle_global_now(worker_, plan, ctx)) {
+    co_await wait_for_global_lease(worker_, plan, ctx);
+  }
   const RequestEnd end =
       plan.upstream ? co_await UpstreamExchange<Stream>(*this, ctx, *snap, *plan.upstream).run()
                     : co_await respond_status(ctx, plan.status, ctx.keep_alive, plan.headers());

@@ -12,6 +12,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cstring>
+#include <memory>
 #include <random>
 
 #include "log/log.hpp"
@@ -43,23 +44,32 @@ struct HealthCheckers::Checker {
     timer.cancel();
   }
 
+  // The socket of one probe and whether its deadline fired; shared with the deadline's
+  // handler, which may already be queued (cancel() cannot stop it) when the probe returns.
+  struct Attempt {
+    explicit Attempt(const asio::any_io_executor& ex) : socket(ex) {}
+    tcp::socket socket;
+    bool timed_out = false;
+  };
+
   // One check: GET config.path; passes when the status is in expected_status. Sets *reason.
   asio::awaitable<bool> probe(std::string* reason) {
     auto ex = co_await asio::this_coro::executor;
-    tcp::socket socket(ex);
+    const auto attempt = std::make_shared<Attempt>(ex);
+    tcp::socket& socket = attempt->socket;
     asio::steady_timer deadline(ex);
-    bool timed_out = false;
     deadline.expires_after(config.timeout);
-    deadline.async_wait([&socket, &timed_out](boost::system::error_code ec) {
+    deadline.async_wait([attempt](boost::system::error_code ec) {
       if (ec) return;
-      timed_out = true;
-      socket.close(ec);
+      attempt->timed_out = true;
+      attempt->socket.close(ec);
     });
     const tcp::endpoint ep = endpoint_of(*backend);
     auto finish = [&](bool passed, std::string why) {
       deadline.cancel();
-      *reason = timed_out ? "timed out after " + std::to_string(config.timeout.count()) + "ms"
-                          : std::move(why);
+      *reason = attempt->timed_out
+                    ? "timed out after " + std::to_string(config.timeout.count()) + "ms"
+                    : std::move(why);
       return passed;
     };
     auto [cec] = co_await socket.async_connect(ep, use_nothrow);

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "policy/client_address.hpp"
+#include "policy/global_bucket.hpp"
 #include "policy/http_fields.hpp"
 #include "policy/rate_limit_headers.hpp"
 #include "policy/upgrade.hpp"
@@ -77,39 +78,77 @@ bool answer_itself(const ParsedRequest& req, RequestPlan& plan) {
   return false;
 }
 
+// A global rule's take: a leased token, a refusal the lease book already knows of, or the
+// step the worker must finish (global_admission.hpp). client is the key's text.
+bool admit_global(const RateLimitRuntime& limit, std::uint64_t key, bool address,
+                  std::string_view client, RequestContext& ctx, RequestPlan& plan) {
+  const auto now = steady_ns(std::chrono::steady_clock::now());
+  const LeaseTake take = limit.global->leases->take(key, now, true);
+  if (take.verdict == LeaseVerdict::deny) {
+    TakeResult refused;
+    refused.retry_after = take.retry_after;
+    refused.reset = take.retry_after;
+    plan_rate_refusal(limit, refused, plan, ctx);
+    return false;
+  }
+  if (take.verdict == LeaseVerdict::allow) {
+    note_rate_admission(limit, lease_admission(limit.limiter->bucket_rule(), take.remaining), ctx);
+  }
+  if (take.verdict != LeaseVerdict::allow || take.fetch) {
+    plan.global = GlobalStep{&limit, key, global_bucket_key(limit.name, address, client), take};
+  }
+  return true;
+}
+
 // The request filter: takes a token from the route's rule (or the default), keyed by client
-// address or a header. False, with a 429 planned, when the bucket is empty.
+// address or a header. False, with a 429 planned, when the bucket is empty. A global rule may
+// leave a step for the worker in plan.global.
 bool admit_rate(const ParsedRequest& req, const Snapshot& snap, std::size_t route,
                 ClientIdentity& client, RequestContext& ctx, RequestPlan& plan) {
   const RateLimitRuntime& limit = snap.rate_limit_for(route);
   if (!limit.limiter) return true;
   std::uint64_t key = 0;
+  std::string_view client_text;
   if (!limit.header.empty()) {
-    const std::string_view value = combined_field_value(req, limit.header, ctx.combined_field);
-    if (!value.empty()) key = limit.limiter->key_hash(value);
+    client_text = combined_field_value(req, limit.header, ctx.combined_field);
+    if (!client_text.empty()) key = limit.limiter->key_hash(client_text);
   }
-  if (key == 0) {
-    const std::string_view address = client_address_of(req, snap, client, ctx);
-    key = address.data() == client.ip.data() ? client.address_key_for(*limit.limiter)
-                                             : limit.limiter->key_hash(address) ^ kAddressKeySpace;
+  const bool by_address = key == 0;
+  if (by_address) {
+    client_text = client_address_of(req, snap, client, ctx);
+    key = client_text.data() == client.ip.data()
+              ? client.address_key_for(*limit.limiter)
+              : limit.limiter->key_hash(client_text) ^ kAddressKeySpace;
   }
+  if (limit.global) return admit_global(limit, key, by_address, client_text, ctx, plan);
   const TakeResult taken = limit.limiter->take(key, std::chrono::steady_clock::now());
   if (!taken.allowed) {
-    ctx.rate_limited = true;
-    RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
-    plan.owned_headers = "Retry-After: " + fields.retry_after +
-                         "\r\nRateLimit-Policy: " + fields.policy +
-                         "\r\nRateLimit: " + fields.limit + "\r\n";
-    plan.status = 429;
+    plan_rate_refusal(limit, taken, plan, ctx);
     return false;
   }
-  // The policy is the rule's, made once per snapshot (which outlives this request).
-  ctx.rate_limit_policy = limit.policy;
-  format_rate_limit(ctx.rate_limit_value, limit.name, taken.remaining, taken.reset_seconds());
+  note_rate_admission(limit, taken, ctx);
   return true;
 }
 
 }  // namespace
+
+void plan_rate_refusal(const RateLimitRuntime& limit, const TakeResult& taken, RequestPlan& plan,
+                       RequestContext& ctx) {
+  ctx.rate_limited = true;
+  RateLimitHeaders fields = rate_limit_headers(limit.name, limit.limiter->bucket_rule(), taken);
+  plan.owned_headers = "Retry-After: " + fields.retry_after +
+                       "\r\nRateLimit-Policy: " + fields.policy + "\r\nRateLimit: " + fields.limit +
+                       "\r\n";
+  plan.status = 429;
+  plan.upstream = nullptr;
+}
+
+void note_rate_admission(const RateLimitRuntime& limit, const TakeResult& taken,
+                         RequestContext& ctx) {
+  // The policy is the rule's, made once per snapshot (which outlives this request).
+  ctx.rate_limit_policy = limit.policy;
+  format_rate_limit(ctx.rate_limit_value, limit.name, taken.remaining, taken.reset_seconds());
+}
 
 std::uint64_t ClientIdentity::address_key_for(const RateLimiter& limiter) {
   if (address_key_seed != limiter.seed()) {

@@ -28,6 +28,16 @@ struct ClientIdentity {
   std::uint64_t address_key_for(const RateLimiter& limiter);
 };
 
+// What a global rate limit still needs from the worker after plan_request: a Redis fetch to
+// start (the lease is empty or runs low), and, unless the lease already allowed the request,
+// a wait for it or the local tier (global_admission.hpp). Empty (limit null) otherwise.
+struct GlobalStep {
+  const RateLimitRuntime* limit = nullptr;  // into the request's snapshot
+  std::uint64_t key = 0;                    // the client's key in the rule's LeaseBook
+  std::string redis_key;                    // the client's bucket in Redis
+  LeaseTake take;
+};
+
 // What the proxy does with a parsed request: answer it itself (status, with extra header
 // lines), or forward it to upstream.
 struct RequestPlan {
@@ -35,6 +45,7 @@ struct RequestPlan {
   std::string_view extra_headers;  // static text
   std::string owned_headers;       // made for this request (wins over extra_headers)
   const UpstreamRuntime* upstream = nullptr;
+  GlobalStep global;
 
   std::string_view headers() const {
     return owned_headers.empty() ? extra_headers : std::string_view(owned_headers);
@@ -48,6 +59,13 @@ using ParsedRequest = boost::beast::http::request<boost::beast::http::buffer_bod
 // plans to forward, ctx carries the RateLimit fields for the response.
 RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool draining,
                          const Snapshot& snap, ClientIdentity& client, RequestContext& ctx);
+
+// The rate limit's answers: a refusal (429 with Retry-After and the RateLimit fields) planned,
+// or an admission noted in ctx (the RateLimit fields of the response).
+void plan_rate_refusal(const RateLimitRuntime& limit, const TakeResult& taken, RequestPlan& plan,
+                       RequestContext& ctx);
+void note_rate_admission(const RateLimitRuntime& limit, const TakeResult& taken,
+                         RequestContext& ctx);
 
 // Who the client is: the peer, or what trusted proxies say (server.trusted_proxies). Several
 // X-Forwarded-For lines are joined into ctx first (RFC 9110 §5.3).

@@ -37,6 +37,20 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
   }
   const TokenBucketRule& bucket = out.limiter->bucket_rule();
   out.policy = format_rate_limit_policy(out.name, bucket.burst(), bucket.window_seconds());
+  if (config.global.scope == LimitScope::global) {
+    // Leases survive a reload that changes neither the rule nor its global keys.
+    if (previous && previous->global && out.limiter == previous->limiter &&
+        previous->global->config == config.global) {
+      out.global = previous->global;
+    } else {
+      auto global = std::make_shared<GlobalLimitRuntime>();
+      global->config = config.global;
+      global->leases = std::make_shared<LeaseBook>(LeaseRule::make(
+          config.global.lease, bucket.burst(), bucket.capacity_ns(), rule.max_clients));
+      global->script_args = LeaseScriptArgs::make(bucket, global->leases->rule().lease_tokens);
+      out.global = std::move(global);
+    }
+  }
   return out;
 }
 

@@ -9,7 +9,9 @@
 #include "config/config.hpp"
 #include "config/config_loader.hpp"
 #include "policy/backend_picker.hpp"
+#include "policy/global_bucket.hpp"
 #include "policy/hash_key.hpp"
+#include "policy/lease_book.hpp"
 #include "policy/rate_limiter.hpp"
 #include "policy/retry_budget.hpp"
 #include "policy/router.hpp"
@@ -30,14 +32,24 @@ struct UpstreamRuntime {
   }
 };
 
+// A global rule's own part (scope = "global"): its leases (kept across reloads while the rule
+// and its global keys are unchanged), where Redis is, and the lease script's arguments.
+// Immutable but for the book, which is thread-safe.
+struct GlobalLimitRuntime {
+  GlobalLimitConfig config;
+  std::shared_ptr<LeaseBook> leases;
+  LeaseScriptArgs script_args;
+};
+
 // One rate limit rule as requests meet it: its buckets (kept across reloads while the rule is
 // unchanged), its policy name for the RateLimit fields, and which header keys it (empty:
-// the client address).
+// the client address). A global rule's local buckets are its local tier.
 struct RateLimitRuntime {
   std::shared_ptr<RateLimiter> limiter;  // nullptr: no limit
   std::string name;
   std::string header;
   std::string policy;  // the RateLimit-Policy value, the same on every response of the rule
+  std::shared_ptr<const GlobalLimitRuntime> global;  // nullptr: scope = "local"
 };
 
 class Snapshot;

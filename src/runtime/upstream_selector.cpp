@@ -17,6 +17,39 @@ std::int64_t UpstreamSelector::retry_after_seconds(TimePoint now) const {
   return std::max<std::int64_t>(1, retry_after);
 }
 
+namespace {
+
+// Writes down each step of a walk (explain()).
+class StepRecorder final : public WalkObserver {
+ public:
+  explicit StepRecorder(std::vector<WalkExplanation::Step>& steps) : steps_(steps) {}
+  void met(std::size_t backend, WalkVerdict verdict) override {
+    steps_.push_back({backend, verdict});
+  }
+
+ private:
+  std::vector<WalkExplanation::Step>& steps_;
+};
+
+}  // namespace
+
+WalkExplanation UpstreamSelector::explain(std::uint64_t key, std::uint64_t sequence,
+                                          TimePoint now) const {
+  WalkExplanation out;
+  const std::size_t n = backends_.size();
+  out.origin = picker_->origin(key, sequence);
+  StepRecorder recorder(out.walk);
+  UniqueWalk walk(*picker_, key, sequence, n, &recorder);
+  out.chosen = walk_on(walk, now);
+  // The whole order: the same walk again, passing every backend by.
+  std::vector<WalkExplanation::Step> all;
+  StepRecorder everything(all);
+  UniqueWalk(*picker_, key, sequence, n, &everything).next([](std::size_t) { return false; });
+  for (const auto& step : all) out.order.push_back(step.backend);
+  if (!out.order.empty()) out.home = out.order.front();
+  return out;
+}
+
 Selection::Selection(const UpstreamSelector& selector, std::uint64_t key, std::uint64_t sequence,
                      UpstreamSelector::TimePoint now, unsigned lane)
     : selector_(selector),
@@ -30,7 +63,7 @@ BackendState* Selection::next(bool resend) {
   lease_.reset();
   const SelectorSettings& settings = selector_.settings();
   while (attempts_left_ > 0) {
-    const auto i = walk_.next([this](std::size_t b) { return selector_.available(b, now_); });
+    const auto i = selector_.walk_on(walk_, now_);
     if (!i) return nullptr;
     BackendState& backend = *selector_.backends()[*i];
     // Lost a race for the last trial or concurrency slot: walk on, as the pick would have.

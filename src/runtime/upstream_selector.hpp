@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "policy/backend_picker.hpp"
@@ -13,6 +14,19 @@
 #include "runtime/backend_state.hpp"
 
 namespace ringproxy {
+
+// One walk as explain() saw it; backends are indices into the selector's backends().
+struct WalkExplanation {
+  struct Step {
+    std::size_t backend = 0;
+    WalkVerdict verdict = WalkVerdict::usable;
+  };
+  std::uint64_t origin = 0;           // where the walk starts (the key's place; RR: sequence)
+  std::optional<std::size_t> home;    // the walk's first backend: the key's when all is well
+  std::vector<Step> walk;             // every backend met until one was taken, in order
+  std::optional<std::size_t> chosen;  // the backend a request with this key goes to now
+  std::vector<std::size_t> order;     // every backend the walk would meet, in order
+};
 
 // What the upstream's config asks of admission.
 struct SelectorSettings {
@@ -42,12 +56,29 @@ class UpstreamSelector {
   const SelectorSettings& settings() const { return settings_; }
   RetryBudget& retry_budget() const { return *budget_; }
 
-  // Whether backend i may be offered a request now: healthy, breaker and cap not refusing.
-  bool available(std::size_t i, TimePoint now) const {
+  // Whether backend i may be offered a request now (usable), or why not: down (health
+  // checked), breaker_open, at_max_concurrent. Takes nothing.
+  WalkVerdict verdict(std::size_t i, TimePoint now) const {
     const BackendState& b = *backends_[i];
-    if (settings_.health_checked && !b.healthy.load(std::memory_order_relaxed)) return false;
-    return !settings_.breaker || (b.concurrency.available() && b.breaker.available(now));
+    if (settings_.health_checked && !b.healthy.load(std::memory_order_relaxed)) {
+      return WalkVerdict::down;
+    }
+    if (!settings_.breaker) return WalkVerdict::usable;
+    if (!b.breaker.available(now)) return WalkVerdict::breaker_open;
+    if (!b.concurrency.available()) return WalkVerdict::at_max_concurrent;
+    return WalkVerdict::usable;
   }
+  bool available(std::size_t i, TimePoint now) const {
+    return verdict(i, now) == WalkVerdict::usable;
+  }
+  // The walk's next backend that verdict() and the algorithm let take a request now: the one
+  // step that requests (Selection::next) and explanations (explain()) both take.
+  std::optional<std::size_t> walk_on(UniqueWalk& walk, TimePoint now) const {
+    return walk.next_judged([this, now](std::size_t b) { return verdict(b, now); });
+  }
+  // Where the walk for key goes now, and why, without taking anything (no lease, no breaker
+  // permit, no retry budget): GET /explain and --explain.
+  WalkExplanation explain(std::uint64_t key, std::uint64_t sequence, TimePoint now) const;
   // Whole seconds until the earliest open breaker half-opens (at least 1): a 503's
   // Retry-After when no backend could take a request.
   std::int64_t retry_after_seconds(TimePoint now) const;

@@ -57,9 +57,8 @@ class PrometheusTest : public ProxyTest {
       GTEST_SKIP() << "promtool/prometheus not installed (scripts/deps installs them)";
     }
     start_origins(1);
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ringproxy-prom-" + std::to_string(::getpid()) + "-" + std::to_string(unused_port()));
-    std::filesystem::create_directories(dir_);
+    dir_ = make_temp_dir("ringproxy-prom");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
     ProxyTest::TearDown();
@@ -93,7 +92,9 @@ TEST_F(PrometheusTest, ARealPrometheusScrapesRequestsTotal) {
   ASSERT_TRUE(client);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(client->get("/p").status, 200);
 
-  const std::uint16_t prom_port = unused_port();
+  // Reserved for the test's life; Prometheus (a Go server: SO_REUSEADDR) may bind it.
+  const ReservedPort reserved;
+  const std::uint16_t prom_port = reserved.port();
   const auto config = dir_ / "prometheus.yml";
   std::ofstream(config) << "global:\n  scrape_interval: 1s\n"
                         << "scrape_configs:\n  - job_name: ringproxy\n"

@@ -316,7 +316,8 @@ void expect_common_fields(const JsonObject& r) {
 
 TEST_F(AccessLogTest, EveryFieldOfKnownRequestsIsRecorded) {
   OriginServer& live = add_origin("live");
-  const std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+  const ReservedPort dead_port;  // refuses connections for the whole test
+  const std::string dead = dead_port.address();
   const std::string keyed = "hash_key = \"header:X-User\"\n";
   const std::string tables =
       upstream_toml("app", {live.address()}) +

@@ -64,7 +64,42 @@ bool wait_until(Predicate done, std::chrono::milliseconds timeout) {
   }
 }
 
-// A TCP port on 127.0.0.1 with nothing listening on it: bound to learn it, then closed.
+// A TCP port on 127.0.0.1 reserved for this object's life: a socket bound to a port the kernel
+// chose, with SO_REUSEADDR and SO_REUSEPORT, that never listens. Connections to it are refused
+// (a dead backend's address) until a listener binds it too (the proxy's listeners set both
+// options; one with SO_REUSEADDR alone, as the admin listener or a Go server, may bind it as
+// well), and a socket without them cannot take it: unlike a port bound, closed and handed out,
+// no other test or process can take it in between.
+class ReservedPort {
+ public:
+  ReservedPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("ReservedPort: cannot bind a port");
+    port_ = ntohs(addr.sin_port);
+  }
+  ~ReservedPort() { ::close(fd_); }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// Kept for tests written against it; new tests use ReservedPort (this one hands out a port it
+// has closed, which another test may take before it is used).
 inline std::uint16_t unused_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -78,6 +113,18 @@ inline std::uint16_t unused_port() {
     port = ntohs(addr.sin_port);
   ::close(fd);
   return port;
+}
+
+// True when a TCP connect to 127.0.0.1:port is refused (nothing listens there).
+inline bool nothing_listens_on(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool refused = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0;
+  ::close(fd);
+  return refused;
 }
 
 // The value of the origin's echo line "key: value" in a response body ("" if absent).
@@ -464,6 +511,25 @@ class ProxyTest : public ::testing::Test {
     return true;
   }
   std::uint16_t port() const { return proxy_->port(); }
+
+  // The port of the latest "<marker>HOST:PORT" line in the proxy's log, e.g. marker "listening on
+  // " or "admin listening on " and host "127.0.0.2" for a listener a reload added at port 0;
+  // waits up to `timeout` for it; 0 if none came.
+  std::uint16_t announced_port(std::string_view marker, std::string_view host,
+                               std::chrono::milliseconds timeout = 5s) const {
+    const std::string needle = std::string(marker) + std::string(host) + ":";
+    std::uint16_t found = 0;
+    wait_until(
+        [&] {
+          const std::string log = proxy_->log();
+          const auto at = log.rfind(needle);
+          if (at == std::string::npos) return false;
+          found = static_cast<std::uint16_t>(std::atoi(log.c_str() + at + needle.size()));
+          return found != 0;
+        },
+        timeout);
+    return found;
+  }
 
   // A client connected to the proxy, or nullptr (with the reason printed).
   std::unique_ptr<HttpClient> connect(std::chrono::milliseconds timeout = 10s) {

@@ -50,18 +50,6 @@ class HeldPort {
   std::uint16_t port_ = 0;
 };
 
-// True when the test can bind 127.0.0.1:port itself, i.e. the proxy does not hold it.
-bool port_is_free(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return bound;
-}
-
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -190,8 +178,8 @@ TEST_F(ReloadTransactionTest, AReloadRefusedByTheAccessLogReleasesTheMovedAdminL
   const std::string good = config_logging_to(file_a);
   ASSERT_TRUE(start_on(good));
   const std::uint16_t admin_port = proxy_->admin_port();
-  const std::uint16_t new_admin = unused_port();
-  ASSERT_NE(new_admin, 0);
+  const ReservedPort reserved;  // the proxy may bind it; nothing else can take it meanwhile
+  const std::uint16_t new_admin = reserved.port();
 
   std::string bad = replaced(good, "access_log = \"" + file_a.string() + "\"",
                              "access_log = \"" + (dir_ / "missing" / "b.log").string() + "\"");
@@ -200,7 +188,7 @@ TEST_F(ReloadTransactionTest, AReloadRefusedByTheAccessLogReleasesTheMovedAdminL
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(contains(r.body, "cannot open access log")) << r.body;
 
-  EXPECT_TRUE(wait_until([&] { return port_is_free(new_admin); }, 3s))
+  EXPECT_TRUE(wait_until([&] { return nothing_listens_on(new_admin); }, 3s))
       << "the refused reload still holds the new admin port " << new_admin;
   HttpClient old_admin;
   ASSERT_TRUE(old_admin.connect(admin_port));
@@ -219,8 +207,8 @@ TEST_F(ReloadTransactionTest, AReloadRefusedByTheAdminListenerReleasesTheAddedLi
   start_origins(1);
   ASSERT_TRUE(start_proxy());
   const std::string good = proxy_config_;
-  const std::uint16_t added = unused_port();
-  ASSERT_NE(added, 0);
+  const ReservedPort reserved;  // the proxy may bind it; nothing else can take it meanwhile
+  const std::uint16_t added = reserved.port();
   const std::string added_address = "127.0.0.1:" + std::to_string(added);
   const std::string with_added =
       replaced(good, kListen, "listen = [\"127.0.0.1:0\", \"" + added_address + "\"]");
@@ -231,7 +219,7 @@ TEST_F(ReloadTransactionTest, AReloadRefusedByTheAdminListenerReleasesTheAddedLi
       reload_with(replaced(with_added, kAdminListen, "listen = \"" + held.address() + "\""));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(contains(r.body, "admin.listen")) << r.body;
-  EXPECT_TRUE(wait_until([&] { return port_is_free(added); }, 3s))
+  EXPECT_TRUE(wait_until([&] { return nothing_listens_on(added); }, 3s))
       << "the refused reload still holds the added listener " << added_address;
   EXPECT_EQ(proxy_->log_count("listening on " + added_address), 0u)
       << "a refused reload announced a listener";

@@ -19,8 +19,6 @@ namespace ringproxy::test {
 namespace {
 
 constexpr int kUsers = 120;
-// Slack for a loaded 2-core machine on top of every bound the spec gives.
-constexpr long long kMarginMs = 300;
 
 std::string user_name(int u) {
   return "user-" + std::to_string(u);
@@ -123,8 +121,13 @@ constexpr std::string_view kFastHealthCheck =
     "  healthy_threshold = 2\n"
     "  unhealthy_threshold = 2\n";
 
-TEST_F(ResilienceTest, SickBackendIsMarkedDownInTimeItsUsersAloneMoveAndThenReturn) {
+// The thresholds are shown by counts of the checks the origin answered, not by time: one failed
+// check (unhealthy_threshold - 1) leaves the backend up, two mark it down; one pass
+// (healthy_threshold - 1) leaves it down, two bring it up. A backend's checks finish in order,
+// so once the origin has answered check k + 1, the proxy has recorded check k.
+TEST_F(ResilienceTest, SickBackendIsMarkedDownByItsThresholdItsUsersAloneMoveAndThenReturn) {
   start_origins(4);
+  OriginServer& sick = origin(1);
   ASSERT_TRUE(start_app("", kFastHealthCheck));
   const auto before = map_users();
   std::set<std::string> used;
@@ -133,42 +136,60 @@ TEST_F(ResilienceTest, SickBackendIsMarkedDownInTimeItsUsersAloneMoveAndThenRetu
     used.insert(o);
   }
   ASSERT_EQ(used.size(), 4u);
-  OriginServer& sick = origin(1);
   ASSERT_FALSE(users_of(before, sick.name()).empty());
   EXPECT_EQ(proxy_->log_count(" is down"), 0u) << "a healthy backend was marked down";
-
-  // Marked down within interval x unhealthy_threshold + one interval (600 ms), not before its
-  // second failed check (two checks are at least 180 ms apart with the 10% jitter).
+  // Waits until `sick` has answered `more` checks after the `from`-th.
+  auto checks_after = [&](std::size_t from, std::size_t more) {
+    return wait_until([&] { return sick.health_checks_seen() >= from + more; }, 5s);
+  };
   const std::string down_line = "backend " + sick.address() + " is down";
-  const auto sick_since = Clock::now();
-  sick.set_health_status(500);
-  ASSERT_TRUE(proxy_->wait_for_log(down_line, 3s));
-  const auto down_after = ms_since(sick_since);
-  EXPECT_LE(down_after, 600 + kMarginMs) << "marked down after " << down_after << " ms";
-  EXPECT_GE(down_after, 150) << "marked down after one failed check (" << down_after << " ms)";
-  EXPECT_TRUE(contains(proxy_->log(), "status 500")) << "the reason names the status";
-  EXPECT_EQ(proxy_->log_count(" is down"), 1u) << "only the sick backend goes down";
+  const std::string up_line = "backend " + sick.address() + " is up";
 
-  // Its users alone move; everyone else stays put.
+  // unhealthy_threshold - 1 failures, then passes: never down.
+  auto seen = sick.health_checks_seen();
+  sick.script_health_checks({500});
+  ASSERT_TRUE(checks_after(seen, 4));
+  EXPECT_EQ(proxy_->log_count(" is down"), 0u) << "down after one failed check of two";
+  // Exactly unhealthy_threshold failures, then passes: down, then up again.
+  sick.script_health_checks({500, 500});
+  ASSERT_TRUE(proxy_->wait_for_log(down_line, 5s)) << "not down after two failed checks";
+  EXPECT_TRUE(contains(proxy_->log(), "status 500")) << "the reason names the status";
+  ASSERT_TRUE(proxy_->wait_for_log(up_line, 5s));
+
+  // Down for good: its users alone move; everyone else stays put.
+  sick.set_health_status(500);
+  ASSERT_TRUE(wait_until([&] { return proxy_->log_count(down_line) == 2; }, 5s));
+  EXPECT_EQ(proxy_->log_count(" is down"), 2u) << "only the sick backend goes down";
   const auto during = map_users();
   EXPECT_GT(expect_only_users_of_moved(before, during, sick.name()), 0);
 
-  // Healthy again: up after healthy_threshold (2) passes, and every user is back home.
-  const std::string up_line = "backend " + sick.address() + " is up";
-  const auto well_since = Clock::now();
+  // healthy_threshold - 1 passes among failures: still down.
+  seen = sick.health_checks_seen();
+  sick.script_health_checks({200});
+  ASSERT_TRUE(checks_after(seen, 4));
+  EXPECT_EQ(proxy_->log_count(up_line), 1u) << "up after one passed check of two";
+  // Exactly healthy_threshold passes: up; healthy from then on, every user is back home.
+  sick.script_health_checks({200, 200});
+  ASSERT_TRUE(wait_until([&] { return proxy_->log_count(up_line) == 2; }, 5s))
+      << "not up after two passed checks";
   sick.set_health_status(200);
-  ASSERT_TRUE(proxy_->wait_for_log(up_line, 3s));
-  const auto up_after = ms_since(well_since);
-  EXPECT_LE(up_after, 600 + kMarginMs) << "marked up after " << up_after << " ms";
-  EXPECT_GE(up_after, 150) << "marked up after one passed check (" << up_after << " ms)";
   std::map<int, std::string> after;
   EXPECT_TRUE(wait_until(
       [&] {
         after = map_users();
         return after == before;
       },
-      3s));
+      5s));
   EXPECT_EQ(after, before);
+
+  // The checks came an interval apart: 200 ms with 10% jitter, never under 180 ms.
+  const auto times = sick.health_check_times();
+  ASSERT_GE(times.size(), 10u);
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    const auto gap =
+        std::chrono::duration_cast<std::chrono::milliseconds>(times[i] - times[i - 1]).count();
+    EXPECT_GE(gap, 180) << "checks " << i - 1 << " and " << i;
+  }
 }
 
 TEST_F(ResilienceTest, HealthCheckIsOneGetOfThePathWithItsUserAgentCheckedAtOnce) {
@@ -411,7 +432,8 @@ TEST_F(ResilienceTest, ConnectFailureMovesOnOnlyWhenRetriesAllowIt) {
   // One live origin and one dead port. With retries = 0 the users homed on the dead port get
   // 502; with retries = 1 the same users are served by the live one.
   add_origin("live");
-  const std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+  const ReservedPort dead_port;  // refuses connections for the whole test
+  const std::string dead = dead_port.address();
   auto start_with = [&](int retries) {
     return start_proxy(ProxyOptions().only_tables(keyed_upstream(
         "app", {origin(0).address(), dead}, "retries = " + std::to_string(retries) + "\n", "")));
@@ -448,7 +470,8 @@ TEST_F(ResilienceTest, DeadBackendWithoutBreakerOrHealthCheckCostsClientsNothing
   // One live origin and a dead port; retries = 1, no breaker, no health check: every request
   // homed on the dead port (about half) needs its one retry, and must get it.
   add_origin("live");
-  const std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+  const ReservedPort dead_port;  // refuses connections for the whole test
+  const std::string dead = dead_port.address();
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
       keyed_upstream("app", {origin(0).address(), dead}, "retries = 1\n", ""))));
   auto client = connect();
@@ -496,8 +519,8 @@ TEST_F(ResilienceTest, EofBeforeAnyResponseByteIsRetriedForGetOnly) {
 // No backend can take the request
 
 TEST_F(ResilienceTest, AllBreakersOpenGive503WithRetryAfterAtOnce) {
-  const std::vector<std::string> dead = {"127.0.0.1:" + std::to_string(unused_port()),
-                                         "127.0.0.1:" + std::to_string(unused_port())};
+  const ReservedPort dead_a, dead_b;  // refuse connections for the whole test
+  const std::vector<std::string> dead = {dead_a.address(), dead_b.address()};
   ASSERT_TRUE(
       start_proxy(ProxyOptions().only_tables(keyed_upstream("app", dead, "retries = 1\n",
                                                             "  [upstream.circuit_breaker]\n"

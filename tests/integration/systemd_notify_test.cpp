@@ -100,7 +100,9 @@ class SystemdNotifyTest : public ProxyTest {
 
 TEST_F(SystemdNotifyTest, ReadyComesOnlyOnceTheListenerAccepts) {
   NotifySocket socket(false);
-  const std::uint16_t proxy_port = unused_port();
+  // Reserved for the test's life; the proxy's listener (SO_REUSEPORT) may bind it.
+  const ReservedPort reserved;
+  const std::uint16_t proxy_port = reserved.port();
   // systemd's side: as soon as READY=1 is read, a client must get an answer.
   std::optional<std::string> ready;
   HttpResponse first;

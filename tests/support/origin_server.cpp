@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -229,6 +230,11 @@ struct OriginServer::Impl {
   std::atomic<std::size_t> accepted_{0};
   std::atomic<std::size_t> open_{0};
   std::atomic<int> health_status_{200};
+  // Health checks answered, and the statuses scripted for the next ones (under health_mutex_).
+  std::atomic<std::size_t> health_checks_{0};
+  std::mutex health_mutex_;
+  std::deque<int> health_script_;
+  std::vector<std::chrono::steady_clock::time_point> health_times_;
   std::atomic<std::int64_t> early_answer_ns_{0};  // steady_clock, when the last one was sent
 
   mutable std::mutex last_mutex_;
@@ -238,6 +244,19 @@ struct OriginServer::Impl {
   bool stopped_ = false;
 
   explicit Impl(Options options) : options_(std::move(options)) {}
+
+  // The status of one health check: the next scripted one, else health_status_; counted.
+  int next_health_status() {
+    std::lock_guard lock(health_mutex_);
+    int status = health_status_.load(std::memory_order_relaxed);
+    if (!health_script_.empty()) {
+      status = health_script_.front();
+      health_script_.pop_front();
+    }
+    health_times_.push_back(std::chrono::steady_clock::now());
+    health_checks_.fetch_add(1);
+    return status;
+  }
 
   void start() {
     int n = std::max(1, options_.threads);
@@ -622,7 +641,7 @@ struct OriginServer::Impl {
       int status = 200;
       BodyPlan plan;
       if (path == "/healthz" && (req.method() == http::verb::get || is_head)) {
-        status = health_status_.load(std::memory_order_relaxed);
+        status = next_health_status();
         plan.text = "ok";
         plan.length = 2;
       } else {
@@ -701,6 +720,20 @@ std::chrono::steady_clock::time_point OriginServer::last_early_answer() const {
 
 void OriginServer::set_health_status(int status) {
   impl_->health_status_.store(status);
+}
+
+std::size_t OriginServer::health_checks_seen() const {
+  return impl_->health_checks_.load();
+}
+
+std::vector<std::chrono::steady_clock::time_point> OriginServer::health_check_times() const {
+  std::lock_guard lock(impl_->health_mutex_);
+  return impl_->health_times_;
+}
+
+void OriginServer::script_health_checks(std::vector<int> statuses) {
+  std::lock_guard lock(impl_->health_mutex_);
+  impl_->health_script_.assign(statuses.begin(), statuses.end());
 }
 
 }  // namespace ringproxy::test

@@ -109,6 +109,12 @@ class OriginServer {
   std::chrono::steady_clock::time_point last_early_answer() const;
   // Status of GET /healthz (default 200).
   void set_health_status(int status);
+  // The next health checks (GET /healthz) answer `statuses` in order, then set_health_status's
+  // status again: a threshold shown by counts (N failures vs N + 1), not by time.
+  void script_health_checks(std::vector<int> statuses);
+  // Health checks answered so far (their status decided), and when each was.
+  std::size_t health_checks_seen() const;
+  std::vector<std::chrono::steady_clock::time_point> health_check_times() const;
 
  private:
   struct Impl;
