@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool chunked = !parser.is_done() && !parser.content_length();
   write_client_response_head(
       parser.get(),
-      ClientResponseHead{chunked, "close", "\"default\";q=10;w=1", "\"default\";r=9;t=1"}, head);
+      ClientResponseHead{chunked, "close", "\"default\";q=10;w=1", "\"default\";r=9;t=1", {}},
+      head);
   // Every line of it ends in CRLF, and it ends in exactly one empty line.
   if (head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) std::abort();
   for (std::size_t i = 0; i < head.size(); ++i) {

@@ -111,6 +111,23 @@ void append_connection_metrics(std::string& out, const ProcessControl& server,
               w->upstream_buffers().spare_bytes();
     idle_upstream += w->pool().idle_count();
   }
+  std::int64_t tunnels = 0;
+  std::uint64_t up = 0;
+  std::uint64_t down = 0;
+  for (const auto& w : workers) {
+    tunnels += w->metrics().tunnels();
+    up += w->metrics().tunnel_bytes(true);
+    down += w->metrics().tunnel_bytes(false);
+  }
+  header(out, "tunnels_active", "gauge",
+         "Upgraded connections (WebSocket...) tunnelled to a backend now (part of "
+         "active_connections).");
+  out += "ringproxy_tunnels_active " + std::to_string(tunnels > 0 ? tunnels : 0) + "\n";
+  header(out, "tunnel_bytes_total", "counter", "Bytes relayed through tunnels, by direction.");
+  out +=
+      "ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"} " + std::to_string(up) + "\n";
+  out += "ringproxy_tunnel_bytes_total{direction=\"backend_to_client\"} " + std::to_string(down) +
+         "\n";
   header(out, "upstream_idle_connections", "gauge",
          "Kept-alive backend connections idle in the pools.");
   out += "ringproxy_upstream_idle_connections " + std::to_string(idle_upstream) + "\n";

@@ -196,17 +196,26 @@ void Server::drain_and_stop() {
   const auto timeout = snapshot()->config().server.drain_timeout;
   if (admin_) admin_->close();
   if (console_timer_) console_timer_->cancel();
-  for (auto& w : workers_) w->begin_drain();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& w : workers_) w->begin_drain(deadline);
   auto busy = [&] {
     std::size_t n = 0;
     for (auto& w : workers_) n += w->active_sessions();
     return n;
   };
+  auto tunnels = [&] {
+    std::int64_t n = 0;
+    for (auto& w : workers_) n += w->metrics().tunnels();
+    return n;
+  };
+  // Tunnels close themselves at the deadline (each logs its line): a moment is left for it.
+  const auto tunnel_grace = deadline + kTunnelCloseGrace;
   // The control loop stopped at the signal; it is polled while the drain lasts, so that a
   // reload posted to it just before the signal is answered (503) rather than left waiting.
   control_.restart();
-  while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+  for (auto now = std::chrono::steady_clock::now();
+       busy() > 0 && (now < deadline || (tunnels() > 0 && now < tunnel_grace));
+       now = std::chrono::steady_clock::now()) {
     control_.poll();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

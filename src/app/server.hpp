@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,8 @@ class Server final : public ProcessControl {
   static void announce_listener(const HostPort& address, const Acceptors& acceptors,
                                 bool tls = false);
   void drain_and_stop();
+  // How long past the drain's deadline the tunnels that close at it are waited for.
+  static constexpr std::chrono::milliseconds kTunnelCloseGrace{250};
   // Samples the console's history every ConsoleHistory::kPeriod on the control loop.
   void start_console_sampler();
 

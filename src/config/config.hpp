@@ -36,6 +36,10 @@ struct ServerConfig {
   std::size_t request_buffer_bytes = 65536;
   // All bodies buffered at once, over every worker; beyond it, bodies stream.
   std::uint64_t request_buffer_total = 64 * 1024 * 1024;
+  // Upgrade tokens (lower case) tunnelled to backends after a 101; never "h2c".
+  std::vector<std::string> upgrade_protocols{"websocket"};
+  // A tunnel with no byte either way for this long is closed.
+  Duration tunnel_idle_timeout{std::chrono::hours(1)};
 
   // The per-request limits, small enough to copy into a session.
   struct Limits {

@@ -1,5 +1,8 @@
 // [server], [admin] and [log]: listeners, client-side limits, logging.
+#include <algorithm>
+#include <cctype>
 #include <set>
+#include <string_view>
 
 #include "config/sections.hpp"
 
@@ -74,6 +77,49 @@ void read_trusted_proxies(TableReader& r, std::vector<Cidr>& out) {
   if (ok) out = std::move(cidrs);
 }
 
+// server.upgrade_protocols: an array of distinct Upgrade tokens (possibly empty), never
+// "h2c" (HTTP/2 is not tunnelled: it is spoken or refused). Kept in lower case.
+void read_upgrade_protocols(TableReader& r, std::vector<std::string>& out) {
+  const TomlValue* v = r.find("upgrade_protocols");
+  if (!v) return;
+  if (!v->is_array()) {
+    r.type_error(*v, "upgrade_protocols", "an array of Upgrade tokens like \"websocket\"");
+    return;
+  }
+  static constexpr std::string_view kTokenPunct = "!#$%&'*+-.^_`|~";
+  std::vector<std::string> tokens;
+  bool ok = true;
+  for (const TomlValue& item : v->as_array()) {
+    if (!item.is_string()) {
+      r.type_error(item, "upgrade_protocols", "Upgrade tokens like \"websocket\"");
+      ok = false;
+      continue;
+    }
+    std::string token = item.as_string().str;
+    bool valid = !token.empty();
+    for (char& c : token) {
+      const auto u = static_cast<unsigned char>(c);
+      valid = valid && (std::isalnum(u) != 0 || kTokenPunct.find(c) != std::string_view::npos);
+      c = static_cast<char>(std::tolower(u));
+    }
+    std::string problem;
+    if (!valid) {
+      problem = quote(item.as_string().str) + " is not an Upgrade token";
+    } else if (token == "h2c") {
+      problem = "\"h2c\" cannot be tunnelled (HTTP/2 is never passed through as an upgrade)";
+    } else if (std::find(tokens.begin(), tokens.end(), token) != tokens.end()) {
+      problem = "duplicate token " + quote(item.as_string().str);
+    }
+    if (!problem.empty()) {
+      r.key_error(item, "upgrade_protocols", problem);
+      ok = false;
+      continue;
+    }
+    tokens.push_back(std::move(token));
+  }
+  if (ok) out = std::move(tokens);
+}
+
 }  // namespace
 
 void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out) {
@@ -89,6 +135,8 @@ void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out) {
   read_trusted_proxies(r, out.trusted_proxies);
   r.read_integer("request_buffer_bytes", 0, TableReader::kNoMax, out.request_buffer_bytes);
   r.read_integer("request_buffer_total", 0, TableReader::kNoMax, out.request_buffer_total);
+  read_upgrade_protocols(r, out.upgrade_protocols);
+  r.read_duration("tunnel_idle_timeout", out.tunnel_idle_timeout);
   r.finish();
 }
 

@@ -139,6 +139,10 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
   }
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (trailers) out.append("TE: trailers\r\nConnection: TE\r\n");
+  if (!parts.upgrade.empty()) {
+    out.append("Connection: upgrade\r\n");
+    append_field(out, "Upgrade", parts.upgrade);
+  }
   append_joined(out, req, "X-Forwarded-For", parts.client_ip);
   out.append(parts.https ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
   if (!parts.forwarded_host.empty()) append_field(out, "X-Forwarded-Host", parts.forwarded_host);
@@ -178,6 +182,10 @@ void write_client_response_head(const http::header<false, MessageFields>& res,
   }
   if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (!parts.connection.empty()) append_field(out, "Connection", parts.connection);
+  if (!parts.upgrade.empty()) {
+    out.append("Connection: upgrade\r\n");
+    append_field(out, "Upgrade", parts.upgrade);
+  }
   append_joined(out, res, http::field::via, "Via", "1.1 ringproxy");
   if (rate_limited) {
     append_field(out, "RateLimit-Policy", parts.rate_limit_policy);

@@ -25,6 +25,7 @@ struct UpstreamRequestHead {
   bool chunked = false;                  // the body is sent chunked
   bool https = false;                    // X-Forwarded-Proto: https (a TLS listener)
   std::string_view client_cert_subject;  // X-Client-Cert-Subject (omitted when empty)
+  std::string_view upgrade;              // a protocol to ask for with Connection: upgrade, or empty
 };
 
 // Appends to out (which it clears first) the request head for a backend: the request line in
@@ -33,7 +34,8 @@ struct UpstreamRequestHead {
 // OPTIONS and TRACE; then Transfer-Encoding when chunked, "TE: trailers" (with Connection: TE)
 // when the client's TE listed trailers, X-Forwarded-For (the received list plus the client),
 // X-Forwarded-Proto, X-Forwarded-Host, Via (the received list plus this proxy), X-Request-Id
-// and X-Client-Cert-Subject. A client's own X-Client-Cert-Subject is never passed on.
+// and X-Client-Cert-Subject; "Connection: upgrade" and Upgrade when the request is tunnelled.
+// A client's own X-Client-Cert-Subject is never passed on.
 void write_upstream_request_head(const boost::beast::http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out);
 
@@ -43,12 +45,14 @@ struct ClientResponseHead {
   std::string_view connection;  // a Connection value to send ("close", "keep-alive"), or empty
   std::string_view rate_limit_policy;  // RateLimit-Policy and RateLimit (omitted when empty)
   std::string_view rate_limit;
+  std::string_view upgrade;  // a 101's protocol, sent with Connection: upgrade, or empty
 };
 
 // Appends to out (which it clears first) the response head for the client: the status line in
 // HTTP/1.1, the backend's fields minus hop-by-hop ones, those Connection names and the fields
 // it sets itself (Via, RateLimit-Policy, RateLimit when given), then Transfer-Encoding when
-// chunked, Connection, Via (the received list plus this proxy) and the RateLimit fields.
+// chunked, Connection, Via (the received list plus this proxy) and the RateLimit fields;
+// "Connection: upgrade" and Upgrade for a 101 that starts a tunnel.
 void write_client_response_head(const boost::beast::http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out);
 

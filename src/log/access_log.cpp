@@ -208,6 +208,10 @@ void AccessLogBuffer::append(const AccessRecord& r) {
     b += ",\"tls_cipher\":";
     append_json_string(b, r.tls_cipher);
   }
+  if (!r.closed_by.empty()) {
+    b += ",\"tunnel_closed_by\":";
+    append_json_string(b, r.closed_by);
+  }
   b += "}\n";
 
   if (buffer_.size() >= kFlushBytes) {

@@ -102,6 +102,9 @@ struct AccessRecord {
   bool rate_limited = false;
   std::string_view tls_version;  // on a TLS listener ("TLSv1.3"); the fields are omitted else
   std::string_view tls_cipher;
+  // A tunnel's line (at its close; bytes_in and bytes_out are then the bytes each way): who
+  // ended it ("client", "backend", "idle", "drain", "error"); empty for a request.
+  std::string_view closed_by;
 };
 
 // One worker's pending lines; flushed when large or on a short timer. Worker thread only.

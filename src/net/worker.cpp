@@ -225,9 +225,10 @@ void Worker::session_ended(DownstreamTask* s) {
   active_sessions_.fetch_sub(1, std::memory_order_release);
 }
 
-void Worker::begin_drain() {
-  asio::post(context_, [this] {
+void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
+  asio::post(context_, [this, deadline] {
     draining_ = true;
+    drain_deadline_ = deadline;
     for (auto& l : acceptors_) {
       boost::system::error_code ignored;
       l.acceptor->close(ignored);

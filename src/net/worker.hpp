@@ -140,8 +140,12 @@ class Worker {
   std::size_t active_sessions() const { return active_sessions_.load(std::memory_order_acquire); }
   bool draining() const { return draining_; }
 
-  // From any thread: stop accepting and ask sessions to finish (idle ones close now).
-  void begin_drain();
+  // From any thread: stop accepting and ask sessions to finish (idle ones close now); tunnels
+  // close at deadline (server.drain_timeout from the signal).
+  void begin_drain(std::chrono::steady_clock::time_point deadline =
+                       std::chrono::steady_clock::time_point::max());
+  // When tunnels must close: the drain's deadline (max while not draining).
+  std::chrono::steady_clock::time_point drain_deadline() const { return drain_deadline_; }
   // From any thread: stop the event loop.
   void stop();
 
@@ -165,6 +169,8 @@ class Worker {
   std::unordered_set<DownstreamTask*> sessions_;
   std::atomic<std::size_t> active_sessions_{0};
   bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   RelayBufferPool relay_buffers_;
   ArenaBlockPool arena_blocks_;
   UpstreamBufferPool upstream_buffers_;

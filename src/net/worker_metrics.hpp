@@ -46,6 +46,13 @@ class WorkerMetrics {
   void observe_redis(std::chrono::nanoseconds duration);
   void count_response(std::uint32_t upstream_id, int status, std::chrono::nanoseconds duration);
   void count_rate_limited() { bump(rate_limited_); }
+  // Tunnels (Upgrade, 101): opened (+1) or closed (-1), and bytes relayed each way.
+  void add_tunnel(std::int64_t by) {
+    tunnels_.store(tunnels_.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  void count_tunnel_bytes(bool to_backend, std::uint64_t n) {
+    bump(to_backend ? tunnel_bytes_up_ : tunnel_bytes_down_, n);
+  }
   // The counters of backend slot, made on first use; nullptr past kMaxBackendSlots.
   BackendCounts* backend(std::uint32_t slot);
   static void count_request(BackendCounts* c) {
@@ -72,6 +79,10 @@ class WorkerMetrics {
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   std::uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
   std::uint64_t rate_limited() const { return rate_limited_.load(std::memory_order_relaxed); }
+  std::int64_t tunnels() const { return tunnels_.load(std::memory_order_relaxed); }
+  std::uint64_t tunnel_bytes(bool to_backend) const {
+    return (to_backend ? tunnel_bytes_up_ : tunnel_bytes_down_).load(std::memory_order_relaxed);
+  }
   std::uint64_t redis_errors() const { return redis_errors_.load(std::memory_order_relaxed); }
   std::uint64_t redis_bucket(std::size_t i) const {
     return redis_buckets_[i].load(std::memory_order_relaxed);
@@ -98,6 +109,9 @@ class WorkerMetrics {
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
   std::atomic<std::uint64_t> rate_limited_{0};
+  std::atomic<std::int64_t> tunnels_{0};
+  std::atomic<std::uint64_t> tunnel_bytes_up_{0};    // client to backend
+  std::atomic<std::uint64_t> tunnel_bytes_down_{0};  // backend to client
   std::atomic<std::uint64_t> redis_errors_{0};
   std::array<std::atomic<std::uint64_t>, kRedisBuckets.size()> redis_buckets_{};  // non-cumulative
   std::atomic<std::uint64_t> redis_count_{0};

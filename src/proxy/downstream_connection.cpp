@@ -13,6 +13,7 @@
 #include "proxy/global_admission.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/tls_accept.hpp"
+#include "proxy/tunnel.hpp"
 #include "proxy/upstream_exchange.hpp"
 
 namespace ringproxy {
@@ -43,7 +44,7 @@ DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream
 template <class Stream>
 DownstreamConnection<Stream>::~DownstreamConnection() {
   worker_.session_ended(this);
-  if (!parked_) worker_.connections().closed();
+  if (!parked_ && !tunneled_) worker_.connections().closed();
 }
 
 template <class Stream>
@@ -194,7 +195,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
     if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
     const RequestEnd end = co_await serve();
     finish_request();
-    if (end == RequestEnd::abort) break;
+    if (end == RequestEnd::abort || end == RequestEnd::tunnel) break;
     if (end == RequestEnd::close) {
       co_await linger_close();
       break;
@@ -270,10 +271,44 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
   const RequestEnd end =
       plan.upstream ? co_await UpstreamExchange<Stream>(*this, ctx, *snap, *plan.upstream).run()
                     : co_await respond_status(ctx, plan.status, ctx.keep_alive, plan.headers());
+  if (end == RequestEnd::tunnel) {
+    note_tunnel(ctx);  // its line is written when it closes
+    start_tunnel();
+    co_return end;
+  }
   ctx.aborted = ctx.aborted || end == RequestEnd::abort;
   log_request(worker_, ctx, req.method_string(), req, client_.ip, client_.tls_version,
               client_.tls_cipher);
   co_return end;
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::note_tunnel(const RequestContext& ctx) {
+  TunnelStart& t = *tunnel_;
+  const auto& req = request_->get();
+  t.started = ctx.started;
+  t.client = client_.ip;
+  t.target = ctx.target;
+  t.upstream = ctx.upstream;
+  const auto id = req.find("x-request-id");
+  if (id != req.end()) {
+    t.request_id = id->value();
+  } else {
+    t.request_id = ctx.request_id;
+  }
+  t.attempts = ctx.attempts;
+  worker_.metrics().count_response(ctx.upstream_id, 101, Clock::now() - ctx.started);
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::start_tunnel() {
+  const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  auto tunnel =
+      std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
+  tunnel_.reset();
+  buffer_.consume(buffer_.size());
+  tunneled_ = true;
+  tunnel->start();
 }
 
 template <class Stream>

@@ -28,7 +28,10 @@ enum class RequestEnd {
   keep_alive,  // response complete, request read whole: read the next request
   close,       // response complete, but the connection must close (gracefully)
   abort,       // response cut off or client gone: close at once
+  tunnel,      // a 101: the connection becomes a tunnel (tunnel_ holds what it needs)
 };
+
+struct TunnelStart;
 
 template <class Stream>
 class UpstreamExchange;
@@ -82,6 +85,12 @@ class DownstreamConnection final
   // is awaited (only when the key is the socket address).
   void prefetch_rate_limit();
 
+  // After a 101: the tunnel's log facts from the request, and the 101 counted.
+  void note_tunnel(const RequestContext& ctx);
+  // Hands the client's stream (and any bytes it sent after the upgrade request) to a new
+  // tunnel with tunnel_; this connection's loop then ends.
+  void start_tunnel();
+
   // Canned answers (error statuses); keep_alive is honoured only when the request was read
   // whole.
   boost::asio::awaitable<RequestEnd> respond_status(RequestContext& ctx, int status,
@@ -129,6 +138,7 @@ class DownstreamConnection final
   bool draining_ = false;
   bool resumed_ = false;
   bool parked_ = false;            // the socket went to the worker's park, which now counts it
+  bool tunneled_ = false;          // the socket went to a tunnel, which now counts it
   bool first_read_short_ = false;  // read_first's direct read came back short
   std::size_t empty_lines_ = 0;    // skipped before this request-line (RFC 9112 §2.2)
   std::optional<Clock::time_point> head_deadline_;
@@ -137,6 +147,7 @@ class DownstreamConnection final
   // Output buffers, reused across requests: the heads sent to the backend and the client.
   std::string upstream_head_;
   std::string response_head_;
+  std::unique_ptr<TunnelStart> tunnel_;  // a 101's backend connection and lease, until handed on
 };
 
 extern template class DownstreamConnection<TcpStream>;

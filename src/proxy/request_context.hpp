@@ -34,6 +34,7 @@ struct RequestContext {
   bool keep_alive = false;               // the client wants the connection kept (and no drain)
   bool expect_continue = false;          // Expect: 100-continue with a body to come
   std::size_t request_buffer_bytes = 0;  // the route's request_buffer_bytes (or the server's)
+  std::string_view upgrade;  // the protocol to tunnel (server.upgrade_protocols), or empty
 
   // --- the request filter's verdict: the RateLimit fields its response carries ---
   std::string_view rate_limit_policy;  // into the snapshot; empty: no limit applies

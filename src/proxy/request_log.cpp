@@ -16,7 +16,7 @@ void log_request(Worker& worker, const RequestContext& ctx, std::string_view met
   worker.access_log().append(AccessRecord{client_ip, method, ctx.target, ctx.status, ctx.upstream,
                                           ctx.backend, ctx.bytes_in, ctx.bytes_out, duration,
                                           request_id, ctx.attempts, ctx.aborted, ctx.rate_limited,
-                                          tls_version, tls_cipher});
+                                          tls_version, tls_cipher, {}});
 }
 
 void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view client_ip) {
@@ -34,6 +34,7 @@ void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view cli
                                           0,
                                           false,
                                           false,
+                                          {},
                                           {},
                                           {}});
 }

@@ -7,6 +7,7 @@
 #include "policy/global_bucket.hpp"
 #include "policy/http_fields.hpp"
 #include "policy/rate_limit_headers.hpp"
+#include "policy/upgrade.hpp"
 
 namespace ringproxy {
 
@@ -39,6 +40,21 @@ void read_head(const ParsedRequest& req, bool body_pending, bool draining, Reque
     }
   }
   ctx.expect_continue = req.find(http::field::expect) != req.end() && body_pending;
+}
+
+// The protocol the request asks to tunnel when server.upgrade_protocols lists it (a request
+// with a body, or one on a draining connection, is served as plain HTTP); any other Upgrade
+// goes with the hop-by-hop fields.
+void read_upgrade(const ParsedRequest& req, bool body_pending, bool draining, const Snapshot& snap,
+                  RequestContext& ctx) {
+  const auto upgrade = req.find(http::field::upgrade);
+  if (upgrade == req.end() || body_pending || draining) return;
+  bool connection_upgrade = false;
+  for (auto [it, end] = req.equal_range(http::field::connection); it != end; ++it) {
+    connection_upgrade = connection_upgrade || connection_lists(it->value(), "upgrade");
+  }
+  ctx.upgrade = tunnel_protocol(req.method_string(), req.version(), connection_upgrade,
+                                upgrade->value(), snap.config().server.upgrade_protocols);
 }
 
 // The proxy's own answers: CONNECT (a reverse proxy opens no tunnels), and OPTIONS or TRACE
@@ -182,6 +198,7 @@ RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool drain
                          const Snapshot& snap, ClientIdentity& client, RequestContext& ctx) {
   RequestPlan plan;
   read_head(req, body_pending, draining, ctx);
+  read_upgrade(req, body_pending, draining, snap, ctx);
   if (answer_itself(req, plan)) return plan;
   const auto route = snap.router().match(ctx.host, ctx.path);
   if (!route) {

@@ -62,7 +62,7 @@ void UpstreamExchange<Stream>::begin() {
       UpstreamRequestHead{ctx_.path, client.ip,
                           ctx_.host.empty() ? std::string_view(client.local_authority) : ctx_.host,
                           ctx_.host, ctx_.request_id, conn_.request_->chunked(), client.tls,
-                          client.client_cert_subject},
+                          client.client_cert_subject, ctx_.upgrade},
       conn_.upstream_head_);
   ctx_.upstream = ucfg_.name;
   ctx_.upstream_id = up_.metrics_id;
@@ -125,7 +125,9 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
     start_attempt(*backend);
     // A pooled connection, or a new one; a stale pooled one is replaced once, for free.
     for (bool fresh_retry_used = false;;) {
-      auto c = conn_.worker_.pool().acquire(backend->slot, !idempotent_);
+      // An upgrade goes on a fresh connection: it never comes back to the pool.
+      auto c = ctx_.upgrade.empty() ? conn_.worker_.pool().acquire(backend->slot, !idempotent_)
+                                    : nullptr;
       if (c && c->stream.is_tls() != ucfg_.tls.has_value()) c.reset();  // a reload changed tls
       const bool reused = c != nullptr;
       if (!c) c = co_await connect(*backend);
@@ -171,6 +173,7 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
             ctx_, last_ == Failure::response_timeout ? 504 : 502, ctx_.keep_alive);
       }
       keep_client_ = filter_response(*c);
+      if (ctx_.status == 101) co_return co_await begin_tunnel(std::move(c));
       if (const auto end = relay_response_now(c)) co_return *end;
       co_return co_await relay_response(std::move(c));
     }

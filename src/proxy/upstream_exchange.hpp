@@ -129,6 +129,9 @@ class UpstreamExchange {
   // Relays the rest of the response (head and body) to the client; the connection goes back
   // to the pool when it is clean.
   boost::asio::awaitable<RequestEnd> relay_response(std::unique_ptr<UpstreamConnection> c);
+  // A 101 to an upgrade request: the head and what came after it go to the client, then the
+  // backend connection and the lease go to the client connection's tunnel_.
+  boost::asio::awaitable<RequestEnd> begin_tunnel(std::unique_ptr<UpstreamConnection> c);
   // The end of a whole response: c back to the pool when it is clean.
   RequestEnd finish_response(std::unique_ptr<UpstreamConnection> c);
   // The rest of a Content-Length body; false when it was cut off (by the backend: then

@@ -11,6 +11,8 @@
 #include "http/forwarded_head.hpp"
 #include "http/head_reader.hpp"
 #include "log/log.hpp"
+#include "policy/upgrade.hpp"
+#include "proxy/tunnel.hpp"
 #include "proxy/upstream_exchange.hpp"
 
 namespace ringproxy {
@@ -85,9 +87,16 @@ typename UpstreamExchange<Stream>::HeadStep UpstreamExchange<Stream>::took_respo
     return HeadStep::failed;
   }
   const int status = response.get().result_int();
-  if (status == 101) {  // Upgrade is never forwarded: a switch nobody asked for
-    last_ = Failure::bad_response;
-    return HeadStep::failed;
+  if (status == 101) {
+    // Tunnelled only when the request asked for it, to the protocol it asked for.
+    const auto upgrade = response.get().find(http::field::upgrade);
+    if (ctx_.upgrade.empty() || upgrade == response.get().end() ||
+        !upgrade_accepted(upgrade->value(), ctx_.upgrade)) {
+      last_ = Failure::bad_response;
+      log::debug("refused a 101 from " + backend_->key + " to a request that did not ask it");
+      return HeadStep::failed;
+    }
+    return HeadStep::whole;
   }
   if (status >= 200 || status < 100) return HeadStep::whole;
   // Interim responses go on to HTTP/1.1 clients (103 Early Hints, ...), except 100
@@ -124,6 +133,15 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   } else if (lease.success(now)) {
     log::info("breaker for " + backend_->key + " closed: the trial succeeded");
   }
+  if (res.result_int() == 101) {
+    write_client_response_head(
+        res,
+        ClientResponseHead{
+            false, {}, ctx_.rate_limit_policy, ctx_.rate_limit_value, res[http::field::upgrade]},
+        conn_.response_head_);
+    ctx_.status = 101;
+    return false;
+  }
   const bool known_length = static_cast<bool>(response.content_length());
   bool keep = ctx_.keep_alive && conn_.request_->is_done() && !conn_.draining_;
   chunked_response_ = !response.is_done() && !known_length && ctx_.version >= 11;
@@ -136,10 +154,11 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   } else if (!keep) {
     connection = "close";
   }
-  write_client_response_head(res,
-                             ClientResponseHead{chunked_response_, connection,
-                                                ctx_.rate_limit_policy, ctx_.rate_limit_value},
-                             conn_.response_head_);
+  write_client_response_head(
+      res,
+      ClientResponseHead{
+          chunked_response_, connection, ctx_.rate_limit_policy, ctx_.rate_limit_value, {}},
+      conn_.response_head_);
   ctx_.status = res.result_int();
   // The whole response came with the head's last read, which came back short: the
   // connection is drained, and waiting for its next response needs no system call.
@@ -201,6 +220,29 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::relay_response(
     co_return *end;  // cut off on either side: the connection is not reused
   }
   co_return finish_response(std::move(c));
+}
+
+template <class Stream>
+asio::awaitable<RequestEnd> UpstreamExchange<Stream>::begin_tunnel(
+    std::unique_ptr<UpstreamConnection> c) {
+  // The backend may speak first, right after its 101: those bytes go with the head.
+  const std::string& head = conn_.response_head_;
+  const std::size_t early = c->buffer.size();
+  const std::array<asio::const_buffer, 2> pieces{asio::buffer(head.data(), head.size()),
+                                                 asio::buffer(c->buffer.data().data(), early)};
+  conn_.arm(snap_.config().server.idle_timeout);
+  boost::system::error_code ec;
+  const std::size_t n = conn_.stream_.write_now(pieces, ec);
+  if (!ec && n < head.size() + early) ec = co_await conn_.stream_.write_rest(pieces, n);
+  if (ec) co_return RequestEnd::abort;
+  c->buffer.consume(early);
+  std::shared_ptr<BackendState> state;
+  for (const auto& b : up_.selector->backends()) {
+    if (b.get() == backend_) state = b;
+  }
+  conn_.tunnel_ = std::make_unique<TunnelStart>(std::move(c), std::move(state),
+                                                std::move(selection_.lease()), counts_);
+  co_return RequestEnd::tunnel;
 }
 
 template <class Stream>
@@ -303,6 +345,8 @@ template bool UpstreamExchange<TcpStream>::filter_response(UpstreamConnection&);
 template std::optional<RequestEnd> UpstreamExchange<TcpStream>::relay_response_now(
     std::unique_ptr<UpstreamConnection>&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::relay_response(
+    std::unique_ptr<UpstreamConnection>);
+template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::begin_tunnel(
     std::unique_ptr<UpstreamConnection>);
 template RequestEnd UpstreamExchange<TcpStream>::finish_response(
     std::unique_ptr<UpstreamConnection>);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <utility>
 
 #include "runtime/backend_state.hpp"
 
@@ -18,6 +19,14 @@ class BackendLease {
   BackendLease() = default;
   BackendLease(const BackendLease&) = delete;
   BackendLease& operator=(const BackendLease&) = delete;
+  // Moves the hold (a tunnel takes its request's lease for its whole life).
+  BackendLease(BackendLease&& other) noexcept
+      : backend_(std::exchange(other.backend_, nullptr)),
+        permit_(other.permit_),
+        unsettled_(std::exchange(other.unsettled_, false)),
+        breaker_on_(other.breaker_on_),
+        counted_(other.counted_) {}
+  BackendLease& operator=(BackendLease&&) = delete;
   ~BackendLease() { reset(); }
 
   // Takes a concurrency slot and a breaker permit (when breaker_on) and counts the request in

@@ -31,6 +31,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/optional.hpp>
 
 namespace ringproxy::test {
@@ -38,6 +39,7 @@ namespace ringproxy::test {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -507,6 +509,27 @@ struct OriginServer::Impl {
     }
   }
 
+  // A WebSocket echo: every message back as it came (text or binary); Beast answers pings and
+  // the close handshake. The 101 carries X-Origin.
+  asio::awaitable<void> serve_websocket(Socket socket, Request& parser) {
+    websocket::stream<Socket> ws(std::move(socket));
+    const std::string name = options_.name;
+    ws.set_option(websocket::stream_base::decorator(
+        [name](websocket::response_type& res) { res.set("X-Origin", name); }));
+    ws.read_message_max(64 * 1024 * 1024);
+    auto [ec] = co_await ws.async_accept(parser.get(), kUseTuple);
+    if (ec) co_return;
+    beast::flat_buffer buffer;
+    for (;;) {
+      auto [rec, n] = co_await ws.async_read(buffer, kUseTuple);
+      if (rec) co_return;  // closed (Beast answered the close frame) or gone
+      ws.text(ws.got_text());
+      auto [wec, wn] = co_await ws.async_write(buffer.data(), kUseTuple);
+      if (wec) co_return;
+      buffer.consume(buffer.size());
+    }
+  }
+
   asio::awaitable<void> serve(Socket socket) {
     open_.fetch_add(1, std::memory_order_relaxed);
     struct OpenCount {
@@ -552,6 +575,11 @@ struct OriginServer::Impl {
           close_socket(socket);
           co_return;
         }
+      }
+
+      if (path == "/ws" && !query.status && websocket::is_upgrade(req)) {
+        co_await serve_websocket(std::move(socket), *parser);
+        co_return;
       }
 
       if (query.answer_after && !parser->is_done()) {
