@@ -13,10 +13,22 @@ void log_request(Worker& worker, const RequestContext& ctx, std::string_view met
   if (ctx.rate_limited) worker.metrics().count_rate_limited();
   std::string_view request_id = ctx.request_id;
   if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
-  worker.access_log().append(AccessRecord{client_ip, method, ctx.target, ctx.status, ctx.upstream,
-                                          ctx.backend, ctx.bytes_in, ctx.bytes_out, duration,
-                                          request_id, ctx.attempts, ctx.aborted, ctx.rate_limited,
-                                          tls_version, tls_cipher, {}});
+  worker.access_log().append(AccessRecord{client_ip,
+                                          method,
+                                          ctx.target,
+                                          ctx.status,
+                                          ctx.upstream,
+                                          ctx.backend,
+                                          ctx.bytes_in,
+                                          ctx.bytes_out,
+                                          duration,
+                                          request_id,
+                                          ctx.attempts,
+                                          ctx.aborted,
+                                          ctx.rate_limited,
+                                          tls_version,
+                                          tls_cipher,
+                                          {}});
 }
 
 void log_refusal(Worker& worker, const RequestContext& ctx, std::string_view client_ip) {

@@ -147,9 +147,22 @@ void Tunnel<Stream>::finish(std::string_view closed_by) {
   client_.close(ignored);  // pending operations complete with operation_aborted
   backend().close(ignored);
   const TunnelStart& s = start_;
-  worker_.access_log().append(AccessRecord{s.client, "GET", s.target, 101, s.upstream, s.state->key,
-                                           up_.total, down_.total, Clock::now() - s.started,
-                                           s.request_id, s.attempts, false, false, {}, {}, closed_by});
+  worker_.access_log().append(AccessRecord{s.client,
+                                           "GET",
+                                           s.target,
+                                           101,
+                                           s.upstream,
+                                           s.state->key,
+                                           up_.total,
+                                           down_.total,
+                                           Clock::now() - s.started,
+                                           s.request_id,
+                                           s.attempts,
+                                           false,
+                                           false,
+                                           {},
+                                           {},
+                                           closed_by});
   log::debug("tunnel to " + s.state->key + " closed by " + std::string(closed_by));
 }
 

@@ -77,7 +77,7 @@ class Tunnel final : public DownstreamTask, public std::enable_shared_from_this<
   void pump(Flow& f, From& from, To& to, bool to_backend);
   void pump_up() { pump(up_, client_, backend(), true); }
   void pump_down() { pump(down_, backend(), client_, false); }
-  TcpStream& backend() { return start_.backend->stream; }
+  BackendStream& backend() { return start_.backend->stream; }
   void wrote(Flow& f, std::size_t n, bool to_backend);
   void give_back(Flow& f);
   // Ends the tunnel (once): both sockets closed, the log line written.

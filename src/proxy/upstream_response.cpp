@@ -369,6 +369,8 @@ template std::optional<RequestEnd> UpstreamExchange<TlsStream>::relay_response_n
     std::unique_ptr<UpstreamConnection>&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::relay_response(
     std::unique_ptr<UpstreamConnection>);
+template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::begin_tunnel(
+    std::unique_ptr<UpstreamConnection>);
 template RequestEnd UpstreamExchange<TlsStream>::finish_response(
     std::unique_ptr<UpstreamConnection>);
 template asio::awaitable<bool> UpstreamExchange<TlsStream>::relay_sized_rest(UpstreamConnection&,
