@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -355,6 +356,11 @@ class CannedOrigin {
 
 // Starts in-process origins and the real proxy in front of them; both stop after each test
 // (the proxy first), and the proxy's log is printed when the test failed.
+// The name test user u sends as X-User.
+inline std::string user_name(int u) {
+  return "user-" + std::to_string(u);
+}
+
 class ProxyTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -540,6 +546,24 @@ class ProxyTest : public ::testing::Test {
       return nullptr;
     }
     return client;
+  }
+
+  // One request as `user` on `client`, reconnecting afterwards if the proxy closed it.
+  HttpResponse get_as(HttpClient& client, int user, std::string_view target) {
+    auto r = client.get(target, {{"X-User", user_name(user)}});
+    if (!client.is_open()) client.connect(port());
+    return r;
+  }
+  // The origin name that answered GET /map for each of users 0..users-1 ("" when not a 200).
+  std::map<int, std::string> map_users(int users) {
+    std::map<int, std::string> out;
+    auto client = connect();
+    if (!client) return out;
+    for (int u = 0; u < users; ++u) {
+      auto r = get_as(*client, u, "/map");
+      out[u] = r.status == 200 ? r.header("X-Origin") : "";
+    }
+    return out;
   }
 
   std::vector<std::unique_ptr<OriginServer>> origins_;

@@ -19,10 +19,6 @@ namespace {
 
 constexpr int kUsers = 120;
 
-std::string user_name(int u) {
-  return "user-" + std::to_string(u);
-}
-
 class ReloadStateTest : public ProxyTest {
  protected:
   HttpResponse admin(std::string_view method, std::string_view target) {
@@ -60,22 +56,6 @@ class ReloadStateTest : public ProxyTest {
     const auto at = s.body.find("{\"address\": \"" + address + "\"");
     if (at == std::string::npos) return {};
     return s.body.substr(at, s.body.find('}', at) - at + 1);
-  }
-  // One request as `user` on `client`, reconnecting afterwards if the proxy closed it.
-  HttpResponse get_as(HttpClient& client, int user, std::string_view target) {
-    auto r = client.get(target, {{"X-User", user_name(user)}});
-    if (!client.is_open()) client.connect(port());
-    return r;
-  }
-  std::map<int, std::string> map_users() {
-    std::map<int, std::string> out;
-    auto client = connect();
-    if (!client) return out;
-    for (int u = 0; u < kUsers; ++u) {
-      auto r = get_as(*client, u, "/map");
-      out[u] = r.status == 200 ? r.header("X-Origin") : "";
-    }
-    return out;
   }
   // Starts a GET of `target` on its own connection in a thread; join() before the test ends.
   std::thread slow_get(std::string target, HttpResponse* out) {
@@ -250,7 +230,7 @@ TEST_F(ReloadStateTest, ABackendWhoseChecksAReloadRemovesIsHealthy) {
   EXPECT_TRUE(contains(backend_status(sick.address()), "\"healthy\": true"))
       << backend_status(sick.address());
   std::set<std::string> served;
-  for (const auto& [u, o] : map_users()) served.insert(o);
+  for (const auto& [u, o] : map_users(kUsers)) served.insert(o);
   EXPECT_TRUE(served.contains(sick.name())) << "the unchecked backend got no user";
 
   ASSERT_TRUE(reload_tables(upstream_toml("app", both, keyed) + checks("100ms", 2, 1)));
@@ -276,9 +256,9 @@ TEST_F(ReloadStateTest, ABackendIdIsItsIdentityOnTheRing) {
     return t;
   };
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(tables(0, 1))));
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   ASSERT_TRUE(reload_tables(tables(1, 0)));
-  const auto after = map_users();
+  const auto after = map_users(kUsers);
   const std::map<std::string, std::string> swapped = {{"o0", "o1"}, {"o1", "o0"}, {"o2", "o2"}};
   int moved = 0;
   for (const auto& [u, was] : before) {

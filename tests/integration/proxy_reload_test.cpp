@@ -23,10 +23,6 @@ namespace {
 
 constexpr int kUsers = 120;
 
-std::string user_name(int u) {
-  return "user-" + std::to_string(u);
-}
-
 // 1-based line of the first occurrence of `needle` in `text` (0 if absent).
 int line_of(std::string_view text, std::string_view needle) {
   const auto at = text.find(needle);
@@ -102,25 +98,6 @@ class ReloadTest : public ProxyTest {
   // The config text without its [[upstream]] / [[route]] tables (server, admin, log).
   std::string header_toml(unsigned workers) const {
     return build_config(ProxyOptions().workers(workers).only_tables(""));
-  }
-
-  // One request as `user` on `client`, reconnecting afterwards if the proxy closed it.
-  HttpResponse get_as(HttpClient& client, int user, std::string_view target) {
-    auto r = client.get(target, {{"X-User", user_name(user)}});
-    if (!client.is_open()) client.connect(port());
-    return r;
-  }
-
-  // The origin name that answered each user ("" when not a 200).
-  std::map<int, std::string> map_users() {
-    std::map<int, std::string> out;
-    auto client = connect();
-    if (!client) return out;
-    for (int u = 0; u < kUsers; ++u) {
-      auto r = get_as(*client, u, "/map");
-      out[u] = r.status == 200 ? r.header("X-Origin") : "";
-    }
-    return out;
   }
 };
 
@@ -379,7 +356,7 @@ TEST_F(ReloadTest, HealthBreakerAndMappingSurviveAReloadThatChangesOtherBackends
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(tables(true, 2))));
   const std::string header = header_toml(1);
 
-  const auto home = map_users();  // everyone healthy
+  const auto home = map_users(kUsers);  // everyone healthy
   std::map<std::string, int> per_origin;
   for (const auto& [u, o] : home) {
     ASSERT_FALSE(o.empty()) << "user " << u;
@@ -427,7 +404,7 @@ TEST_F(ReloadTest, HealthBreakerAndMappingSurviveAReloadThatChangesOtherBackends
     }
     return kept_users;
   };
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   check_mapping(home, before, {kept.name(), removed.name()});
 
   // Reload 1: o3 removed. Checked at once, well within one health interval.
@@ -435,7 +412,7 @@ TEST_F(ReloadTest, HealthBreakerAndMappingSurviveAReloadThatChangesOtherBackends
   auto reloaded_at = Clock::now();
   auto r = admin("POST", "/reload");
   ASSERT_EQ(r.status, 200) << r.body;
-  auto after = map_users();
+  auto after = map_users(kUsers);
   auto sick_status = backend_status(sick.address());
   auto tripped_status = backend_status(tripped.address());
   auto took = ms_since(reloaded_at);
@@ -451,7 +428,7 @@ TEST_F(ReloadTest, HealthBreakerAndMappingSurviveAReloadThatChangesOtherBackends
   reloaded_at = Clock::now();
   r = admin("POST", "/reload");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto after2 = map_users();
+  const auto after2 = map_users(kUsers);
   sick_status = backend_status(sick.address());
   tripped_status = backend_status(tripped.address());
   took = ms_since(reloaded_at);

@@ -20,10 +20,6 @@ namespace {
 
 constexpr int kUsers = 120;
 
-std::string user_name(int u) {
-  return "user-" + std::to_string(u);
-}
-
 // Seconds in a Retry-After header, -1 if it is not a plain integer.
 long long retry_after_of(const HttpResponse& r) {
   const std::string v = r.header("Retry-After");
@@ -61,26 +57,8 @@ class ResilienceTest : public ProxyTest {
         keyed_upstream("app", all_addresses(), lines, subtables)));
   }
 
-  // One request as `user` on `client`, reconnecting afterwards if the proxy closed it.
-  HttpResponse get_as(HttpClient& client, int user, std::string_view target) {
-    auto r = client.get(target, {{"X-User", user_name(user)}});
-    if (!client.is_open()) client.connect(port());
-    return r;
-  }
-
   // The origin name that answered each user over one keep-alive connection; "" when the answer
   // was not a 200.
-  std::map<int, std::string> map_users() {
-    std::map<int, std::string> out;
-    auto client = connect();
-    if (!client) return out;
-    for (int u = 0; u < kUsers; ++u) {
-      auto r = get_as(*client, u, "/map");
-      out[u] = r.status == 200 ? r.header("X-Origin") : "";
-    }
-    return out;
-  }
-
   // Users whose home (in `mapping`) is `origin_name`.
   static std::vector<int> users_of(const std::map<int, std::string>& mapping,
                                    const std::string& origin_name) {
@@ -129,7 +107,7 @@ TEST_F(ResilienceTest, SickBackendIsMarkedDownByItsThresholdItsUsersAloneMoveAnd
   start_origins(4);
   OriginServer& sick = origin(1);
   ASSERT_TRUE(start_app("", kFastHealthCheck));
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   std::set<std::string> used;
   for (const auto& [u, o] : before) {
     ASSERT_FALSE(o.empty()) << "user " << u;
@@ -160,7 +138,7 @@ TEST_F(ResilienceTest, SickBackendIsMarkedDownByItsThresholdItsUsersAloneMoveAnd
   sick.set_health_status(500);
   ASSERT_TRUE(wait_until([&] { return proxy_->log_count(down_line) == 2; }, 5s));
   EXPECT_EQ(proxy_->log_count(" is down"), 2u) << "only the sick backend goes down";
-  const auto during = map_users();
+  const auto during = map_users(kUsers);
   EXPECT_GT(expect_only_users_of_moved(before, during, sick.name()), 0);
 
   // healthy_threshold - 1 passes among failures: still down.
@@ -176,7 +154,7 @@ TEST_F(ResilienceTest, SickBackendIsMarkedDownByItsThresholdItsUsersAloneMoveAnd
   std::map<int, std::string> after;
   EXPECT_TRUE(wait_until(
       [&] {
-        after = map_users();
+        after = map_users(kUsers);
         return after == before;
       },
       5s));
@@ -268,7 +246,7 @@ TEST_F(ResilienceTest, BreakerTripsAfterExactlyFailureThresholdAndATrialClosesIt
                         "  failure_threshold = 3\n"
                         "  open_duration = \"2s\"\n"
                         "  half_open_requests = 1\n"));
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   OriginServer& sick = origin(0);
   const auto homed = users_of(before, sick.name());
   ASSERT_FALSE(homed.empty());
@@ -293,7 +271,7 @@ TEST_F(ResilienceTest, BreakerTripsAfterExactlyFailureThresholdAndATrialClosesIt
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.header("X-Origin"), sick.name()) << "breaker did not open after 3 failures";
   const std::string stand_in = r.header("X-Origin");
-  const auto during = map_users();
+  const auto during = map_users(kUsers);
   EXPECT_GT(expect_only_users_of_moved(before, during, sick.name()), 0);
   ASSERT_LT(ms_since(tripped), 1800) << "too slow to observe the open state";
 
@@ -345,7 +323,7 @@ TEST_F(ResilienceTest, BreakerTripsAfterExactlyFailureThresholdAndATrialClosesIt
     r = get_as(*client, user, "/ok");
     EXPECT_EQ(r.header("X-Origin"), sick.name()) << "request " << i << " after the trial";
   }
-  EXPECT_EQ(map_users(), before);
+  EXPECT_EQ(map_users(kUsers), before);
   // Every transition is logged: opened (twice: the first trip and the failed trial), a trial
   // sent while half-open, and closed by the successful trial.
   EXPECT_EQ(proxy_->log_count("opened for"), 2u) << proxy_->log();
@@ -589,7 +567,7 @@ constexpr std::string_view kOneAtATime =
 TEST_F(ResilienceTest, MaxConcurrentSendsASecondRequestForTheSameUserElsewhere) {
   start_origins(3);
   ASSERT_TRUE(start_app("", kOneAtATime, 2));
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   OriginServer& busy = origin(0);
   const auto homed = users_of(before, busy.name());
   ASSERT_FALSE(homed.empty());
@@ -625,7 +603,7 @@ TEST_F(ResilienceTest, MaxConcurrentSendsASecondRequestForTheSameUserElsewhere) 
 TEST_F(ResilienceTest, MaxConcurrentCountsAResponseStillStreaming) {
   start_origins(3);
   ASSERT_TRUE(start_app("", kOneAtATime, 2));
-  const auto before = map_users();
+  const auto before = map_users(kUsers);
   OriginServer& busy = origin(0);
   const auto homed = users_of(before, busy.name());
   ASSERT_FALSE(homed.empty());
