@@ -409,6 +409,18 @@ class ProxyTest : public ::testing::Test {
       "ERROR: AddressSanitizer",  "ERROR: LeakSanitizer",   "runtime error:",
       "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer"};
 
+  // One request to the admin listener, on its own connection (error set when it cannot connect).
+  HttpResponse admin(std::string_view method, std::string_view target) {
+    HttpClient client;
+    client.set_timeout(10s);
+    if (!client.connect(proxy_->admin_port())) {
+      HttpResponse r;
+      r.error = client.last_error();
+      return r;
+    }
+    return client.request(method, target);
+  }
+
   // ringproxy_active_connections from /metrics, as text ("" when it cannot be read).
   std::string active_connections() { return metric_text("ringproxy_active_connections"); }
 

@@ -21,16 +21,6 @@ constexpr int kUsers = 120;
 
 class ReloadStateTest : public ProxyTest {
  protected:
-  HttpResponse admin(std::string_view method, std::string_view target) {
-    HttpClient client;
-    client.set_timeout(10s);
-    if (!client.connect(proxy_->admin_port())) {
-      HttpResponse r;
-      r.error = client.last_error();
-      return r;
-    }
-    return client.request(method, target);
-  }
   // Writes the config with `tables` and reloads by POST /reload; true on 200.
   bool reload_tables(const std::string& tables, std::string_view server_lines = "") {
     const std::string text = build_config(ProxyOptions().server(server_lines).only_tables(tables));

@@ -54,17 +54,6 @@ std::string backend_toml(const std::string& address, int weight = 1) {
 
 class ReloadTest : public ProxyTest {
  protected:
-  HttpResponse admin(std::string_view method, std::string_view target) {
-    HttpClient client;
-    client.set_timeout(10s);
-    if (!client.connect(proxy_->admin_port())) {
-      HttpResponse r;
-      r.error = client.last_error();
-      return r;
-    }
-    return client.request(method, target);
-  }
-
   // The value of the sample line `name` (exact, with labels) in /metrics; -1 if absent.
   long long metric(const std::string& name) {
     const auto m = admin("GET", "/metrics");
