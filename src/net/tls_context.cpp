@@ -96,6 +96,10 @@ void configure_server(SSL_CTX* ctx, const TlsConfig& cfg) {
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   if (cfg.session_tickets) {
     TlsTicketKeys::process().install(ctx);
+    // TLS 1.3: one ticket per full handshake (OpenSSL sends two by default; Go and Caddy send
+    // one). Each costs a session copy, its encoding and encryption and a record; a client
+    // resumes with one, and a resumption renews it.
+    SSL_CTX_set_num_tickets(ctx, 1);
   } else {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);

@@ -5,6 +5,7 @@
 
 #include <boost/asio/error.hpp>
 #include <cerrno>
+#include <tuple>
 
 namespace ringproxy {
 
@@ -102,9 +103,17 @@ asio_awaitable_pair tls_handshake(TlsIo io) {
     if (r == 1) co_return std::make_pair(boost::system::error_code(), 0UL);
     const int err = SSL_get_error(io.ssl, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      auto [ec] = co_await io.socket->async_wait(
-          err == SSL_ERROR_WANT_READ ? WorkerSocket::wait_read : WorkerSocket::wait_write,
-          boost::asio::as_tuple(boost::asio::use_awaitable));
+      boost::system::error_code ec;
+      if (err == SSL_ERROR_WANT_READ) {
+        // OpenSSL's read found the socket empty: its next readiness event ends the wait,
+        // with no epoll_ctl to re-arm it (read_readiness.hpp).
+        ringproxy::note_drained(*io.socket);
+        std::tie(ec) = co_await ringproxy::async_wait_readable(
+            *io.socket, boost::asio::as_tuple(boost::asio::use_awaitable));
+      } else {
+        std::tie(ec) = co_await io.socket->async_wait(
+            WorkerSocket::wait_write, boost::asio::as_tuple(boost::asio::use_awaitable));
+      }
       if (ec) co_return std::make_pair(ec, 0UL);
       continue;
     }

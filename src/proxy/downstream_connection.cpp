@@ -106,10 +106,11 @@ template <class Stream>
 void DownstreamConnection<Stream>::start_connection() {
   boost::system::error_code ec;
   WorkerSocket& socket = stream_.socket();
-  if (!resumed_) socket.set_option(tcp::no_delay(true), ec);
+  // A TLS connection's handshake set it already.
+  if (!resumed_ && !Stream::kTls) socket.set_option(tcp::no_delay(true), ec);
   auto remote = socket.remote_endpoint(ec);
   if (!ec) client_.ip = remote.address().to_string();
-  if constexpr (!Stream::kParkable) describe_tls(stream_.ssl(), client_);
+  if constexpr (Stream::kTls) describe_tls(stream_.ssl(), client_);
   // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
   auto local = socket.local_endpoint(ec);
   if (!ec) {

@@ -4,13 +4,16 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 
 #include "log/log.hpp"
+#include "net/read_readiness.hpp"
 #include "net/tls_stream.hpp"
 #include "proxy/downstream_connection.hpp"
 
@@ -81,6 +84,15 @@ class TlsHandshake final : public DownstreamTask,
   // SSL_do_handshake until done; false when it failed (counted).
   asio::awaitable<bool> handshake();
   void fail(TlsFailure why, std::string_view detail);
+  // Whether the client's first bytes (or its close) are here; when not, the socket is
+  // noted drained so that a readiness wait needs no system call.
+  bool client_spoke() {
+    char byte = 0;
+    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+    note_drained(socket_);
+    return false;
+  }
 
   Worker& worker_;
   WorkerSocket socket_;
@@ -120,8 +132,11 @@ asio::awaitable<void> TlsHandshake::run() {
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   if (!ec) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  // Nothing of TLS is made before the client speaks.
-  if (!ec) std::tie(ec) = co_await socket_.async_wait(WorkerSocket::wait_read, use_nothrow);
+  // Nothing of TLS is made before the client speaks: its hello usually came with the
+  // connection (a peek finds it), else the socket's next readiness event brings it.
+  if (!ec && !client_spoke()) {
+    std::tie(ec) = co_await async_wait_readable(socket_, use_nothrow);
+  }
   if (ec) {
     fail(timed_out_ ? TlsFailure::timeout : TlsFailure::closed, {});
     co_return;
