@@ -29,6 +29,7 @@ struct ConnectionPark::Entry {
   List* list = nullptr;  // the list it is in
   Entry* prev = nullptr;
   Entry* next = nullptr;
+  std::unique_ptr<ParkedTls> tls{};  // a TLS connection's SSL; null for plain TCP
 };
 
 ConnectionPark::ConnectionPark(const boost::asio::io_context::executor_type& ex, Wake wake,
@@ -51,21 +52,25 @@ ConnectionPark::~ConnectionPark() {
   }
 }
 
-void ConnectionPark::park_new(WorkerSocket socket, Clock::time_point deadline) {
-  park(new_, std::move(socket), deadline);
+void ConnectionPark::park_new(WorkerSocket socket, Clock::time_point deadline,
+                              std::unique_ptr<ParkedTls> tls) {
+  park(new_, std::move(socket), deadline, std::move(tls));
 }
 
-void ConnectionPark::park_idle(WorkerSocket socket, Clock::time_point deadline) {
-  park(idle_, std::move(socket), deadline);
+void ConnectionPark::park_idle(WorkerSocket socket, Clock::time_point deadline,
+                               std::unique_ptr<ParkedTls> tls) {
+  park(idle_, std::move(socket), deadline, std::move(tls));
 }
 
-void ConnectionPark::park(List& list, WorkerSocket socket, Clock::time_point deadline) {
+void ConnectionPark::park(List& list, WorkerSocket socket, Clock::time_point deadline,
+                          std::unique_ptr<ParkedTls> tls) {
   boost::system::error_code ec;
   const bool v6 = socket.local_endpoint(ec).address().is_v6();
   if (!ec) {
     const int fd = socket.release(ec);  // out of asio's reactor, its record back to asio's pool
     if (!ec) {
       auto* e = new Entry{fd, v6, deadline};
+      e->tls = std::move(tls);
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.ptr = e;
@@ -130,13 +135,14 @@ void ConnectionPark::on_ready() {
       socket.assign(e->v6 ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), e->fd, ec);
       std::optional<Clock::time_point> head_deadline;
       if (fresh) head_deadline = e->deadline;
+      std::unique_ptr<ParkedTls> tls = std::move(e->tls);
       delete e;
       if (ec) {
         socket.close(ec);
         closed_();
         continue;
       }
-      wake_(std::move(socket), head_deadline);
+      wake_(std::move(socket), head_deadline, std::move(tls));
     }
     if (static_cast<std::size_t>(n) < events.size()) return;
   }

@@ -1,7 +1,10 @@
 // Client connections with nothing to do, held as a bare descriptor: no session, no buffer, no
 // timer and no asio state of their own. nginx keeps an idle keep-alive connection in a few
-// hundred bytes; this keeps one in a 48-byte entry and the kernel's epoll item.
+// hundred bytes; this keeps one in a 48-byte entry and the kernel's epoll item (a TLS one
+// also keeps its SSL, without its buffers).
 #pragma once
+
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -9,11 +12,27 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "net/worker_socket.hpp"
 
 namespace ringproxy {
+
+// What a parked TLS connection keeps besides its descriptor: its SSL (the session and its
+// keys; OpenSSL's buffers released) and the contexts it was accepted with. Frees the SSL
+// unless it was taken back. Worker thread only, as the park.
+struct ParkedTls {
+  ParkedTls(SSL* s, std::shared_ptr<const void> k) : ssl(s), keep(std::move(k)) {}
+  ~ParkedTls() {
+    if (ssl != nullptr) SSL_free(ssl);
+  }
+  ParkedTls(const ParkedTls&) = delete;
+  ParkedTls& operator=(const ParkedTls&) = delete;
+
+  SSL* ssl;
+  std::shared_ptr<const void> keep;
+};
 
 // A worker's parked client connections. Each waits for its socket to become readable (then
 // `wake` gets it back, with the deadline its request head keeps, if any) or for its deadline
@@ -28,8 +47,9 @@ class ConnectionPark {
   using Clock = std::chrono::steady_clock;
   // A parked connection that became readable. head_deadline: set for a new connection, whose
   // client_header_timeout runs from its accept; empty for a kept-alive one (it starts now).
-  using Wake =
-      std::function<void(WorkerSocket socket, std::optional<Clock::time_point> head_deadline)>;
+  // tls: what a TLS connection parked with (null for plain TCP).
+  using Wake = std::function<void(WorkerSocket socket, std::optional<Clock::time_point> head_deadline,
+                                  std::unique_ptr<ParkedTls> tls)>;
   // A parked connection closed here (deadline or close_all); its slot in the count goes.
   using Closed = std::function<void()>;
 
@@ -38,10 +58,13 @@ class ConnectionPark {
   ConnectionPark(const ConnectionPark&) = delete;
   ConnectionPark& operator=(const ConnectionPark&) = delete;
 
-  // A connection that has sent nothing yet and must send a head by `deadline`.
-  void park_new(WorkerSocket socket, Clock::time_point deadline);
+  // A connection that has sent nothing yet and must send a head by `deadline`. tls: a TLS
+  // connection's state, handed back to `wake` (freed if it closes here).
+  void park_new(WorkerSocket socket, Clock::time_point deadline,
+                std::unique_ptr<ParkedTls> tls = nullptr);
   // A kept-alive connection between requests, closed at `deadline` (idle_timeout).
-  void park_idle(WorkerSocket socket, Clock::time_point deadline);
+  void park_idle(WorkerSocket socket, Clock::time_point deadline,
+                 std::unique_ptr<ParkedTls> tls = nullptr);
   // Drain: closes every parked connection now.
   void close_all();
 
@@ -58,7 +81,8 @@ class ConnectionPark {
   using EpollWatch =
       boost::asio::posix::basic_stream_descriptor<boost::asio::io_context::executor_type>;
 
-  void park(List& list, WorkerSocket socket, Clock::time_point deadline);
+  void park(List& list, WorkerSocket socket, Clock::time_point deadline,
+            std::unique_ptr<ParkedTls> tls);
   void link(List& list, Entry* e);
   void unlink(Entry* e);
   void watch();                // asio waits for the park's epoll set to have a readable socket

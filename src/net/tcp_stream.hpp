@@ -6,6 +6,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstddef>
 
+#include "net/connection_park.hpp"
 #include "net/read_readiness.hpp"
 #include "net/socket_now.hpp"
 #include "net/worker_socket.hpp"
@@ -19,7 +20,6 @@ namespace ringproxy {
 class TcpStream {
  public:
   using executor_type = WorkerSocket::executor_type;
-  static constexpr bool kParkable = true;  // the park can hold it as a bare descriptor
   static constexpr bool kTls = false;
 
   explicit TcpStream(WorkerSocket socket) : socket_(std::move(socket)) {}
@@ -27,8 +27,15 @@ class TcpStream {
 
   executor_type get_executor() { return socket_.get_executor(); }
   WorkerSocket& socket() { return socket_; }
-  // The bare socket, for the park (the stream is empty afterwards).
-  WorkerSocket release() { return std::move(socket_); }
+  // Hands the bare socket to the park until deadline (the stream is empty afterwards): as a
+  // new connection (is_new) or a kept-alive one.
+  void park_in(ConnectionPark& park, ConnectionPark::Clock::time_point deadline, bool is_new) {
+    if (is_new) {
+      park.park_new(std::move(socket_), deadline);
+    } else {
+      park.park_idle(std::move(socket_), deadline);
+    }
+  }
 
   // What the stream holds now; 0 with ec clear when nothing is there (see read_now).
   template <class MutableBuffers>

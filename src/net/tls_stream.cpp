@@ -145,6 +145,17 @@ TlsStream::~TlsStream() {
   if (ssl_ != nullptr) SSL_free(ssl_);
 }
 
+void TlsStream::park_in(ConnectionPark& park, ConnectionPark::Clock::time_point deadline,
+                        bool is_new) {
+  SSL_free_buffers(ssl_);  // a no-op when part of a record is buffered: it is kept
+  auto tls = std::make_unique<ParkedTls>(std::exchange(ssl_, nullptr), std::move(keep_));
+  if (is_new) {
+    park.park_new(std::move(socket_), deadline, std::move(tls));
+  } else {
+    park.park_idle(std::move(socket_), deadline, std::move(tls));
+  }
+}
+
 void TlsStream::shutdown_send(boost::system::error_code& ec) {
   if (ssl_ != nullptr) io().send_close_notify();
   socket_.shutdown(WorkerSocket::shutdown_send, ec);

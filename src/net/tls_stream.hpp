@@ -21,6 +21,7 @@
 #include <string_view>
 #include <utility>
 
+#include "net/connection_park.hpp"
 #include "net/read_readiness.hpp"
 #include "net/worker_socket.hpp"
 
@@ -194,12 +195,11 @@ struct TlsIo {
 
 // The operations the connection code uses on a stream (see TcpStream), over TLS. The SSL is
 // set up and its handshake done before the stream is made (proxy/tls_accept.cpp). It keeps
-// the contexts it was accepted with (keep) for its life: a reload does not touch it. Cannot be
-// parked (its state is more than a descriptor). Worker thread only, as its socket.
+// the contexts it was accepted with (keep) for its life: a reload does not touch it. Parked
+// as its descriptor and its SSL, without buffers. Worker thread only, as its socket.
 class TlsStream {
  public:
   using executor_type = WorkerSocket::executor_type;
-  static constexpr bool kParkable = false;
   static constexpr bool kTls = true;
 
   TlsStream(WorkerSocket socket, SSL* ssl, std::shared_ptr<const void> keep);
@@ -238,6 +238,10 @@ class TlsStream {
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     return io().async_write_some(buffers, std::forward<Token>(token));
   }
+
+  // Hands the socket and the SSL (its buffers freed) to the park until deadline; the stream
+  // is empty afterwards. The park hands both back to a new stream when the client speaks.
+  void park_in(ConnectionPark& park, ConnectionPark::Clock::time_point deadline, bool is_new);
 
   void cancel(boost::system::error_code& ec) { socket_.cancel(ec); }
   // Sends close_notify (if the socket takes it now), then shuts the TCP send side.

@@ -40,9 +40,8 @@ Worker::Worker(const WorkerShared& shared, unsigned index)
       pool_(context_.get_executor()),
       park_(
           context_.get_executor(),
-          [this](WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> d) {
-            resume(std::move(socket), d);
-          },
+          [this](WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> d,
+                 std::unique_ptr<ParkedTls> tls) { resume(std::move(socket), d, std::move(tls)); },
           [this] { shared_.connections.closed(); }),
       deadline_tick_(context_.get_executor()),
       access_log_(context_.get_executor(), shared.access_log_sink) {}
@@ -136,7 +135,14 @@ void Worker::admit(WorkerSocket socket, TlsListenerCounters* tls) {
 }
 
 void Worker::resume(WorkerSocket socket,
-                    std::optional<std::chrono::steady_clock::time_point> head_deadline) {
+                    std::optional<std::chrono::steady_clock::time_point> head_deadline,
+                    std::unique_ptr<ParkedTls> tls) {
+  if (tls != nullptr) {
+    SSL* ssl = std::exchange(tls->ssl, nullptr);
+    shared_.handlers.resume_tls(*this, TlsStream(std::move(socket), ssl, std::move(tls->keep)),
+                                head_deadline);
+    return;
+  }
   shared_.handlers.start(*this, std::move(socket), head_deadline, true);
 }
 

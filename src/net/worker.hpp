@@ -19,6 +19,7 @@
 #include "net/relay_buffer.hpp"
 #include "net/tls_context.hpp"
 #include "net/tls_metrics.hpp"
+#include "net/tls_stream.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker_metrics.hpp"
 #include "net/worker_socket.hpp"
@@ -46,13 +47,16 @@ class DownstreamTask {
 // How a worker hands client connections to the layer that speaks to them (set once, at
 // start). start: a new connection (resumed: back from the park, head_deadline: when its
 // first head must be in); refuse: one over max_connections; start_tls: a new connection on a
-// TLS listener (its handshake first), counted in listener.
+// TLS listener (its handshake first), counted in listener; resume_tls: a TLS connection back
+// from the park.
 struct ConnectionHandlers {
   void (*start)(Worker& worker, WorkerSocket socket,
                 std::optional<std::chrono::steady_clock::time_point> head_deadline,
                 bool resumed) = nullptr;
   void (*refuse)(Worker& worker, WorkerSocket socket) = nullptr;
   void (*start_tls)(Worker& worker, WorkerSocket socket, TlsListenerCounters& listener) = nullptr;
+  void (*resume_tls)(Worker& worker, TlsStream stream,
+                     std::optional<std::chrono::steady_clock::time_point> head_deadline) = nullptr;
 };
 
 // What the workers share with the process. Every member is thread-safe.
@@ -158,8 +162,8 @@ class Worker {
   // Expires the sessions past their deadline, then ticks again while any session is left.
   void tick_deadlines();
   // A parked connection has bytes (or its close) to read: a new session takes it.
-  void resume(WorkerSocket socket,
-              std::optional<std::chrono::steady_clock::time_point> head_deadline);
+  void resume(WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> head_deadline,
+              std::unique_ptr<ParkedTls> tls);
   static constexpr int kAcceptBatch = 64;  // connections accepted per wake-up at most
 
   // Declared before context_ so that they outlive it: sessions still suspended when the

@@ -53,6 +53,11 @@ ConnectionHandlers downstream_handlers() {
         ->start();
   };
   h.start_tls = start_tls_connection;
+  h.resume_tls = [](Worker& worker, TlsStream stream,
+                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+    std::make_shared<DownstreamConnection<TlsStream>>(worker, std::move(stream), deadline, true)
+        ->start();
+  };
   h.refuse = [](Worker& worker, WorkerSocket socket) {
     asio::co_spawn(worker.context(), refuse(std::move(socket)), asio::detached);
   };
@@ -82,14 +87,17 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::respond_status(
 }
 
 template <class Stream>
-asio::awaitable<void> DownstreamConnection<Stream>::linger_close() {
+asio::awaitable<void> DownstreamConnection<Stream>::linger_close(bool request_whole) {
   // Half-close, then read and drop what the client still sends for a moment, so that a
   // reset does not destroy the response we just wrote (nginx's lingering close).
   boost::system::error_code ec;
   stream_.shutdown_send(ec);
   if (ec) co_return;
+  // Nothing more is coming before our close: the close itself ends it (no wait, no read).
+  if (request_whole && buffer_.size() == 0 && !stream_.may_be_readable()) co_return;
   arm(std::chrono::seconds(2));
-  char sink[4096];
+  // What is read is dropped: every lingering connection of the thread may share one sink.
+  thread_local char sink[4096];
   for (std::size_t total = 0; total < 1024 * 1024;) {
     auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_nothrow);
     if (rec) break;
@@ -130,7 +138,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::answer_head_error(
 template asio::awaitable<bool> DownstreamConnection<TcpStream>::write_client(std::string_view);
 template asio::awaitable<RequestEnd> DownstreamConnection<TcpStream>::respond_status(
     RequestContext&, int, bool, std::string_view);
-template asio::awaitable<void> DownstreamConnection<TcpStream>::linger_close();
+template asio::awaitable<void> DownstreamConnection<TcpStream>::linger_close(bool);
 template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_refusal(int);
 template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_head_error(
     boost::system::error_code);
@@ -138,7 +146,7 @@ template asio::awaitable<void> DownstreamConnection<TcpStream>::answer_head_erro
 template asio::awaitable<bool> DownstreamConnection<TlsStream>::write_client(std::string_view);
 template asio::awaitable<RequestEnd> DownstreamConnection<TlsStream>::respond_status(
     RequestContext&, int, bool, std::string_view);
-template asio::awaitable<void> DownstreamConnection<TlsStream>::linger_close();
+template asio::awaitable<void> DownstreamConnection<TlsStream>::linger_close(bool);
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_refusal(int);
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_head_error(
     boost::system::error_code);

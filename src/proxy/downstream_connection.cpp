@@ -91,15 +91,9 @@ typename DownstreamConnection<Stream>::IdleWait DownstreamConnection<Stream>::id
 
 template <class Stream>
 void DownstreamConnection<Stream>::park(Clock::time_point deadline, bool is_new) {
-  if constexpr (Stream::kParkable) {
-    buffer_.shrink_to_fit();
-    if (is_new) {
-      worker_.park().park_new(stream_.release(), deadline);
-    } else {
-      worker_.park().park_idle(stream_.release(), deadline);
-    }
-    parked_ = true;
-  }
+  buffer_.shrink_to_fit();
+  stream_.park_in(worker_.park(), deadline, is_new);
+  parked_ = true;
 }
 
 template <class Stream>
@@ -195,12 +189,10 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
     // until it has the response, so its next wait needs no system call.
     if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
     const RequestEnd end = co_await serve();
+    const bool read_whole = request_->is_done();
     finish_request();
-    if (end == RequestEnd::abort || end == RequestEnd::tunnel) break;
-    if (end == RequestEnd::close) {
-      co_await linger_close();
-      break;
-    }
+    if (end == RequestEnd::close) co_await linger_close(read_whole);
+    if (end != RequestEnd::keep_alive) break;
   }
   closed_ = true;
   boost::system::error_code ignored;

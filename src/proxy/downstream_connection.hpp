@@ -96,7 +96,10 @@ class DownstreamConnection final
   boost::asio::awaitable<RequestEnd> respond_status(RequestContext& ctx, int status,
                                                     bool keep_alive,
                                                     std::string_view extra_headers = {});
-  boost::asio::awaitable<void> linger_close();
+  // Closes gracefully: sends our close, then reads and drops what the client still sends for
+  // a moment, unless the request was read whole (request_whole), nothing followed it and the
+  // socket is drained (nginx's rule: then nothing the client sent can meet a reset).
+  boost::asio::awaitable<void> linger_close(bool request_whole = false);
   boost::asio::awaitable<bool> write_client(std::string_view bytes);
 
   // How an idle wait for the client's next bytes ended.
@@ -106,14 +109,13 @@ class DownstreamConnection final
     ended,     // closed, cancelled, drained away or past the deadline: end the connection
   };
   IdleWait idle_wait_end(boost::system::error_code ec, Clock::time_point deadline) const;
-  // Hands the socket to the worker's park until `deadline` (this object then ends); nothing
-  // for a stream that cannot be parked (TLS).
+  // Hands the stream to the worker's park until `deadline` (this object then ends): the bare
+  // socket, and a TLS connection's SSL.
   void park(Clock::time_point deadline, bool is_new);
-  // How long an idle wait lasts before the socket goes to the park: kParkAfter, or until
-  // deadline for a stream that cannot be parked (it waits in its session).
+  // How long an idle wait lasts before the socket goes to the park: kParkAfter, or what is
+  // left until deadline.
   static Clock::duration until_park(Clock::time_point deadline) {
-    const Clock::duration left = deadline - Clock::now();
-    return Stream::kParkable ? std::min<Clock::duration>(kParkAfter, left) : left;
+    return std::min<Clock::duration>(kParkAfter, deadline - Clock::now());
   }
   // A connection with nothing to say for this long leaves its coroutine for the park.
   static constexpr std::chrono::milliseconds kParkAfter{50};
