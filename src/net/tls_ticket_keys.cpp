@@ -40,9 +40,13 @@ void TlsTicketKeys::rotate() {
   ring_.rotate(TicketKeyRing::Clock::now());
 }
 
-int TlsTicketKeys::ticket_callback(SSL*, unsigned char* name, unsigned char* iv,
+int TlsTicketKeys::ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv,
                                    EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
-  return process().seal_or_open(name, iv, cipher, mac, enc);
+  const int result = process().seal_or_open(name, iv, cipher, mac, enc);
+  // A TLS 1.3 client uses a ticket once (RFC 8446 §C.4; OpenSSL's client does): a resumption
+  // gets a fresh ticket (2: renew), else the client's next connection is a full handshake.
+  if (result == 1 && enc == 0 && SSL_version(ssl) == TLS1_3_VERSION) return 2;
+  return result;
 }
 
 // OpenSSL's contract: sealing fills name and iv and returns 1 (or -1 on failure); opening

@@ -1,7 +1,8 @@
-// Idle TLS connections (issue #18's idle memory target): parked after a moment of silence as
-// their descriptor and their SSL, without a session or buffers; served again when they speak
-// (the same TLS session, no new handshake), closed at their idle timeout while parked, and
-// cheap while they wait.
+// TLS connections and sessions that go on (issue #18's idle memory and handshake targets):
+// idle ones parked after a moment of silence as their descriptor and their SSL, without a
+// session or buffers; served again when they speak (the same TLS session, no new handshake),
+// closed at their idle timeout while parked, and cheap while they wait; a TLS 1.3 resumption
+// gets a fresh ticket, so a client that uses each ticket once resumes every time.
 #include <string>
 #include <vector>
 
@@ -114,6 +115,38 @@ TEST_F(TlsIdleTest, ASilentTlsClientAfterItsHandshakeIsParkedThenServedWhenItSpe
   ASSERT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(echo_line(r.body, "target"), "/after-park");
   EXPECT_EQ(client.get("/again").status, 200);
+}
+
+// The ticket a session carries, as bytes.
+std::string ticket_of(const TlsSession& session) {
+  const unsigned char* data = nullptr;
+  std::size_t size = 0;
+  SSL_SESSION_get0_ticket(session.get(), &data, &size);
+  return std::string(reinterpret_cast<const char*>(data), size);
+}
+
+TEST_F(TlsIdleTest, EveryTls13ResumptionGetsAFreshTicketSoSingleUseClientsResumeEveryTime) {
+  ASSERT_TRUE(start(""));
+  TlsSession session;
+  {
+    TlsClient first;
+    ASSERT_TRUE(first.connect(tls_port(), {.sni = "site.test", .min_version = TLS1_3_VERSION}));
+    ASSERT_EQ(first.get("/").status, 200);  // TLS 1.3 tickets come after the handshake
+    session = first.session();
+  }
+  ASSERT_FALSE(ticket_of(session).empty());
+  // Like OpenSSL's client (wrk, curl): each connection resumes with the latest ticket only.
+  for (int i = 0; i < 3; ++i) {
+    TlsClient again;
+    ASSERT_TRUE(again.connect(tls_port(), {.sni = "site.test", .min_version = TLS1_3_VERSION,
+                                           .session = session}))
+        << again.error();
+    EXPECT_TRUE(again.resumed()) << "resumption " << i;
+    ASSERT_EQ(again.get("/").status, 200);
+    const TlsSession next = again.session();
+    EXPECT_NE(ticket_of(next), ticket_of(session)) << "no fresh ticket after resumption " << i;
+    session = next;
+  }
 }
 
 }  // namespace
