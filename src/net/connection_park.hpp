@@ -48,8 +48,9 @@ class ConnectionPark {
   // A parked connection that became readable. head_deadline: set for a new connection, whose
   // client_header_timeout runs from its accept; empty for a kept-alive one (it starts now).
   // tls: what a TLS connection parked with (null for plain TCP).
-  using Wake = std::function<void(WorkerSocket socket, std::optional<Clock::time_point> head_deadline,
-                                  std::unique_ptr<ParkedTls> tls)>;
+  using Wake =
+      std::function<void(WorkerSocket socket, std::optional<Clock::time_point> head_deadline,
+                         std::unique_ptr<ParkedTls> tls)>;
   // A parked connection closed here (deadline or close_all); its slot in the count goes.
   using Closed = std::function<void()>;
 

@@ -162,7 +162,8 @@ class Worker {
   // Expires the sessions past their deadline, then ticks again while any session is left.
   void tick_deadlines();
   // A parked connection has bytes (or its close) to read: a new session takes it.
-  void resume(WorkerSocket socket, std::optional<std::chrono::steady_clock::time_point> head_deadline,
+  void resume(WorkerSocket socket,
+              std::optional<std::chrono::steady_clock::time_point> head_deadline,
               std::unique_ptr<ParkedTls> tls);
   static constexpr int kAcceptBatch = 64;  // connections accepted per wake-up at most
 

@@ -33,10 +33,13 @@ class TlsIdleTest : public ProxyTest {
   }
 
   bool start(const std::string& server_lines) {
-    return start_proxy(ProxyOptions().server(server_lines).only_tables(
-        upstream_toml("app", {origin().address()}) + "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n" +
-        "  [[tls.certificate]]\n  cert = \"" + (dir_ / "site.crt").string() + "\"\n  key = \"" +
-        (dir_ / "site.key").string() + "\"\n"));
+    return start_proxy(ProxyOptions()
+                           .server(server_lines)
+                           .only_tables(upstream_toml("app", {origin().address()}) +
+                                        "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n" +
+                                        "  [[tls.certificate]]\n  cert = \"" +
+                                        (dir_ / "site.crt").string() + "\"\n  key = \"" +
+                                        (dir_ / "site.key").string() + "\"\n"));
   }
   std::uint16_t tls_port() const { return proxy_->port(1); }
   std::string parked() { return metric_text("ringproxy_parked_connections"); }
@@ -138,8 +141,8 @@ TEST_F(TlsIdleTest, EveryTls13ResumptionGetsAFreshTicketSoSingleUseClientsResume
   // Like OpenSSL's client (wrk, curl): each connection resumes with the latest ticket only.
   for (int i = 0; i < 3; ++i) {
     TlsClient again;
-    ASSERT_TRUE(again.connect(tls_port(), {.sni = "site.test", .min_version = TLS1_3_VERSION,
-                                           .session = session}))
+    ASSERT_TRUE(again.connect(
+        tls_port(), {.sni = "site.test", .min_version = TLS1_3_VERSION, .session = session}))
         << again.error();
     EXPECT_TRUE(again.resumed()) << "resumption " << i;
     ASSERT_EQ(again.get("/").status, 200);
