@@ -100,8 +100,8 @@ void append_connection_metrics(std::string& out, const ProcessControl& server,
   std::size_t parked = 0;
   for (const auto& w : workers) parked += w->park().size();
   header(out, "parked_connections", "gauge",
-         "Client connections idle long enough to be held as a bare socket (part of "
-         "active_connections).");
+         "Client connections idle long enough to be held as a bare socket, with its SSL for "
+         "TLS (part of active_connections).");
   out += "ringproxy_parked_connections " + std::to_string(parked) + "\n";
 
   std::size_t pooled = 0;
