@@ -184,6 +184,7 @@ TEST_F(WssTest, TlsTunnelsLiveThroughReloadsThatRemoveTheirBackendAndRenewTheCer
   // The tunnels on o1 are still its connections: no tunnel moved or reconnected.
   EXPECT_GE(origin(1).connections_open(), on_o1);
   EXPECT_EQ(metric("ringproxy_tunnels_active"), kTunnels);
+  EXPECT_EQ(active_connections(), std::to_string(kTunnels));  // each TLS client connection once
   for (auto& t : tunnels) EXPECT_TRUE(t->close()) << t->last_error();
   EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 10s));
 }
