@@ -247,7 +247,7 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
   };
   // Health checks go over TLS too: with one failure enough to mark it down, it stays up.
   const std::string checks =
-      "  [upstream.health_check]\n  interval = \"100ms\"\n  unhealthy_threshold = 1\n";
+      "  [upstream.health_check]\n  interval = \"500ms\"\n  unhealthy_threshold = 1\n";
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
       upstream("good", "backend", checks) + upstream("bad", "other", "") +
       "\n[[route]]\npath_prefix = \"/bad\"\nupstream = \"bad\"\n"
@@ -271,7 +271,7 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
     const auto at = body.find(key);
     return at == std::string::npos ? 0 : std::stoi(body.substr(at + key.size()));
   };
-  EXPECT_TRUE(wait_until([&] { return backend_handshakes() >= 4; }, 5s));  // 3 checks at least
+  EXPECT_TRUE(wait_until([&] { return backend_handshakes() >= 4; }, 10s));  // 3 checks at least
   EXPECT_EQ(metric_text("ringproxy_backend_healthy{upstream=\"good\",backend=\"" + address + "\"}"),
             "1");
   EXPECT_EQ(client->get("/bad").status, 502);
