@@ -221,6 +221,23 @@ TEST_F(WssTest, SigtermClosesTlsTunnelsAfterDrainTimeout) {
       << proxy_->log();
 }
 
+// A client may send its first frame right behind its upgrade request, before the 101 (in
+// the same TLS record over wss): the proxy holds it and hands it to the backend after the 101.
+TEST_F(WssTest, AFrameSentWithTheUpgradeRequestReachesTheBackendOverTlsAndTcp) {
+  start_origins(1);
+  ASSERT_TRUE(start_wss_proxy(wss_config(origin_addresses())));
+  const std::string script = kSourceDir + "/tests/integration/ws_client.py";
+  for (const std::string& uri : {"wss://site.test:" + std::to_string(tls_port()) + "/ws",
+                                 "ws://site.test:" + std::to_string(port()) + "/ws"}) {
+    const auto r =
+        ProxyProcess::run("/usr/bin/python3", {script, "--early", uri, file("site.crt")}, 30s);
+    EXPECT_EQ(r.exit_code, 0) << uri << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, "status 101\n")) << uri << ": " << r.output;
+    EXPECT_TRUE(contains(r.output, "early echo early-bird\n")) << uri << ": " << r.output;
+  }
+  EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
+}
+
 TEST_F(WssTest, ATunnelToATlsUpstreamRelaysEveryMessagePingAndClose) {
   start_origins(1);
   make_cert("backend", "/CN=backend.test", {"backend.test"});
