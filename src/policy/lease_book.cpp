@@ -33,6 +33,27 @@ struct Entry {
   bool idle(std::int64_t now, std::int64_t idle_ns) const {
     return fetch_id == 0 && waiters.empty() && last_used != kNever && now - last_used > idle_ns;
   }
+
+  // A lane's slice of this entry comes back, with what is left of it and its last use.
+  void take_back(const LeaseSlice& slice) {
+    if (slice.lent == 0 || slice.epoch != epoch) return;
+    lent -= std::min(lent, slice.lent);
+    tokens += slice.tokens;
+    last_used = std::max(last_used, slice.last_used);
+  }
+
+  // Cuts a new slice for a lane at now: up to `size` of the tokens, lent until it comes back.
+  void cut(LeaseSlice& slice, std::uint64_t size, std::int64_t now) {
+    const std::uint64_t n = std::min(size, tokens);
+    tokens -= n;
+    lent += n;
+    slice.epoch = epoch;
+    slice.tokens = n;
+    slice.lent = n;
+    slice.base = tokens + bucket_remaining;
+    slice.cut_at = now;
+    slice.last_used = now;
+  }
 };
 
 }  // namespace
@@ -73,10 +94,9 @@ struct alignas(64) LeaseBook::Shard {
       sweep(now, rule.idle_ns);
     }
     if (entries.size() < cap) return;
-    auto victim = std::find_if(entries.begin(), entries.end(),
-                               [](const auto& item) {
-                                 return item.second.fetch_id == 0 && item.second.lent == 0;
-                               });
+    auto victim = std::find_if(entries.begin(), entries.end(), [](const auto& item) {
+      return item.second.fetch_id == 0 && item.second.lent == 0;
+    });
     if (victim == entries.end()) {
       victim = std::find_if(entries.begin(), entries.end(),
                             [](const auto& item) { return item.second.fetch_id == 0; });
@@ -112,23 +132,11 @@ LeaseTake LeaseBook::take_shared(std::uint64_t key, std::int64_t now, bool redis
     it = shard.entries.try_emplace(key).first;
   }
   Entry& e = it->second;
-  if (slice != nullptr && slice->lent > 0 && slice->epoch == e.epoch) {
-    // The lane's old slice comes back, with what is left of it and when it was last used.
-    e.lent -= std::min(e.lent, slice->lent);
-    e.tokens += slice->tokens;
-    e.last_used = std::max(e.last_used, slice->last_used);
-  }
+  if (slice != nullptr) e.take_back(*slice);
   if (e.idle(now, rule_.idle_ns)) e = Entry{};  // a lease this old is dropped, as if evicted
   if (e.epoch == 0) e.epoch = ++shard.next_epoch;
   e.last_used = std::max(e.last_used, now);
-  if (slice != nullptr) {
-    slice->epoch = e.epoch;
-    slice->tokens = 0;
-    slice->lent = 0;
-    slice->base = 0;
-    slice->cut_at = now;
-    slice->last_used = now;
-  }
+  if (slice != nullptr) e.cut(*slice, 0, now);  // empty until a token is spent below
   if (e.fetch_id != 0 && now - e.fetch_started > rule_.stale_ns) {
     e.fetch_id = 0;  // never answered: its waiters gave up long ago
     e.waiters.clear();
@@ -146,14 +154,8 @@ LeaseTake LeaseBook::take_shared(std::uint64_t key, std::int64_t now, bool redis
     --e.tokens;
     out.verdict = LeaseVerdict::allow;
     out.remaining = e.tokens + e.bucket_remaining;
-    if (slice != nullptr) {  // the lane's next requests spend this without the lock
-      const std::uint64_t cut = std::min(rule_.slice_tokens, e.tokens);
-      e.tokens -= cut;
-      e.lent += cut;
-      slice->tokens = cut;
-      slice->lent = cut;
-      slice->base = e.tokens + e.bucket_remaining;
-    }
+    // The lane's next requests spend a slice without the lock.
+    if (slice != nullptr) e.cut(*slice, rule_.slice_tokens, now);
     // Slices count as unspent (some may be): the next lease is asked for no later than before.
     if (e.tokens + e.lent <= rule_.low_water && e.fetch_id == 0 && may_fetch &&
         now >= e.denied_until) {
@@ -183,8 +185,8 @@ LeaseTake LeaseBook::take_for_lane(LeaseLane& lane, LeaseSlice* slice, std::uint
                                    std::int64_t now, bool redis_up) {
   if (slice == nullptr) {
     const std::size_t cap = std::min(rule_.max_clients, LeaseLane::kMaxSlices);
-    slice = lane.add(key, now, rule_.idle_ns, cap,
-                     [this](const LeaseSlice& old) { give_back(old); });
+    slice =
+        lane.add(key, now, rule_.idle_ns, cap, [this](const LeaseSlice& old) { give_back(old); });
   }
   return take_shared(key, now, redis_up, slice);
 }
@@ -194,11 +196,7 @@ void LeaseBook::give_back(const LeaseSlice& slice) {
   Shard& shard = shard_of(slice.key);
   std::lock_guard guard(shard.lock);
   auto it = shard.entries.find(slice.key);
-  if (it == shard.entries.end() || it->second.epoch != slice.epoch) return;
-  Entry& e = it->second;
-  e.lent -= std::min(e.lent, slice.lent);
-  e.tokens += slice.tokens;
-  e.last_used = std::max(e.last_used, slice.last_used);
+  if (it != shard.entries.end()) it->second.take_back(slice);
 }
 
 bool LeaseBook::add_waiter(std::uint64_t key, std::shared_ptr<LeaseWaiter> waiter) {

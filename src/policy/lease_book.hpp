@@ -22,8 +22,8 @@ struct LeaseRule {
   std::int64_t retry_ns = 50'000'000;     // after a failed fetch, Redis is not asked for this long
   std::int64_t stale_ns = 2'000'000'000;  // a fetch unanswered this long counts as failed
   std::size_t max_clients = 1000000;      // entries kept, about (per shard: a 64th of it)
-  unsigned lanes = 0;              // workers, each with its own slices (0: no lanes)
-  std::uint64_t slice_tokens = 0;  // cut at a time for a lane (0: lanes unused)
+  unsigned lanes = 0;                     // workers, each with its own slices (0: no lanes)
+  std::uint64_t slice_tokens = 0;         // cut at a time for a lane (0: lanes unused)
 
   // lease_tokens from the config's share of burst; low_water is half a lease; slice_tokens
   // lease_tokens / (8 x lanes), so that the lanes together hold at most an eighth of a lease.
@@ -122,8 +122,8 @@ class LeaseBook {
   // new one is cut into it after the request's own token.
   LeaseTake take_shared(std::uint64_t key, std::int64_t now, bool redis_up, LeaseSlice* slice);
   // A lane's slice of key is missing, spent or idle: the shared book's take, for it.
-  LeaseTake take_for_lane(LeaseLane& lane, LeaseSlice* slice, std::uint64_t key,
-                          std::int64_t now, bool redis_up);
+  LeaseTake take_for_lane(LeaseLane& lane, LeaseSlice* slice, std::uint64_t key, std::int64_t now,
+                          bool redis_up);
   // Hands a lane's slice back to the book (its unspent tokens too), under the shard's lock.
   void give_back(const LeaseSlice& slice);
 

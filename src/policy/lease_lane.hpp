@@ -50,8 +50,8 @@ class alignas(64) LeaseLane {
   // A new slice for key (not in the table), used at now: tokens 0, lent 0. When the table is
   // at its cap (max_slices), first hands every slice cut over idle_ns ago, or else every
   // slice, to give_back and drops them. The pointer is valid until the next add.
-  LeaseSlice* add(std::uint64_t key, std::int64_t now, std::int64_t idle_ns,
-                  std::size_t max_slices, FunctionRef<void(const LeaseSlice&)> give_back);
+  LeaseSlice* add(std::uint64_t key, std::int64_t now, std::int64_t idle_ns, std::size_t max_slices,
+                  FunctionRef<void(const LeaseSlice&)> give_back);
 
   std::size_t size() const { return count_; }
 

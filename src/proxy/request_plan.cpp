@@ -81,8 +81,7 @@ bool answer_itself(const ParsedRequest& req, RequestPlan& plan) {
 // A global rule's take: a leased token, a refusal the lease book already knows of, or the
 // step the worker must finish (global_admission.hpp). client is the key's text.
 bool admit_global(const RateLimitRuntime& limit, std::uint64_t key, bool address,
-                  std::string_view client, unsigned lane, RequestContext& ctx,
-                  RequestPlan& plan) {
+                  std::string_view client, unsigned lane, RequestContext& ctx, RequestPlan& plan) {
   const auto now = steady_ns(std::chrono::steady_clock::now());
   const LeaseTake take = limit.global->leases->take(key, now, true, lane);
   if (take.verdict == LeaseVerdict::deny) {

@@ -145,11 +145,10 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
         snap->route_limits_.emplace_back();
         break;
       case RouteRateLimit::override:
-        snap->route_limits_.push_back(make_limit(*r.rate_limit, "route-" + std::to_string(i + 1),
-                                                 previous && i < previous->route_limits_.size()
-                                                     ? &previous->route_limits_[i]
-                                                     : nullptr,
-                                                 worker_lanes(cfg)));
+        snap->route_limits_.push_back(make_limit(
+            *r.rate_limit, "route-" + std::to_string(i + 1),
+            previous && i < previous->route_limits_.size() ? &previous->route_limits_[i] : nullptr,
+            worker_lanes(cfg)));
         break;
     }
   }

@@ -197,7 +197,7 @@ void lease_once(LeaseBook& book, std::uint64_t key, std::int64_t now) {
 TEST(LeaseBookLanes, ASliceIsAnEighthOfALeaseSharedOverTheLanes) {
   EXPECT_EQ(lane_rule(1600, 1).slice_tokens, 200u);
   EXPECT_EQ(lane_rule(1600, 4).slice_tokens, 50u);
-  EXPECT_EQ(lane_rule(7, 1).slice_tokens, 0u);  // too small to cut: lanes unused
+  EXPECT_EQ(lane_rule(7, 1).slice_tokens, 0u);   // too small to cut: lanes unused
   EXPECT_EQ(rule_of(0.1, 50).slice_tokens, 0u);  // no lanes asked for
   // Without lanes a lane given to take() is ignored: the book alone.
   LeaseBook book(lane_rule(7, 1));
@@ -248,8 +248,7 @@ TEST(LeaseBookLanes, TheNextLeaseIsAskedForWhenTheBookAndItsSlicesHoldLowWaterAt
       // Asked for no later than without lanes: everything not admitted yet is at most low
       // water, counting the slices in full.
       EXPECT_LE(book.tokens(8) + book.lent(8), book.rule().low_water);
-      EXPECT_EQ(book.tokens(8) + book.lane_tokens(0, 8) + book.lane_tokens(1, 8) + admitted,
-                1600u);
+      EXPECT_EQ(book.tokens(8) + book.lane_tokens(0, 8) + book.lane_tokens(1, 8) + admitted, 1600u);
     }
   }
   EXPECT_TRUE(fetched);
