@@ -14,9 +14,13 @@ namespace {
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::min();
 constexpr std::size_t kMinSweep = 64;  // a shard this small is never swept for idleness
 
-// One client's lease. fetch_id != 0 while a fetch is in flight.
+// One client's lease. fetch_id != 0 while a fetch is in flight; lent != 0 while lanes hold
+// slices of it. last_used is at least every slice's cut time: a slice is spent only up to
+// idle_ns after its cut, so an entry idle for idle_ns has no slice that can still be spent.
 struct Entry {
-  std::uint64_t tokens = 0;            // leased here, not spent yet
+  std::uint64_t tokens = 0;            // leased here, not spent yet, not cut into slices
+  std::uint64_t lent = 0;              // cut into lanes' slices, not handed back yet
+  std::uint64_t epoch = 0;             // tells this entry's slices from older ones of the key
   std::uint64_t bucket_remaining = 0;  // what the shared bucket held at the last grant
   std::int64_t last_used = kNever;
   std::int64_t denied_until = kNever;    // the shared bucket was empty: refuse until then
@@ -24,18 +28,46 @@ struct Entry {
   std::int64_t fetch_started = 0;
   std::uint64_t fetch_id = 0;
   LeaseWaiters waiters;
+
+  // Unused for idle_ns: dropping it (and so the slices out) only admits less.
+  bool idle(std::int64_t now, std::int64_t idle_ns) const {
+    return fetch_id == 0 && waiters.empty() && last_used != kNever && now - last_used > idle_ns;
+  }
+
+  // A lane's slice of this entry comes back, with what is left of it and its last use.
+  void take_back(const LeaseSlice& slice) {
+    if (slice.lent == 0 || slice.epoch != epoch) return;
+    lent -= std::min(lent, slice.lent);
+    tokens += slice.tokens;
+    last_used = std::max(last_used, slice.last_used);
+  }
+
+  // Cuts a new slice for a lane at now: up to `size` of the tokens, lent until it comes back.
+  void cut(LeaseSlice& slice, std::uint64_t size, std::int64_t now) {
+    const std::uint64_t n = std::min(size, tokens);
+    tokens -= n;
+    lent += n;
+    slice.epoch = epoch;
+    slice.tokens = n;
+    slice.lent = n;
+    slice.base = tokens + bucket_remaining;
+    slice.cut_at = now;
+    slice.last_used = now;
+  }
 };
 
 }  // namespace
 
 LeaseRule LeaseRule::make(double lease, std::uint64_t burst, std::int64_t idle_ns,
-                          std::size_t max_clients) {
+                          std::size_t max_clients, unsigned lanes) {
   LeaseRule rule;
   const double tokens = std::floor(lease * static_cast<double>(burst));
   rule.lease_tokens = tokens >= 1 ? static_cast<std::uint64_t>(tokens) : 1;
   rule.low_water = rule.lease_tokens / 2;
   rule.idle_ns = std::max<std::int64_t>(idle_ns, 1'000'000'000);
   rule.max_clients = std::max<std::size_t>(max_clients, 1);
+  rule.lanes = lanes;
+  rule.slice_tokens = lanes == 0 ? 0 : rule.lease_tokens / (8 * std::uint64_t{lanes});
   return rule;
 }
 
@@ -45,25 +77,30 @@ struct alignas(64) LeaseBook::Shard {
   std::unordered_map<std::uint64_t, Entry> entries;
   std::size_t swept_size = 0;  // entries left by the last sweep
   std::uint64_t next_fetch_id = 0;
+  std::uint64_t next_epoch = 0;
 
   // Drops entries idle since before now - idle_ns with no fetch in flight.
   void sweep(std::int64_t now, std::int64_t idle_ns) {
-    std::erase_if(entries, [&](const auto& item) {
-      const Entry& e = item.second;
-      return e.fetch_id == 0 && e.waiters.empty() && now - e.last_used > idle_ns;
-    });
+    std::erase_if(entries, [&](const auto& item) { return item.second.idle(now, idle_ns); });
     swept_size = entries.size();
   }
 
-  // Makes room for one more entry within cap: idle ones first, else any without a fetch in
-  // flight (its unspent tokens are lost: fewer admitted, never more).
+  // Makes room for one more entry within cap: idle ones first, else one with no fetch in flight
+  // and no slice out, else any without a fetch in flight (its unspent tokens are lost: fewer
+  // admitted; its slices out are spent all the same, uncounted: more slack, at most a slice
+  // per lane, and only at max_clients with every client busy).
   void make_room(std::int64_t now, const LeaseRule& rule, std::size_t cap) {
     if (entries.size() >= std::max(2 * swept_size, kMinSweep) || entries.size() >= cap) {
       sweep(now, rule.idle_ns);
     }
     if (entries.size() < cap) return;
-    auto victim = std::find_if(entries.begin(), entries.end(),
-                               [](const auto& item) { return item.second.fetch_id == 0; });
+    auto victim = std::find_if(entries.begin(), entries.end(), [](const auto& item) {
+      return item.second.fetch_id == 0 && item.second.lent == 0;
+    });
+    if (victim == entries.end()) {
+      victim = std::find_if(entries.begin(), entries.end(),
+                            [](const auto& item) { return item.second.fetch_id == 0; });
+    }
     entries.erase(victim != entries.end() ? victim : entries.begin());
   }
 };
@@ -71,7 +108,10 @@ struct alignas(64) LeaseBook::Shard {
 LeaseBook::LeaseBook(LeaseRule rule, unsigned shard_bits)
     : rule_(rule),
       shard_bits_(std::min(shard_bits, 10u)),
-      shards_(new Shard[std::size_t{1} << shard_bits_]) {}
+      shards_(new Shard[std::size_t{1} << shard_bits_]),
+      lanes_(rule.lanes > 0 && rule.slice_tokens > 0 ? new LeaseLane[rule.lanes] : nullptr) {
+  if (!lanes_) rule_.lanes = 0;
+}
 
 LeaseBook::~LeaseBook() = default;
 
@@ -81,7 +121,8 @@ LeaseBook::Shard& LeaseBook::shard_of(std::uint64_t key) const {
   return shards_[shard_bits_ == 0 ? 0 : mixed >> (64 - shard_bits_)];
 }
 
-LeaseTake LeaseBook::take(std::uint64_t key, std::int64_t now, bool redis_up) {
+LeaseTake LeaseBook::take_shared(std::uint64_t key, std::int64_t now, bool redis_up,
+                                 LeaseSlice* slice) {
   Shard& shard = shard_of(key);
   std::lock_guard guard(shard.lock);
   auto it = shard.entries.find(key);
@@ -91,10 +132,11 @@ LeaseTake LeaseBook::take(std::uint64_t key, std::int64_t now, bool redis_up) {
     it = shard.entries.try_emplace(key).first;
   }
   Entry& e = it->second;
-  if (e.fetch_id == 0 && e.last_used != kNever && now - e.last_used > rule_.idle_ns) {
-    e = Entry{};  // a lease this old is dropped, as if evicted
-  }
+  if (slice != nullptr) e.take_back(*slice);
+  if (e.idle(now, rule_.idle_ns)) e = Entry{};  // a lease this old is dropped, as if evicted
+  if (e.epoch == 0) e.epoch = ++shard.next_epoch;
   e.last_used = std::max(e.last_used, now);
+  if (slice != nullptr) e.cut(*slice, 0, now);  // empty until a token is spent below
   if (e.fetch_id != 0 && now - e.fetch_started > rule_.stale_ns) {
     e.fetch_id = 0;  // never answered: its waiters gave up long ago
     e.waiters.clear();
@@ -112,7 +154,11 @@ LeaseTake LeaseBook::take(std::uint64_t key, std::int64_t now, bool redis_up) {
     --e.tokens;
     out.verdict = LeaseVerdict::allow;
     out.remaining = e.tokens + e.bucket_remaining;
-    if (e.tokens <= rule_.low_water && e.fetch_id == 0 && may_fetch && now >= e.denied_until) {
+    // The lane's next requests spend a slice without the lock.
+    if (slice != nullptr) e.cut(*slice, rule_.slice_tokens, now);
+    // Slices count as unspent (some may be): the next lease is asked for no later than before.
+    if (e.tokens + e.lent <= rule_.low_water && e.fetch_id == 0 && may_fetch &&
+        now >= e.denied_until) {
       start_fetch();  // the next lease, before this one runs out
     }
     return out;
@@ -133,6 +179,24 @@ LeaseTake LeaseBook::take(std::uint64_t key, std::int64_t now, bool redis_up) {
   start_fetch();
   out.verdict = LeaseVerdict::wait;
   return out;
+}
+
+LeaseTake LeaseBook::take_for_lane(LeaseLane& lane, LeaseSlice* slice, std::uint64_t key,
+                                   std::int64_t now, bool redis_up) {
+  if (slice == nullptr) {
+    const std::size_t cap = std::min(rule_.max_clients, LeaseLane::kMaxSlices);
+    slice =
+        lane.add(key, now, rule_.idle_ns, cap, [this](const LeaseSlice& old) { give_back(old); });
+  }
+  return take_shared(key, now, redis_up, slice);
+}
+
+void LeaseBook::give_back(const LeaseSlice& slice) {
+  if (slice.lent == 0) return;
+  Shard& shard = shard_of(slice.key);
+  std::lock_guard guard(shard.lock);
+  auto it = shard.entries.find(slice.key);
+  if (it != shard.entries.end()) it->second.take_back(slice);
 }
 
 bool LeaseBook::add_waiter(std::uint64_t key, std::shared_ptr<LeaseWaiter> waiter) {
@@ -192,6 +256,19 @@ std::uint64_t LeaseBook::tokens(std::uint64_t key) const {
   std::lock_guard guard(shard.lock);
   auto it = shard.entries.find(key);
   return it == shard.entries.end() ? 0 : it->second.tokens;
+}
+
+std::uint64_t LeaseBook::lent(std::uint64_t key) const {
+  Shard& shard = shard_of(key);
+  std::lock_guard guard(shard.lock);
+  auto it = shard.entries.find(key);
+  return it == shard.entries.end() ? 0 : it->second.lent;
+}
+
+std::uint64_t LeaseBook::lane_tokens(unsigned lane, std::uint64_t key) const {
+  if (lane >= rule_.lanes) return 0;
+  const LeaseSlice* slice = lanes_[lane].find(key);
+  return slice == nullptr ? 0 : slice->tokens;
 }
 
 }  // namespace ringproxy

@@ -256,7 +256,8 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::serve() {
   // reload must not change it midway.
   const Worker::SnapshotLease snap(worker_);
   const auto& req = request_->get();
-  RequestPlan plan = plan_request(req, !request_->is_done(), draining_, *snap, client_, ctx);
+  RequestPlan plan =
+      plan_request(req, !request_->is_done(), draining_, *snap, client_, ctx, worker_.index());
   // A global limit's fetch and, for a client with nothing leased yet, its wait.
   if (plan.global.limit && !settle_global_now(worker_, plan, ctx)) {
     co_await wait_for_global_lease(worker_, plan, ctx);

@@ -42,7 +42,7 @@ void start_fetch(Worker& worker, const GlobalStep& step) {
 
 // Takes again for the step's client (starting a fetch when the book asks for one).
 void take_again(Worker& worker, GlobalStep& step) {
-  step.take = step.limit->global->leases->take(step.key, steady_ns(Clock::now()), true);
+  step.take = step.limit->global->leases->take(step.key, steady_ns(Clock::now()), true, step.lane);
   if (step.take.fetch) start_fetch(worker, step);
 }
 

@@ -81,9 +81,9 @@ bool answer_itself(const ParsedRequest& req, RequestPlan& plan) {
 // A global rule's take: a leased token, a refusal the lease book already knows of, or the
 // step the worker must finish (global_admission.hpp). client is the key's text.
 bool admit_global(const RateLimitRuntime& limit, std::uint64_t key, bool address,
-                  std::string_view client, RequestContext& ctx, RequestPlan& plan) {
+                  std::string_view client, unsigned lane, RequestContext& ctx, RequestPlan& plan) {
   const auto now = steady_ns(std::chrono::steady_clock::now());
-  const LeaseTake take = limit.global->leases->take(key, now, true);
+  const LeaseTake take = limit.global->leases->take(key, now, true, lane);
   if (take.verdict == LeaseVerdict::deny) {
     TakeResult refused;
     refused.retry_after = take.retry_after;
@@ -95,7 +95,8 @@ bool admit_global(const RateLimitRuntime& limit, std::uint64_t key, bool address
     note_rate_admission(limit, lease_admission(limit.limiter->bucket_rule(), take.remaining), ctx);
   }
   if (take.verdict != LeaseVerdict::allow || take.fetch) {
-    plan.global = GlobalStep{&limit, key, global_bucket_key(limit.name, address, client), take};
+    plan.global =
+        GlobalStep{&limit, key, lane, global_bucket_key(limit.name, address, client), take};
   }
   return true;
 }
@@ -104,7 +105,7 @@ bool admit_global(const RateLimitRuntime& limit, std::uint64_t key, bool address
 // address or a header. False, with a 429 planned, when the bucket is empty. A global rule may
 // leave a step for the worker in plan.global.
 bool admit_rate(const ParsedRequest& req, const Snapshot& snap, std::size_t route,
-                ClientIdentity& client, RequestContext& ctx, RequestPlan& plan) {
+                ClientIdentity& client, unsigned lane, RequestContext& ctx, RequestPlan& plan) {
   const RateLimitRuntime& limit = snap.rate_limit_for(route);
   if (!limit.limiter) return true;
   std::uint64_t key = 0;
@@ -120,7 +121,7 @@ bool admit_rate(const ParsedRequest& req, const Snapshot& snap, std::size_t rout
               ? client.address_key_for(*limit.limiter)
               : limit.limiter->key_hash(client_text) ^ kAddressKeySpace;
   }
-  if (limit.global) return admit_global(limit, key, by_address, client_text, ctx, plan);
+  if (limit.global) return admit_global(limit, key, by_address, client_text, lane, ctx, plan);
   const TakeResult taken = limit.limiter->take(key, std::chrono::steady_clock::now());
   if (!taken.allowed) {
     plan_rate_refusal(limit, taken, plan, ctx);
@@ -195,7 +196,8 @@ std::string_view client_address_of(const ParsedRequest& req, const Snapshot& sna
 }
 
 RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool draining,
-                         const Snapshot& snap, ClientIdentity& client, RequestContext& ctx) {
+                         const Snapshot& snap, ClientIdentity& client, RequestContext& ctx,
+                         unsigned lane) {
   RequestPlan plan;
   read_head(req, body_pending, draining, ctx);
   read_upgrade(req, body_pending, draining, snap, ctx);
@@ -205,7 +207,7 @@ RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool drain
     plan.status = 404;
     return plan;
   }
-  if (!admit_rate(req, snap, *route, client, ctx, plan)) return plan;
+  if (!admit_rate(req, snap, *route, client, lane, ctx, plan)) return plan;
   plan.upstream = &snap.upstreams()[snap.router().upstream_of(*route)];
   if (body_pending) {
     const Config& config = snap.config();

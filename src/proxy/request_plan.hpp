@@ -40,6 +40,7 @@ struct ClientIdentity {
 struct GlobalStep {
   const RateLimitRuntime* limit = nullptr;  // into the request's snapshot
   std::uint64_t key = 0;                    // the client's key in the rule's LeaseBook
+  unsigned lane = LeaseBook::kNoLane;       // the worker's lane in it
   std::string redis_key;                    // the client's bucket in Redis
   LeaseTake take;
 };
@@ -62,9 +63,11 @@ using ParsedRequest = boost::beast::http::request<boost::beast::http::buffer_bod
 
 // Fills ctx from the request's head, then runs the phases that need no backend: the
 // proxy's own answers (CONNECT, Max-Forwards: 0), route (404), rate limit (429). When it
-// plans to forward, ctx carries the RateLimit fields for the response.
+// plans to forward, ctx carries the RateLimit fields for the response. lane: the calling
+// worker's index, for a global limit's per-worker slices (kNoLane: the shared book alone).
 RequestPlan plan_request(const ParsedRequest& req, bool body_pending, bool draining,
-                         const Snapshot& snap, ClientIdentity& client, RequestContext& ctx);
+                         const Snapshot& snap, ClientIdentity& client, RequestContext& ctx,
+                         unsigned lane = LeaseBook::kNoLane);
 
 // The rate limit's answers: a refusal (429 with Retry-After and the RateLimit fields) planned,
 // or an admission noted in ctx (the RateLimit fields of the response).

@@ -16,11 +16,17 @@ Snapshot::Snapshot(Config config) : config_(std::move(config)), router_(config_.
 
 namespace {
 
+// One request lane per worker (server.workers; 0 is one per CPU, as the server starts).
+unsigned worker_lanes(const Config& config) {
+  return config.server.workers != 0 ? config.server.workers
+                                    : std::max(1u, std::thread::hardware_concurrency());
+}
+
 // The limiter for a rule: the one the same rule had in the previous generation (the default's
 // for the default, route i's own for route i), so unchanged rules keep their buckets; two
 // rules with equal numbers still never share buckets.
 RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
-                            const RateLimitRuntime* previous) {
+                            const RateLimitRuntime* previous, unsigned lanes) {
   RateLimitRuntime out;
   out.name = std::move(name);
   out.header = config.key.header;
@@ -45,8 +51,9 @@ RateLimitRuntime make_limit(const RateLimitConfig& config, std::string name,
     } else {
       auto global = std::make_shared<GlobalLimitRuntime>();
       global->config = config.global;
+      // Each worker spends slices of the leases on its own lane (LeaseBook::take).
       global->leases = std::make_shared<LeaseBook>(LeaseRule::make(
-          config.global.lease, bucket.burst(), bucket.capacity_ns(), rule.max_clients));
+          config.global.lease, bucket.burst(), bucket.capacity_ns(), rule.max_clients, lanes));
       global->script_args = LeaseScriptArgs::make(bucket, global->leases->rule().lease_tokens);
       out.global = std::move(global);
     }
@@ -107,11 +114,8 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
       backends.push_back(std::move(state));
     }
     rt.hash_key = up.hash_key;
-    // One request lane per worker (server.workers; 0 is one per CPU, as the server starts).
     RetryBudget::Options budget;
-    budget.lanes = snap->config_.server.workers != 0
-                       ? snap->config_.server.workers
-                       : std::max(1u, std::thread::hardware_concurrency());
+    budget.lanes = worker_lanes(snap->config_);
     rt.metrics_id = registry.upstream_id(up.name);
     std::unique_ptr<BackendPicker> picker = make_picker(up, identities, snap->config_.path, out);
     if (!picker) continue;
@@ -128,7 +132,8 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
   const auto& cfg = snap->config_;
   if (cfg.rate_limit) {
     snap->default_limit_ =
-        make_limit(*cfg.rate_limit, "default", previous ? &previous->default_limit_ : nullptr);
+        make_limit(*cfg.rate_limit, "default", previous ? &previous->default_limit_ : nullptr,
+                   worker_lanes(cfg));
   }
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
     const RouteConfig& r = cfg.routes[i];
@@ -140,10 +145,10 @@ SnapshotBuild Snapshot::build(Config config, std::uint64_t generation, BackendRe
         snap->route_limits_.emplace_back();
         break;
       case RouteRateLimit::override:
-        snap->route_limits_.push_back(make_limit(*r.rate_limit, "route-" + std::to_string(i + 1),
-                                                 previous && i < previous->route_limits_.size()
-                                                     ? &previous->route_limits_[i]
-                                                     : nullptr));
+        snap->route_limits_.push_back(make_limit(
+            *r.rate_limit, "route-" + std::to_string(i + 1),
+            previous && i < previous->route_limits_.size() ? &previous->route_limits_[i] : nullptr,
+            worker_lanes(cfg)));
         break;
     }
   }

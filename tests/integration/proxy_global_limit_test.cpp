@@ -114,11 +114,13 @@ class GlobalLimitTest : public ProxyTest {
     redis_.reset();
   }
 
-  // The [rate_limit] table: rate 50, burst 50, lease 0.1, with `extra` lines.
-  std::string limit_table(std::string_view scope, std::string_view extra = "") const {
+  // The [rate_limit] table: rate 50, burst 50, lease 0.1 (or `lease`), with `extra` lines.
+  std::string limit_table(std::string_view scope, std::string_view extra = "",
+                          std::string_view lease = "0.1") const {
     return "[rate_limit]\nrate = " + std::to_string(kRate) +
            ".0\nburst = " + std::to_string(kBurst) + "\nscope = \"" + std::string(scope) +
-           "\"\nredis = \"" + redis_->address() + "\"\nlease = 0.1\n" + std::string(extra) + "\n";
+           "\"\nredis = \"" + redis_->address() + "\"\nlease = " + std::string(lease) + "\n" +
+           std::string(extra) + "\n";
   }
 
   // Starts both proxies with the same [rate_limit] table (two workers each).
@@ -175,6 +177,26 @@ TEST_F(GlobalLimitTest, OneClientOverTwoInstancesGetsOneBucketWhereLocalLimitsGi
   EXPECT_GE(local.ok, 0.9 * 2 * (kBurst + kRate * 4)) << describe(local);
   EXPECT_GT(local.ok, 1.7 * global.ok)
       << "local " << describe(local) << "; global " << describe(global);
+}
+
+TEST_F(GlobalLimitTest, WorkersSpendingSlicesOfBigLeasesStillShareOneBucket) {
+  // lease = 0.5: 25 tokens a lease, so each instance's two workers cut slices of it (25 /
+  // (8 x 2) = 1 token besides the request's own) and spend them without the lease book's lock.
+  // The bound is that of any lease size: burst + rate x t + a lease per instance. (A bigger
+  // lease admits less here: an emptied bucket is asked again only once it holds a whole lease.)
+  ASSERT_TRUE(start_both(limit_table("global",
+                                     "redis_timeout = \"500ms\"\n"
+                                     "on_redis_error = \"deny\"",
+                                     "0.5")));
+  const LoadResult global = run_load(both_ports(), 2, 3s);
+  std::cout << "global, leases of half the burst: " << describe(global) << "\n";
+  const double bound = kBurst + kRate * global.seconds + 2 * (kBurst / 2);
+  const double nominal = kBurst + kRate * 3;  // what the shared bucket grants in 3 s: 200
+  EXPECT_LE(global.ok, bound) << describe(global);
+  EXPECT_GE(global.ok, 0.6 * nominal) << describe(global);
+  EXPECT_EQ(global.failed, 0) << describe(global);
+  EXPECT_EQ(global.refused, 0) << describe(global);
+  EXPECT_GT(global.limited, 0) << describe(global);
 }
 
 TEST_F(GlobalLimitTest, RedisDownTheLocalTierAnswersWithinRedisTimeoutAndTheLimitHoldsWhenBack) {

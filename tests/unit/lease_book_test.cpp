@@ -180,6 +180,178 @@ TEST(LeaseBook, ConcurrentTakesNeverSpendMoreThanWasGranted) {
   EXPECT_EQ(allowed.load(), 1000);
 }
 
+// Lanes: each worker spends slices of the instance's lease without the book's lock.
+
+LeaseRule lane_rule(std::uint64_t burst, unsigned lanes) {
+  return LeaseRule::make(1.0, burst, 2 * kSec, 1000, lanes);
+}
+
+// Takes key's first lease (granted in full) through lane 0.
+void lease_once(LeaseBook& book, std::uint64_t key, std::int64_t now) {
+  const LeaseTake t = book.take(key, now, true, 0);
+  ASSERT_EQ(t.verdict, LeaseVerdict::wait);
+  ASSERT_TRUE(t.fetch);
+  book.granted(key, t.fetch_id, book.rule().lease_tokens, 0, 0ns, now);
+}
+
+TEST(LeaseBookLanes, ASliceIsAnEighthOfALeaseSharedOverTheLanes) {
+  EXPECT_EQ(lane_rule(1600, 1).slice_tokens, 200u);
+  EXPECT_EQ(lane_rule(1600, 4).slice_tokens, 50u);
+  EXPECT_EQ(lane_rule(7, 1).slice_tokens, 0u);   // too small to cut: lanes unused
+  EXPECT_EQ(rule_of(0.1, 50).slice_tokens, 0u);  // no lanes asked for
+  // Without lanes a lane given to take() is ignored: the book alone.
+  LeaseBook book(lane_rule(7, 1));
+  lease_once(book, 1, kT0);
+  EXPECT_EQ(book.take(1, kT0, true, 0).verdict, LeaseVerdict::allow);
+  EXPECT_EQ(book.tokens(1), 6u);
+  EXPECT_EQ(book.lent(1), 0u);
+}
+
+TEST(LeaseBookLanes, ALaneSpendsItsSliceWithoutTheBookAndComesBackWhenItIsSpent) {
+  LeaseBook book(lane_rule(1600, 1));  // lease 1600, slice 200, low water 800
+  lease_once(book, 5, kT0);
+  // The first take spends a token of the book and cuts a slice for the lane.
+  LeaseTake t = book.take(5, kT0, true, 0);
+  EXPECT_EQ(t.verdict, LeaseVerdict::allow);
+  EXPECT_EQ(t.remaining, 1599u);
+  EXPECT_EQ(book.tokens(5), 1399u);
+  EXPECT_EQ(book.lent(5), 200u);
+  EXPECT_EQ(book.lane_tokens(0, 5), 200u);
+  // The slice is spent in the lane: the book does not change.
+  for (int i = 0; i < 200; ++i) {
+    t = book.take(5, kT0 + i, true, 0);
+    ASSERT_EQ(t.verdict, LeaseVerdict::allow) << i;
+    EXPECT_FALSE(t.fetch);
+  }
+  EXPECT_EQ(t.remaining, 1399u);
+  EXPECT_EQ(book.tokens(5), 1399u);
+  EXPECT_EQ(book.lane_tokens(0, 5), 0u);
+  // Spent: the next take hands the slice back and cuts another.
+  t = book.take(5, kT0 + kMs, true, 0);
+  EXPECT_EQ(t.verdict, LeaseVerdict::allow);
+  EXPECT_EQ(book.tokens(5), 1198u);
+  EXPECT_EQ(book.lent(5), 200u);
+  EXPECT_EQ(book.lane_tokens(0, 5), 200u);
+}
+
+TEST(LeaseBookLanes, TheNextLeaseIsAskedForWhenTheBookAndItsSlicesHoldLowWaterAtMost) {
+  LeaseBook book(lane_rule(1600, 2));  // slice 100, low water 800
+  lease_once(book, 8, kT0);
+  std::uint64_t admitted = 0;
+  bool fetched = false;
+  for (int i = 0; i < 2000 && !fetched; ++i) {
+    const LeaseTake t = book.take(8, kT0, true, static_cast<unsigned>(i % 2));
+    ASSERT_EQ(t.verdict, LeaseVerdict::allow) << i;
+    ++admitted;
+    if (t.fetch) {
+      fetched = true;
+      // Asked for no later than without lanes: everything not admitted yet is at most low
+      // water, counting the slices in full.
+      EXPECT_LE(book.tokens(8) + book.lent(8), book.rule().low_water);
+      EXPECT_EQ(book.tokens(8) + book.lane_tokens(0, 8) + book.lane_tokens(1, 8) + admitted, 1600u);
+    }
+  }
+  EXPECT_TRUE(fetched);
+}
+
+TEST(LeaseBookLanes, ASliceIsSpentForIdleNsAfterItsCutThenGoesBackKeepingTheLeaseAlive) {
+  LeaseBook book(lane_rule(1600, 2));  // idle_ns 1 s: the bucket's refill time
+  const std::int64_t idle = book.rule().idle_ns;
+  lease_once(book, 9, kT0);
+  book.take(9, kT0, true, 0);
+  book.take(9, kT0, true, 1);
+  EXPECT_EQ(book.lent(9), 200u);
+  EXPECT_EQ(book.tokens(9), 1398u);
+  // Lane 0's client stays busy: past idle_ns its slice goes back (unspent tokens too) and a
+  // new one is cut; the lease is not dropped.
+  for (std::int64_t at = kT0; at <= kT0 + idle; at += idle / 4) book.take(9, at, true, 0);
+  EXPECT_EQ(book.lane_tokens(0, 9), 95u);
+  EXPECT_EQ(book.take(9, kT0 + idle + kMs, true, 0).verdict, LeaseVerdict::allow);
+  EXPECT_EQ(book.lane_tokens(0, 9), 100u);
+  EXPECT_EQ(book.tokens(9), 1398u + 94u - 100u);
+  EXPECT_EQ(book.lent(9), 200u);
+  // Lane 1's slice expired unspent: it goes back too, and the lease lives on.
+  EXPECT_EQ(book.take(9, kT0 + idle + 2 * kMs, true, 1).verdict, LeaseVerdict::allow);
+  EXPECT_EQ(book.tokens(9), 1392u + 99u - 100u);
+}
+
+TEST(LeaseBookLanes, ALeaseIdleEverywhereIsDroppedWithItsSlices) {
+  LeaseBook book(lane_rule(1600, 2));
+  const std::int64_t idle = book.rule().idle_ns;
+  lease_once(book, 9, kT0);
+  book.take(9, kT0, true, 0);
+  book.take(9, kT0 + kMs, true, 1);
+  // Nobody took for idle_ns after the last cut: no slice can be spent any more, and the
+  // lease is dropped: Redis is asked again.
+  const LeaseTake t = book.take(9, kT0 + kMs + idle + 1, true, 0);
+  EXPECT_EQ(t.verdict, LeaseVerdict::wait);
+  EXPECT_TRUE(t.fetch);
+  EXPECT_EQ(book.lent(9), 0u);
+  // Lane 1's slice is of the dropped lease: it is not spent, and its return changes nothing.
+  EXPECT_EQ(book.take(9, kT0 + kMs + idle + 2, true, 1).verdict, LeaseVerdict::wait);
+  EXPECT_EQ(book.tokens(9), 0u);
+}
+
+TEST(LeaseBookLanes, AFullLaneHandsItsSlicesBackAndKeepsItsBound) {
+  LeaseRule rule = lane_rule(1600, 1);
+  rule.max_clients = 16;  // 16 slices per lane at most
+  LeaseBook book(rule, 0);
+  for (std::uint64_t k = 1; k <= 100; ++k) {
+    lease_once(book, k, kT0);
+    ASSERT_EQ(book.take(k, kT0, true, 0).verdict, LeaseVerdict::allow);
+  }
+  // Every entry left (the book evicts too) counts its slice out as lent, or has it back.
+  std::uint64_t in_lane = 0;
+  for (std::uint64_t k = 1; k <= 100; ++k) {
+    const std::uint64_t slice = book.lane_tokens(0, k);
+    in_lane += slice > 0 ? 1 : 0;
+    if (book.tokens(k) == 0 && book.lent(k) == 0) continue;  // evicted from the book
+    EXPECT_EQ(book.lent(k), slice) << k;
+    EXPECT_EQ(book.tokens(k) + slice + 1, 1600u) << k;
+  }
+  EXPECT_LE(in_lane, 16u);
+  EXPECT_GT(in_lane, 0u);
+}
+
+TEST(LeaseBookLanes, RefusalsWaitsAndFallbacksAreTheBooksOwn) {
+  LeaseBook book(lane_rule(1600, 1));
+  EXPECT_EQ(book.take(3, kT0, false, 0).verdict, LeaseVerdict::fallback);
+  LeaseTake t = book.take(3, kT0, true, 0);
+  EXPECT_EQ(t.verdict, LeaseVerdict::wait);
+  EXPECT_EQ(book.take(3, kT0, true, 0).verdict, LeaseVerdict::wait);
+  book.granted(3, t.fetch_id, 0, 0, 100ms, kT0);
+  EXPECT_EQ(book.take(3, kT0 + kMs, true, 0).verdict, LeaseVerdict::deny);
+  EXPECT_EQ(book.lane_tokens(0, 3), 0u);
+}
+
+TEST(LeaseBookLanes, LanesOnTheirOwnThreadsNeverSpendMoreThanWasGranted) {
+  constexpr unsigned kLanes = 4;
+  LeaseBook book(lane_rule(8000, kLanes));  // slice 250
+  constexpr std::uint64_t kKey = 11;
+  lease_once(book, kKey, kT0);
+  std::atomic<int> allowed{0};
+  std::atomic<int> granted{8000};
+  std::vector<std::thread> threads;
+  for (unsigned lane = 0; lane < kLanes; ++lane) {
+    threads.emplace_back([&, lane] {
+      for (int n = 0; n < 5000; ++n) {
+        const LeaseTake t = book.take(kKey, kT0, true, lane);
+        if (t.verdict == LeaseVerdict::allow) ++allowed;
+        // Half of the next leases come: the lanes must share what there is.
+        if (t.fetch && granted.load() < 16000) {
+          granted += 4000;
+          book.granted(kKey, t.fetch_id, 4000, 0, 0ns, kT0);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::uint64_t unspent = book.tokens(kKey);
+  for (unsigned lane = 0; lane < kLanes; ++lane) unspent += book.lane_tokens(lane, kKey);
+  EXPECT_EQ(static_cast<std::uint64_t>(allowed.load()) + unspent,
+            static_cast<std::uint64_t>(granted.load()));
+}
+
 TEST(GlobalBucket, KeysCarryTheClientAsAHashTagAndKeepAddressesApartFromHeaders) {
   EXPECT_EQ(global_bucket_key("default", true, "10.0.0.1"), "ringproxy:default:{a:10.0.0.1}");
   EXPECT_EQ(global_bucket_key("route-2", false, "key-1"), "ringproxy:route-2:{h:key-1}");
