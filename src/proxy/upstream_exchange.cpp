@@ -244,5 +244,6 @@ RelayBuffer& UpstreamExchange<Stream>::relay() {
 
 template class UpstreamExchange<TcpStream>;
 template class UpstreamExchange<TlsStream>;
+template class UpstreamExchange<PipeStream>;
 
 }  // namespace ringproxy
