@@ -30,6 +30,31 @@ bool connection_specific(std::string_view name) {
 
 }  // namespace
 
+GrpcStatus grpc_status_for(int http_status) {
+  switch (http_status) {
+    case 404:
+      return {12, "no route for this request"};
+    case 405:
+      return {12, "method not allowed"};
+    case 408:
+    case 504:
+      return {4, "the backend did not answer in time"};
+    case 413:
+    case 431:
+      return {8, "request too large"};
+    case 429:
+      return {8, "rate limited"};
+    case 502:
+      return {14, "the backend failed"};
+    case 503:
+      return {14, "no backend available"};
+    case 400:
+      return {13, "bad request"};
+    default:
+      return {2, "proxy error"};
+  }
+}
+
 void H2RequestHead::add(std::string_view name, std::string_view value, std::size_t limit) {
   size_ += name.size() + value.size() + 4;
   if (size_ > limit) too_large_ = true;

@@ -119,6 +119,7 @@ struct PipeState {
   std::size_t out_off = 0;
   std::size_t out_cap;
   bool out_shut = false;    // the pipeline ended its response side (shutdown or close)
+  int own_status = 0;       // the status of the proxy's own answer (not a backend's), if any
   bool pipe_closed = false; // the pipeline closed the stream (its connection object ends)
   PipeWaiter reader;
   PipeWaiter writer;

@@ -92,8 +92,13 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
   }
   if (!x.head) return;
   if (x.head->too_large()) {
+    const bool grpc = x.head->grpc();
     x.head.reset();
-    session_.submit_head(stream_id, 431, {}, false);
+    if (grpc) {
+      answer_grpc(stream_id, 431);
+    } else {
+      session_.submit_head(stream_id, 431, {}, false);
+    }
     return;
   }
   start_pipeline(stream_id, x, end_stream);
@@ -215,6 +220,10 @@ void H2Connection<Stream>::response_bytes(std::uint32_t id) {
 template <class Stream>
 void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
   PipeState& p = *x.pipe;
+  if (x.discard) {
+    p.consumed_output(p.out.size() - p.out_off);
+    return;
+  }
   while (!x.head_sent) {
     const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);
     std::size_t used = 0;
@@ -226,6 +235,12 @@ void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
       return;
     }
     p.consumed_output(used);
+    if (x.grpc && p.own_status >= 400 && x.response->status() == p.own_status) {
+      x.head_sent = x.discard = true;
+      answer_grpc(id, p.own_status);
+      p.consumed_output(p.out.size() - p.out_off);
+      return;
+    }
     const bool interim = head == H2ResponseReader::Head::interim;
     x.head_sent = !interim;
     session_.submit_head(id, x.response->status(), x.response->fields(),
@@ -255,6 +270,15 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
   }
   if (n > 0) return static_cast<long>(n);
   return p.out_shut && p.out_off == p.out.size() ? kFailed : kDeferred;
+}
+
+template <class Stream>
+void H2Connection<Stream>::answer_grpc(std::int32_t id, int status) {
+  const GrpcStatus g = grpc_status_for(status);
+  const std::string code = std::to_string(g.code);
+  const std::vector<H2Field> fields{
+      {"content-type", "application/grpc"}, {"grpc-status", code}, {"grpc-message", g.message}};
+  session_.submit_head(id, 200, fields, false);
 }
 
 template class H2Connection<TcpStream>;

@@ -146,6 +146,21 @@ TEST_F(H2Test, FloodsGetGoawayWhileANormalClientIsServed) {
   EXPECT_EQ(metric_text("ringproxy_h2_flood_goaways_total"), "5");
 }
 
+TEST_F(H2Test, GrpcRequestsTheProxyFailsGetAGrpcStatus) {
+  // No backend up: 14 UNAVAILABLE, not a bare 503.
+  const ReservedPort dead;
+  ASSERT_TRUE(start_proxy(ProxyOptions()
+                              .server("h2c = true")
+                              .only_tables(upstream_toml("app", {dead.address()}) +
+                                           "\n[rate_limit]\nrate = 0.001\nburst = 2\n")));
+  const auto down = python("grpc_call.py", {std::to_string(port())});
+  EXPECT_TRUE(contains(down.output, "code UNAVAILABLE details ")) << down.output;
+  // Rate limited (burst 2, the first call took one): 8 RESOURCE_EXHAUSTED.
+  const auto limited = python("grpc_call.py", {std::to_string(port()), "2"});
+  EXPECT_TRUE(contains(limited.output, "code RESOURCE_EXHAUSTED details rate limited"))
+      << limited.output;
+}
+
 TEST_F(H2Test, DrainSendsGoawayAndTheStreamInFlightFinishes) {
   start_origins(1);
   ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true\ndrain_timeout = \"10s\"")));

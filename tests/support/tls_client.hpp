@@ -23,6 +23,8 @@ struct TlsClientOptions {
   std::string key{};
   TlsSession session{};  // resume this session
   std::string ca{};      // verify the server against this PEM file (empty: no check)
+  bool offer_h2 = false;  // ALPN offers "h2" before "http/1.1" (only to see it chosen: this
+                          // client speaks HTTP/1.1)
 };
 
 // A simple HTTP/1.1 exchange's result over TLS.
