@@ -84,8 +84,8 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
 
 std::string H2RequestHead::text(bool body, bool* chunked) const {
   std::string out;
-  out.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() +
-              cookie_.size() + 64);
+  out.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() + cookie_.size() +
+              64);
   // CONNECT has no :path: its target is the authority (the pipeline refuses it with 405).
   out.append(method_).append(" ").append(path_.empty() ? authority_ : path_);
   out.append(" HTTP/1.1\r\n");
@@ -143,8 +143,8 @@ std::size_t H2ResponseReader::read_body(std::string_view bytes, std::size_t* use
   body.size = room;
   boost::system::error_code ec;
   while (!parser_->is_done() && *used < bytes.size() && body.size > 0) {
-    const std::size_t n = parser_->put(
-        boost::asio::buffer(bytes.data() + *used, bytes.size() - *used), ec);
+    const std::size_t n =
+        parser_->put(boost::asio::buffer(bytes.data() + *used, bytes.size() - *used), ec);
     *used += n;
     if (ec == http::error::need_more || ec == http::error::need_buffer) {
       ec = {};

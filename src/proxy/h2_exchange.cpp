@@ -25,8 +25,8 @@ constexpr std::uint8_t kFlagEndStream = 0x1, kFlagAck = 0x1, kFlagEndHeaders = 0
 }  // namespace
 
 template <class Stream>
-bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length,
-                                          std::uint8_t flags, std::int32_t) {
+bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length, std::uint8_t flags,
+                                          std::int32_t) {
   const auto now = Clock::now();
   switch (type) {
     case kRstStream:
@@ -40,12 +40,14 @@ bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length,
     case kData:
       return length > 0 || (flags & kFlagEndStream) != 0 || guard_.allow(H2Event::empty_frame, now);
     case kHeaders:
-      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 &&
+          !guard_.allow(H2Event::empty_frame, now)) {
         return false;
       }
       return guard_.header_block_start(length);
     case kContinuation:
-      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 &&
+          !guard_.allow(H2Event::empty_frame, now)) {
         return false;
       }
       return guard_.continuation(length);
@@ -81,8 +83,7 @@ void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view nam
 }
 
 template <class Stream>
-void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream,
-                                           bool trailers) {
+void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream, bool trailers) {
   const auto it = exchanges_.find(stream_id);
   if (it == exchanges_.end() || it->second.refused) return;
   Exchange& x = it->second;
@@ -112,8 +113,8 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
   x.grpc = x.head->grpc();
   x.response.emplace(x.head->method() == "HEAD");
   x.head.reset();
-  x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id),
-                                       this, kOutCapacity);
+  x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id), this,
+                                       kOutCapacity);
   x.pipe->feed(text.data(), text.size());
   if (end_stream) x.pipe->end_request();
   worker_.metrics().count_h2_stream();

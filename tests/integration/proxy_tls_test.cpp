@@ -148,7 +148,8 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
   }
   // A client offering h2 first gets it (HTTP/2 itself: H2Test.*).
   TlsClient h2;
-  ASSERT_TRUE(h2.connect(tls_port(), {.sni = "site.test", .ca = file("site.crt"), .offer_h2 = true}))
+  ASSERT_TRUE(
+      h2.connect(tls_port(), {.sni = "site.test", .ca = file("site.crt"), .offer_h2 = true}))
       << h2.error();
   EXPECT_EQ(h2.alpn(), "h2");
   h2.close();
