@@ -78,12 +78,15 @@ void PipeStream::shutdown_send(boost::system::error_code&) {
   if (s.events != nullptr) s.events->response_bytes(s.id);
 }
 
-void PipeStream::close(boost::system::error_code& ec) {
+void PipeStream::close(boost::system::error_code&) {
   PipeState& s = *state_;
+  if (s.pipe_closed) return;
   s.pipe_closed = true;
+  s.out_shut = true;
   s.reader.notify(asio::error::operation_aborted);
   s.writer.notify(asio::error::operation_aborted);
-  shutdown_send(ec);
+  // Always said, even after shutdown_send: the session drops the exchange once both are done.
+  if (s.events != nullptr) s.events->response_bytes(s.id);
 }
 
 }  // namespace ringproxy
