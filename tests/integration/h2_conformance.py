@@ -551,7 +551,7 @@ def response_respects_a_small_client_window():
     c = Client(PORT, timeout=5.0)
     c.handshake(client_settings=[(0x4, 100)])
     c.send(c.headers(1, request_fields("/big?bytes=1000")))
-    got = c.frames_until(lambda f: f.type == DATA and f.stream == 1, timeout=3)
+    got = c.frames_until(lambda f: f.type == DATA and f.stream == 1, timeout=10)
     first = sum(len(f.payload) for f in got if f.type == DATA)
     more = c.frames_until(lambda f: f.type == DATA, timeout=0.5)
     if first > 100 or any(f.type == DATA for f in more):
