@@ -5,6 +5,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <type_traits>
 
 #include "log/log.hpp"
 
@@ -147,22 +148,17 @@ void Tunnel<Stream>::finish(std::string_view closed_by) {
   client_.close(ignored);  // pending operations complete with operation_aborted
   backend().close(ignored);
   const TunnelStart& s = start_;
-  worker_.access_log().append(AccessRecord{s.client,
-                                           "GET",
-                                           s.target,
-                                           101,
-                                           s.upstream,
-                                           s.state->key,
-                                           up_.total,
-                                           down_.total,
-                                           Clock::now() - s.started,
-                                           s.request_id,
-                                           s.attempts,
-                                           false,
-                                           false,
-                                           {},
-                                           {},
-                                           closed_by});
+  // On a TLS listener the line carries the client connection's TLS fields, as a request's does.
+  std::string_view tls_version;
+  std::string_view tls_cipher;
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    tls_version = tls_io::version(client_.ssl());
+    tls_cipher = tls_io::cipher(client_.ssl());
+  }
+  worker_.access_log().append(AccessRecord{s.client, "GET", s.target, 101, s.upstream, s.state->key,
+                                           up_.total, down_.total, Clock::now() - s.started,
+                                           s.request_id, s.attempts, false, false, tls_version,
+                                           tls_cipher, closed_by});
   log::debug("tunnel to " + s.state->key + " closed by " + std::string(closed_by));
 }
 

@@ -57,16 +57,17 @@ TEST_F(TunnelTest, EchoesAThousandMessagesFromOneByteToOneMebibyte) {
     // 1 MiB), text and binary.
     const std::size_t size =
         i == kMessages - 1 ? kMax : std::max<std::size_t>(1, (std::size_t{1} << (i % 21)) - i % 3);
-    const std::string m = message(std::min(size, kMax), i);
     const bool binary = i % 2 == 0;
-    ASSERT_TRUE(ws->send(binary ? m : std::string(m.size(), 'a' + i % 26), binary))
-        << "message " << i << ": " << ws->last_error();
+    // Text messages are UTF-8: letters that change along the message.
+    std::string m = message(std::min(size, kMax), i);
+    if (!binary) {
+      for (char& c : m) c = static_cast<char>('a' + static_cast<unsigned char>(c) % 26);
+    }
+    ASSERT_TRUE(ws->send(m, binary)) << "message " << i << ": " << ws->last_error();
     const auto echo = ws->receive();
     ASSERT_TRUE(echo) << "message " << i << ": " << ws->last_error();
     ASSERT_EQ(echo->size(), m.size()) << "message " << i;
-    if (binary) {
-      ASSERT_TRUE(*echo == m) << "message " << i << " came back changed";
-    }
+    ASSERT_TRUE(*echo == m) << "message " << i << " came back changed";
     total += m.size();
   }
   EXPECT_TRUE(ws->close()) << ws->last_error();
@@ -243,6 +244,44 @@ TEST_F(TunnelTest, ANon101AnswerIsAnOrdinaryResponseAndTheConnectionStaysHttp) {
   // The origin saw the upgrade it was asked for.
   const HttpResponse seen = http->get("/look", upgrade);
   EXPECT_TRUE(contains(seen.body, "header: Upgrade: websocket")) << seen.body;
+}
+
+// A failed upgrade (here a 101 to another protocol, a 502) counts against the backend's
+// breaker like any failed request; an upgrade refused with a 4xx does not.
+TEST_F(TunnelTest, AFailedUpgradeCountsAgainstTheBreakerAndARefusedOneDoesNot) {
+  const std::string breaker =
+      "retries = 0\n  [upstream.circuit_breaker]\n  failure_threshold = 2\n"
+      "  open_duration = \"60s\"";
+  CannedOrigin wrong(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n", true);
+  ASSERT_TRUE(
+      start_proxy(ProxyOptions().only_tables(upstream_toml("app", {wrong.address()}, breaker))));
+  for (int i = 0; i < 2; ++i) {
+    WsClient ws;
+    EXPECT_FALSE(ws.connect(port(), "/ws"));
+    EXPECT_EQ(ws.status(), 502) << "upgrade " << i;
+  }
+  // Two failures opened the breaker: the next upgrade is refused without reaching it.
+  WsClient third;
+  EXPECT_FALSE(third.connect(port(), "/ws"));
+  EXPECT_EQ(third.status(), 503);
+  EXPECT_EQ(wrong.requests_seen(), 2u);
+  proxy_->signal(SIGTERM);
+  ASSERT_EQ(proxy_->wait_exit(kExitWait), std::optional<int>(0));
+  // Refusals (403) are the client's business: the breaker stays closed.
+  start_origins(1);
+  ASSERT_TRUE(
+      start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}, breaker))));
+  for (int i = 0; i < 4; ++i) {
+    WsClient refused;
+    EXPECT_FALSE(refused.connect(port(), "/ws?status=403"));
+    EXPECT_EQ(refused.status(), 403);
+  }
+  auto ws = open_tunnel();
+  ASSERT_TRUE(ws);
+  ASSERT_TRUE(ws->send("still closed", false));
+  EXPECT_EQ(ws->receive().value_or(""), "still closed");
+  EXPECT_TRUE(ws->close());
 }
 
 TEST_F(TunnelTest, H2cAndUnlistedUpgradesAreNotForwarded) {

@@ -1,8 +1,9 @@
 // ringproxy-tunnel-load: a WebSocket load client for scripts/bench-tunnels.
 //
-//   idle   --port P --count N --ready-file F   opens N tunnels (/ws?i=K, one echo each), writes
-//          "opened=N ok=K failed=F" to F, holds them until SIGUSR1, then checks each with one
-//          more echo and prints "closed_while_idle=X reuse_failed=Y".
+//   idle   --port P --count N --ready-file F [--first I]   opens N tunnels (/ws?i=K for K from
+//          I on, one echo each), writes "opened=N switched=S ok=K failed=F" to F (S: upgrades
+//          answered 101, K: those that also echoed), holds them until SIGUSR1, then checks
+//          each with one more echo and prints "closed_while_idle=X reuse_failed=Y".
 //   stream --port P --seconds S [--size BYTES]  one tunnel: messages of BYTES (1 MiB) sent as
 //          fast as the echo comes back (4 in flight); prints "bytes=B seconds=S" (echoed bytes).
 //   small  --port P --seconds S [--conns C] [--size BYTES]  C tunnels (100), each sending a
@@ -42,13 +43,16 @@ struct Args {
   std::string mode;
   unsigned short port = 0;
   std::size_t count = 10000;
+  std::size_t first = 0;
   std::string ready_file;
   double seconds = 10;
   std::size_t size = 0;
   std::size_t conns = 100;
 };
 
-asio::awaitable<std::unique_ptr<Ws>> open(unsigned short port, std::size_t i) {
+// A tunnel to /ws?i=<i>, or nullptr; *switched counts upgrades that were answered 101.
+asio::awaitable<std::unique_ptr<Ws>> open(unsigned short port, std::size_t i,
+                                          std::size_t* switched = nullptr) {
   auto ws = std::make_unique<Ws>(co_await asio::this_coro::executor);
   auto [ec] = co_await beast::get_lowest_layer(*ws).async_connect(
       tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), kTuple);
@@ -58,6 +62,7 @@ asio::awaitable<std::unique_ptr<Ws>> open(unsigned short port, std::size_t i) {
   ws->binary(true);
   auto [hec] = co_await ws->async_handshake("localhost", "/ws?i=" + std::to_string(i), kTuple);
   if (hec) co_return nullptr;
+  if (switched != nullptr) ++*switched;  // Beast's handshake succeeds only on a 101
   co_return ws;
 }
 
@@ -74,12 +79,13 @@ int run_idle(const Args& a) {
   std::vector<std::unique_ptr<Ws>> tunnels(a.count);
   std::size_t ok = 0;
   std::size_t failed = 0;
+  std::size_t switched = 0;
   const std::string hello = "hello";
   // Opened 200 at a time, so that no listen backlog overflows.
   std::size_t next = 0;
   auto opener = [&]() -> asio::awaitable<void> {
     for (std::size_t i; (i = next++) < a.count;) {
-      tunnels[i] = co_await open(a.port, i);
+      tunnels[i] = co_await open(a.port, a.first + i, &switched);
       if (tunnels[i] && co_await echo(*tunnels[i], hello)) {
         ++ok;
       } else {
@@ -92,7 +98,8 @@ int run_idle(const Args& a) {
   ioc.run();
   {
     std::ofstream f(a.ready_file);
-    f << "opened=" << a.count << " ok=" << ok << " failed=" << failed << "\n";
+    f << "opened=" << a.count << " switched=" << switched << " ok=" << ok << " failed=" << failed
+      << "\n";
   }
   // Held until SIGUSR1, then each is checked with one more echo.
   asio::io_context hold;
@@ -208,6 +215,7 @@ int main(int argc, char** argv) {
     const std::string v = argv[i + 1];
     if (k == "--port") a.port = static_cast<unsigned short>(std::stoi(v));
     if (k == "--count") a.count = std::stoul(v);
+    if (k == "--first") a.first = std::stoul(v);
     if (k == "--ready-file") a.ready_file = v;
     if (k == "--seconds") a.seconds = std::stod(v);
     if (k == "--size") a.size = std::stoul(v);
