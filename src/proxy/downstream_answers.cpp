@@ -80,6 +80,8 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::respond_status(
   const bool whole = request_ && request_->is_done();
   keep_alive = keep_alive && whole && !draining_;
   ctx.status = status;
+  // An HTTP/2 stream's session answers a gRPC request's failure in gRPC terms.
+  if constexpr (Stream::kMultiplexed) stream_.state().own_status = status;
   const std::string response = make_status_response(status, keep_alive, extra_headers);
   ctx.bytes_out += response.size() - (response.find("\r\n\r\n") + 4);  // the body
   if (!co_await write_client(response)) co_return RequestEnd::abort;
@@ -149,5 +151,13 @@ template asio::awaitable<RequestEnd> DownstreamConnection<TlsStream>::respond_st
 template asio::awaitable<void> DownstreamConnection<TlsStream>::linger_close(bool);
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_refusal(int);
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_head_error(
+    boost::system::error_code);
+
+template asio::awaitable<bool> DownstreamConnection<PipeStream>::write_client(std::string_view);
+template asio::awaitable<RequestEnd> DownstreamConnection<PipeStream>::respond_status(
+    RequestContext&, int, bool, std::string_view);
+template asio::awaitable<void> DownstreamConnection<PipeStream>::linger_close(bool);
+template asio::awaitable<void> DownstreamConnection<PipeStream>::answer_refusal(int);
+template asio::awaitable<void> DownstreamConnection<PipeStream>::answer_head_error(
     boost::system::error_code);
 }  // namespace ringproxy

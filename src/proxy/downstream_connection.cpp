@@ -11,6 +11,7 @@
 #include "http/head_reader.hpp"
 #include "log/log.hpp"
 #include "proxy/global_admission.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/tls_accept.hpp"
 #include "proxy/tunnel.hpp"
@@ -42,9 +43,19 @@ DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream
 }
 
 template <class Stream>
+DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream,
+                                                   const ClientIdentity& client)
+    : DownstreamConnection(worker, std::move(stream)) {
+  client_ = client;
+}
+
+template <class Stream>
 DownstreamConnection<Stream>::~DownstreamConnection() {
   worker_.session_ended(this);
-  if (!parked_ && !tunneled_) worker_.connections().closed();
+  // An exchange of a multiplexed connection: that connection counts itself.
+  if (!parked_ && !tunneled_ && !handed_to_h2_ && !Stream::kMultiplexed) {
+    worker_.connections().closed();
+  }
 }
 
 template <class Stream>
@@ -91,31 +102,31 @@ typename DownstreamConnection<Stream>::IdleWait DownstreamConnection<Stream>::id
 
 template <class Stream>
 void DownstreamConnection<Stream>::park(Clock::time_point deadline, bool is_new) {
-  buffer_.shrink_to_fit();
-  stream_.park_in(worker_.park(), deadline, is_new);
-  parked_ = true;
+  if constexpr (!Stream::kMultiplexed) {  // an HTTP/2 stream waits in its session
+    buffer_.shrink_to_fit();
+    stream_.park_in(worker_.park(), deadline, is_new);
+    parked_ = true;
+  }
 }
 
 template <class Stream>
 void DownstreamConnection<Stream>::start_connection() {
-  boost::system::error_code ec;
-  WorkerSocket& socket = stream_.socket();
-  // A TLS connection's handshake set it already.
-  if (!resumed_ && !Stream::kTls) socket.set_option(tcp::no_delay(true), ec);
-  auto remote = socket.remote_endpoint(ec);
-  if (!ec) client_.ip = remote.address().to_string();
-  if constexpr (Stream::kTls) describe_tls(stream_.ssl(), client_);
-  // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
-  auto local = socket.local_endpoint(ec);
-  if (!ec) {
-    client_.local_authority = local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                                      : local.address().to_string();
-    client_.local_authority += ":" + std::to_string(local.port());
-  }
   const auto& server_cfg = worker_.snapshot()->config().server;
   buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
   if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
   deadline_ = *head_deadline_;
+  learn_client();
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::learn_client() {
+  if constexpr (!Stream::kMultiplexed) {
+    boost::system::error_code ec;
+    // A TLS connection's handshake set it already.
+    if (!resumed_ && !Stream::kTls) stream_.socket().set_option(tcp::no_delay(true), ec);
+    client_ = identify_client(stream_.socket());
+    if constexpr (Stream::kTls) describe_tls(stream_.ssl(), client_);
+  }
 }
 
 template <class Stream>
@@ -164,6 +175,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       }
       read_short = first ? first_read_short_ : n < kReadSize;
       buffer_.commit(n);
+      if (first && took_h2c()) break;
     }
     // The rest of the head: client_header_timeout from its first byte, or from the accept.
     arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
@@ -185,8 +197,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       co_await answer_head_error(ec);
       break;
     }
-    // A request with no body, whole in one short read: the client has nothing more to send
-    // until it has the response, so its next wait needs no system call.
+    // A request with no body, whole in one short read: its next wait needs no system call.
     if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
     const RequestEnd end = co_await serve();
     const bool read_whole = request_->is_done();
@@ -295,14 +306,47 @@ void DownstreamConnection<Stream>::note_tunnel(const RequestContext& ctx) {
 }
 
 template <class Stream>
+bool DownstreamConnection<Stream>::starts_h2c() const {
+  if constexpr (std::is_same_v<Stream, TcpStream>) {
+    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::string_view got(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (got.empty() || got[0] != 'P') return false;  // the common case: one compare
+    return kPreface.starts_with(got.substr(0, kPreface.size())) &&
+           worker_.snapshot()->config().server.h2c;
+  } else {
+    return false;
+  }
+}
+
+template <class Stream>
+bool DownstreamConnection<Stream>::took_h2c() {
+  if constexpr (std::is_same_v<Stream, TcpStream>) {
+    if (!starts_h2c()) return false;
+    const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    handed_to_h2_ = true;
+    start_h2_connection(worker_, std::move(stream_), client_, early);
+    buffer_.consume(buffer_.size());
+    parked_ = true;  // the stream is gone: nothing of it to close here
+    return true;
+  } else {
+    return false;
+  }
+}
+
+template <class Stream>
 void DownstreamConnection<Stream>::start_tunnel() {
-  const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-  auto tunnel =
-      std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
-  tunnel_.reset();
-  buffer_.consume(buffer_.size());
-  tunneled_ = true;
-  tunnel->start();
+  if constexpr (Stream::kMultiplexed) {
+    tunnel_.reset();  // never asked for: HTTP/2 has no Upgrade (extended CONNECT instead)
+    return;
+  } else {
+    const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    auto tunnel =
+        std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
+    tunnel_.reset();
+    buffer_.consume(buffer_.size());
+    tunneled_ = true;
+    tunnel->start();
+  }
 }
 
 template <class Stream>
@@ -317,5 +361,6 @@ void DownstreamConnection<Stream>::prefetch_rate_limit() {
 
 template class DownstreamConnection<TcpStream>;
 template class DownstreamConnection<TlsStream>;
+template class DownstreamConnection<PipeStream>;
 
 }  // namespace ringproxy

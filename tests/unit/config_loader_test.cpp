@@ -221,6 +221,11 @@ upstream = "second"
   EXPECT_EQ(c.routes[2].upstream_index, 1u);
 }
 
+TEST(ConfigLoader, H2cIsOffByDefaultAndRead) {
+  EXPECT_FALSE(load_ok(kUpstream).server.h2c);
+  EXPECT_TRUE(load_ok("[server]\nh2c = true\n" + kUpstream).server.h2c);
+}
+
 TEST(ConfigLoader, EmptyAdminListenDisablesAdmin) {
   Config c = load_ok("[admin]\nlisten = \"\"\n" + kUpstream);
   EXPECT_FALSE(c.admin.listen.has_value());
@@ -648,6 +653,9 @@ TEST(ConfigLoader, TypeErrors) {
       {"log level integer",
        "[log]\nlevel = 3\n" + kUpstream,
        {"x.toml:2: log.level: expected a string, got an integer"}},
+      {"h2c string",
+       "[server]\nh2c = \"yes\"\n" + kUpstream,
+       {"x.toml:2: server.h2c: expected true or false, got a string"}},
       {"access_log bool",
        "[log]\naccess_log = false\n" + kUpstream,
        {"x.toml:2: log.access_log: expected a string, got a boolean"}},
