@@ -52,9 +52,8 @@ void H2ClientConnection::remove_stream() {
 }
 
 H2ConnectionLoad H2ClientConnection::load() const {
-  return H2ConnectionLoad{
-      streams_, state_ == State::connecting ? 100U : session_.max_streams(),
-      state_ != State::closed && !session_.going_away() && session_.ids_left()};
+  return H2ConnectionLoad{streams_, state_ == State::connecting ? 100U : session_.max_streams(),
+                          state_ != State::closed && !session_.going_away() && session_.ids_left()};
 }
 
 void H2ClientConnection::flush() {
@@ -71,20 +70,21 @@ void H2ClientConnection::flush() {
     if (n < out.size()) {
       session_.sent(0);
       writing_ = true;
-      asio::co_spawn(conn_->stream.get_executor(),
-                     [self = shared_from_this(), n]() -> asio::awaitable<void> {
-                       const std::string_view rest = self->session_.output();
-                       const auto ec = co_await self->conn_->stream.write_rest(
-                           asio::buffer(rest.data(), rest.size()), n);
-                       self->writing_ = false;
-                       if (ec) {
-                         self->close();
-                         co_return;
-                       }
-                       self->session_.sent(rest.size());
-                       self->flush();
-                     },
-                     asio::detached);
+      asio::co_spawn(
+          conn_->stream.get_executor(),
+          [self = shared_from_this(), n]() -> asio::awaitable<void> {
+            const std::string_view rest = self->session_.output();
+            const auto ec =
+                co_await self->conn_->stream.write_rest(asio::buffer(rest.data(), rest.size()), n);
+            self->writing_ = false;
+            if (ec) {
+              self->close();
+              co_return;
+            }
+            self->session_.sent(rest.size());
+            self->flush();
+          },
+          asio::detached);
       return;
     }
     session_.sent(n);

@@ -12,7 +12,7 @@ namespace {
 constexpr std::int32_t kStreamWindow = 256 * 1024;
 constexpr std::int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr std::size_t kMaxResponseFieldBytes = 64 * 1024;
-constexpr std::size_t kOutputBatch = 64 * 1024;  // bytes framed per output() at most
+constexpr std::size_t kOutputBatch = 64 * 1024;    // bytes framed per output() at most
 constexpr std::uint32_t kAssumedMaxStreams = 100;  // until the backend's SETTINGS say
 
 H2Stream* stream_of(nghttp2_session* session, std::int32_t id) {
@@ -26,8 +26,7 @@ void notify(const std::function<void()>& f) {
 
 struct H2ClientSession::Access {
   static int on_header(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
-                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
-                       void*) {
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void*) {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     H2Stream* s = stream_of(session, frame->hd.stream_id);
     if (s == nullptr) return 0;
@@ -69,8 +68,8 @@ struct H2ClientSession::Access {
     return 0;
   }
 
-  static int on_data(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data,
-                     size_t len, void*) {
+  static int on_data(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                     void*) {
     H2Stream* s = stream_of(session, id);
     if (s == nullptr) {
       nghttp2_session_consume(session, id, len);  // nobody reads it: keep the windows open

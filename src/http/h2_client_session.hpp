@@ -24,23 +24,23 @@ struct H2Stream {
   using Fields = std::vector<std::pair<std::string, std::string>>;
 
   // --- the request body (when submitted with one) ---
-  std::string upload;        // bytes not yet framed; upload_taken of them already were
+  std::string upload;  // bytes not yet framed; upload_taken of them already were
   std::size_t upload_taken = 0;
-  bool upload_end = false;   // no more bytes will come
-  bool deferred = false;     // the session waits for bytes (resume() after adding some)
+  bool upload_end = false;  // no more bytes will come
+  bool deferred = false;    // the session waits for bytes (resume() after adding some)
 
   // --- the response ---
   std::int32_t id = -1;
   int status = 0;
-  Fields headers;            // the final head's fields (no pseudo-header)
-  bool head = false;         // the final (non-1xx) head is complete
+  Fields headers;     // the final head's fields (no pseudo-header)
+  bool head = false;  // the final (non-1xx) head is complete
   Fields trailers;
-  std::string body;          // DATA received and not yet relayed (consume() once relayed)
+  std::string body;  // DATA received and not yet relayed (consume() once relayed)
   std::size_t field_bytes = 0;
-  bool ended = false;        // END_STREAM from the backend: the response is whole
-  bool closed = false;       // the stream is over (ended, reset or the connection lost)
-  bool refused = false;      // the backend did not process it (REFUSED_STREAM, GOAWAY): safe to retry
-  std::uint32_t error = 0;   // RST_STREAM / GOAWAY error code when closed abnormally
+  bool ended = false;    // END_STREAM from the backend: the response is whole
+  bool closed = false;   // the stream is over (ended, reset or the connection lost)
+  bool refused = false;  // the backend did not process it (REFUSED_STREAM, GOAWAY): safe to retry
+  std::uint32_t error = 0;  // RST_STREAM / GOAWAY error code when closed abnormally
 
   std::function<void()> on_response;  // head, data, end or close arrived
   std::function<void()> on_upload;    // the session took upload bytes (room for more), or closed
@@ -78,10 +78,10 @@ class H2ClientSession {
   // GOAWAY said it never saw it).
   void fail_all();
 
-  bool alive() const;                   // still reading or writing
+  bool alive() const;  // still reading or writing
   bool going_away() const { return going_away_; }
-  std::uint32_t max_streams() const;    // the backend's MAX_CONCURRENT_STREAMS
-  bool ids_left() const;                // room for another stream id
+  std::uint32_t max_streams() const;  // the backend's MAX_CONCURRENT_STREAMS
+  bool ids_left() const;              // room for another stream id
   std::size_t attached() const { return streams_.size(); }
 
   // Callbacks' access (h2_client_session.cpp).
@@ -94,7 +94,7 @@ class H2ClientSession {
   std::string out_;
   std::size_t out_sent_ = 0;
   bool going_away_ = false;
-  std::int32_t last_stream_id_ = INT32_MAX;  // from the backend's GOAWAY
+  std::int32_t last_stream_id_ = INT32_MAX;           // from the backend's GOAWAY
   std::vector<std::shared_ptr<H2Stream>> streams_;    // attached streams
   std::vector<std::shared_ptr<H2Stream>> cancelled_;  // until nghttp2 closes them
 };

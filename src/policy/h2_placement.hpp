@@ -9,9 +9,9 @@ namespace ringproxy {
 
 // What placement needs to know of one HTTP/2 connection to a backend.
 struct H2ConnectionLoad {
-  std::uint32_t streams = 0;         // streams open on it now (or waiting for it to connect)
-  std::uint32_t max_streams = 100;   // the backend's SETTINGS_MAX_CONCURRENT_STREAMS
-  bool usable = true;                // false: going away (GOAWAY), failed or out of stream ids
+  std::uint32_t streams = 0;        // streams open on it now (or waiting for it to connect)
+  std::uint32_t max_streams = 100;  // the backend's SETTINGS_MAX_CONCURRENT_STREAMS
+  bool usable = true;               // false: going away (GOAWAY), failed or out of stream ids
 };
 
 // Where a new stream goes.

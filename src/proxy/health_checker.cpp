@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <array>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,12 +16,11 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <array>
 #include <cstring>
-#include <vector>
 #include <memory>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include "http/h2_client_session.hpp"
 #include "log/log.hpp"
@@ -63,8 +63,7 @@ struct HealthCheckers::Checker {
                         reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                         value.size(), NGHTTP2_NV_FLAG_NONE};
     };
-    const std::vector<nghttp2_nv> nva{nv(":method", "GET"),
-                                      nv(":scheme", tls ? "https" : "http"),
+    const std::vector<nghttp2_nv> nva{nv(":method", "GET"), nv(":scheme", tls ? "https" : "http"),
                                       nv(":authority", authority), nv(":path", config.path),
                                       nv("user-agent", "ringproxy-health")};
     session.submit(request, nva, false);

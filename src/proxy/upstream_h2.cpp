@@ -32,8 +32,8 @@ bool iequals(std::string_view a, std::string_view b) {
 // Fields an HTTP/2 request must not carry (RFC 9113 §8.2.2), or that go as pseudo-headers.
 bool dropped_for_h2(std::string_view lower_name) {
   static constexpr std::string_view kDropped[] = {
-      "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-      "upgrade",    "te",         "host",             "http2-settings"};
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+      "te",         "host",       "http2-settings"};
   for (std::string_view d : kDropped) {
     if (lower_name == d) return true;
   }
@@ -50,13 +50,20 @@ std::optional<std::chrono::nanoseconds> grpc_timeout(std::string_view v) {
   }
   using namespace std::chrono;
   switch (v.back()) {
-    case 'H': return hours(n);
-    case 'M': return minutes(n);
-    case 'S': return seconds(n);
-    case 'm': return milliseconds(n);
-    case 'u': return microseconds(n);
-    case 'n': return nanoseconds(n);
-    default: return std::nullopt;
+    case 'H':
+      return hours(n);
+    case 'M':
+      return minutes(n);
+    case 'S':
+      return seconds(n);
+    case 'm':
+      return milliseconds(n);
+    case 'u':
+      return microseconds(n);
+    case 'n':
+      return nanoseconds(n);
+    default:
+      return std::nullopt;
   }
 }
 }  // namespace
@@ -125,7 +132,8 @@ void UpstreamExchange<Stream>::H2Leg::build_request() {
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (dropped_for_h2(lower)) continue;
     std::string_view value = field.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     add(lower, value);
   }
   if (trailers_ok_) add("te", "trailers");
@@ -171,8 +179,8 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::H2Leg::run() {
 }
 
 template <class Stream>
-asio::awaitable<std::shared_ptr<H2ClientConnection>>
-UpstreamExchange<Stream>::H2Leg::connection(BackendState& backend) {
+asio::awaitable<std::shared_ptr<H2ClientConnection>> UpstreamExchange<Stream>::H2Leg::connection(
+    BackendState& backend) {
   std::unique_ptr<MultiplexedPool>& owned = x_.conn_.worker_.h2_pool();
   if (!owned) owned = std::make_unique<H2ConnectionPool>(x_.conn_.worker_.context().get_executor());
   auto& pool = static_cast<H2ConnectionPool&>(*owned);

@@ -61,8 +61,8 @@ class UpstreamExchange<Stream>::H2Leg {
   void stop_upload();
 
   UpstreamExchange& x_;
-  std::shared_ptr<H2Stream> stream_;            // this attempt's stream
-  std::shared_ptr<H2ClientConnection> h2_;      // the connection it is on
+  std::shared_ptr<H2Stream> stream_;        // this attempt's stream
+  std::shared_ptr<H2ClientConnection> h2_;  // the connection it is on
   WorkerTimer response_signal_;
   WorkerTimer upload_signal_;
   std::string fields_;  // names and values, nva_ points into it
@@ -71,7 +71,7 @@ class UpstreamExchange<Stream>::H2Leg {
   bool trailers_ok_ = false;  // the client sent TE: trailers
   bool upload_reading_ = false;
   bool upload_stopped_ = false;
-  bool wrote_ = false;        // bytes of the response reached the client
+  bool wrote_ = false;  // bytes of the response reached the client
   bool chunked_ = false;
   bool no_body_ = false;
   boost::system::error_code upload_error_;

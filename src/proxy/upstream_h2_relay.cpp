@@ -113,10 +113,11 @@ void UpstreamExchange<Stream>::H2Leg::filter_head() {
     connection = "close";
   }
   x_.keep_client_ = keep;
-  write_client_response_head(res,
-                             ClientResponseHead{chunked_, connection, x_.ctx_.rate_limit_policy,
-                                                x_.ctx_.rate_limit_value, {}},
-                             conn.response_head_);
+  write_client_response_head(
+      res,
+      ClientResponseHead{
+          chunked_, connection, x_.ctx_.rate_limit_policy, x_.ctx_.rate_limit_value, {}},
+      conn.response_head_);
   x_.ctx_.status = status;
 }
 
@@ -174,14 +175,14 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::relay_body(H2ClientConnec
       co_return;
     }
   }
-  end_ = x_.keep_client_ && x_.conn_.request_->is_done() ? RequestEnd::keep_alive
-                                                          : RequestEnd::close;
+  end_ =
+      x_.keep_client_ && x_.conn_.request_->is_done() ? RequestEnd::keep_alive : RequestEnd::close;
 }
 
-#define RINGPROXY_H2_RELAY(S)                                                                  \
-  template asio::awaitable<void> UpstreamExchange<S>::H2Leg::upload(H2ClientConnection&);      \
-  template asio::awaitable<void> UpstreamExchange<S>::H2Leg::download(H2ClientConnection&);    \
-  template void UpstreamExchange<S>::H2Leg::filter_head();                                     \
+#define RINGPROXY_H2_RELAY(S)                                                               \
+  template asio::awaitable<void> UpstreamExchange<S>::H2Leg::upload(H2ClientConnection&);   \
+  template asio::awaitable<void> UpstreamExchange<S>::H2Leg::download(H2ClientConnection&); \
+  template void UpstreamExchange<S>::H2Leg::filter_head();                                  \
   template asio::awaitable<void> UpstreamExchange<S>::H2Leg::relay_body(H2ClientConnection&);
 RINGPROXY_H2_RELAY(TcpStream)
 RINGPROXY_H2_RELAY(TlsStream)

@@ -46,9 +46,8 @@ TEST_F(GrpcUpstreamTest, UnaryCallCarriesItsMessageAndTrailingMetadata) {
   Conversation c;
   ASSERT_TRUE(c.connect(port()));
   const std::string body = grpc_frame("hello");
-  ASSERT_TRUE(c.send(call_head("Unary", "Content-Length: " + std::to_string(body.size()) +
-                                            "\r\n\r\n") +
-                     body));
+  ASSERT_TRUE(c.send(
+      call_head("Unary", "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n") + body));
   const std::string got = c.read_until("x-trailer: done\r\n", 10s);
   EXPECT_TRUE(contains(got, "HTTP/1.1 200")) << got;
   EXPECT_TRUE(contains(got, "content-type: application/grpc")) << got;
@@ -62,8 +61,8 @@ TEST_F(GrpcUpstreamTest, BidirectionalStreamAnswersEachMessageWhileTheCallIsOpen
   ASSERT_NO_FATAL_FAILURE(start());
   Conversation c;
   ASSERT_TRUE(c.connect(port()));
-  ASSERT_TRUE(c.send(call_head("Bidi", "Transfer-Encoding: chunked\r\n\r\n") +
-                     chunk(grpc_frame("one"))));
+  ASSERT_TRUE(
+      c.send(call_head("Bidi", "Transfer-Encoding: chunked\r\n\r\n") + chunk(grpc_frame("one"))));
   std::string got = c.read_until("ONE", 10s);
   ASSERT_TRUE(contains(got, "ONE")) << "no answer while the call was open: " << got;
   ASSERT_TRUE(c.send(chunk(grpc_frame("two"))));
@@ -79,9 +78,8 @@ TEST_F(GrpcUpstreamTest, AnErrorStatusAndItsMessageReachTheClient) {
   Conversation c;
   ASSERT_TRUE(c.connect(port()));
   const std::string body = grpc_frame("x");
-  ASSERT_TRUE(c.send(call_head("Fail", "Content-Length: " + std::to_string(body.size()) +
-                                           "\r\n\r\n") +
-                     body));
+  ASSERT_TRUE(c.send(
+      call_head("Fail", "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n") + body));
   const std::string got = c.read_until("no such thing", 10s);
   EXPECT_TRUE(contains(got, "grpc-status: 5")) << got;
   EXPECT_TRUE(contains(got, "grpc-message: no such thing")) << got;

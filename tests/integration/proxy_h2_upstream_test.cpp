@@ -116,8 +116,9 @@ TEST_F(H2UpstreamTest, BackendAnswersAndKeepsReadingWhileTheClientStillSends) {
   ASSERT_TRUE(start_h2_proxy(h2_upstream("h2c", {o.address()}), "request_buffer_bytes = 0"));
   Conversation s;
   ASSERT_TRUE(s.connect(port()));
-  ASSERT_TRUE(s.send("POST /duplex HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "5\r\nping1\r\n"));
+  ASSERT_TRUE(
+      s.send("POST /duplex HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nping1\r\n"));
   // The backend's answer and its echo of the first piece come while the upload is open.
   std::string got = s.read_until("ping1", 5s);
   EXPECT_TRUE(contains(got, "HTTP/1.1 200")) << got;
@@ -198,11 +199,11 @@ TEST_F(H2UpstreamTest, ResponseTimeoutAndGrpcTimeoutGive504) {
 TEST_F(H2UpstreamTest, HealthChecksSpeakH2AndMarkADeadBackendDown) {
   ScriptOrigin& a = start_h2_origin({"--name", "a"});
   ScriptOrigin& b = start_h2_origin({"--name", "b"});
-  ASSERT_TRUE(start_h2_proxy(h2_upstream(
-      "h2c", {a.address(), b.address()},
-      "hash_key = \"uri\"\n  [upstream.health_check]\n  path = \"/healthz\"\n"
-      "  interval = \"100ms\"\n  timeout = \"100ms\"\n  unhealthy_threshold = 1\n"
-      "  healthy_threshold = 1\n")));
+  ASSERT_TRUE(start_h2_proxy(
+      h2_upstream("h2c", {a.address(), b.address()},
+                  "hash_key = \"uri\"\n  [upstream.health_check]\n  path = \"/healthz\"\n"
+                  "  interval = \"100ms\"\n  timeout = \"100ms\"\n  unhealthy_threshold = 1\n"
+                  "  healthy_threshold = 1\n")));
   b.kill();
   EXPECT_TRUE(proxy_->wait_for_log("is down", 5s)) << "no health check marked the dead backend";
   auto client = connect();
@@ -221,11 +222,12 @@ TEST_F(H2UpstreamTest, H2OverTlsIsAgreedByAlpn) {
   dir_ = make_temp_dir("ringproxy-h2tls");
   const std::string crt = (dir_ / "o.crt").string();
   const std::string key = (dir_ / "o.key").string();
-  const auto made = ProxyProcess::run(
-      "/usr/bin/openssl", {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                           "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj",
-                           "/CN=origin", "-addext", "subjectAltName=IP:127.0.0.1"},
-      60s);
+  const auto made =
+      ProxyProcess::run("/usr/bin/openssl",
+                        {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=origin",
+                         "-addext", "subjectAltName=IP:127.0.0.1"},
+                        60s);
   ASSERT_EQ(made.exit_code, 0) << made.output;
   ScriptOrigin& o = start_h2_origin({"--tls", crt, key});
   ASSERT_TRUE(start_h2_proxy(

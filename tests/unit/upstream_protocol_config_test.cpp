@@ -23,11 +23,11 @@ std::string upstream(const std::string& name, const std::string& lines) {
 }
 
 TEST(UpstreamProtocolConfig, EachProtocolIsRead) {
-  const ConfigLoadResult r = load_config_text(
-      upstream("a", "") + upstream("b", "protocol = \"http1\"\n") +
-          upstream("c", "protocol = \"h2c\"\n") +
-          upstream("d", "protocol = \"h2\"\ntls = { ca = \"ca.crt\" }\n"),
-      "x.toml");
+  const ConfigLoadResult r =
+      load_config_text(upstream("a", "") + upstream("b", "protocol = \"http1\"\n") +
+                           upstream("c", "protocol = \"h2c\"\n") +
+                           upstream("d", "protocol = \"h2\"\ntls = { ca = \"ca.crt\" }\n"),
+                       "x.toml");
   for (const auto& e : r.errors) ADD_FAILURE() << e.to_string();
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r.config->upstreams.size(), 4u);
