@@ -266,6 +266,34 @@ void append_tls_metrics(std::string& out) {
   });
 }
 
+// HTTP/2 client connections: how many, their memory, their streams, and those ended for
+// flooding (docs/http2.md).
+void append_h2_metrics(std::string& out, const Workers& workers) {
+  std::int64_t connections = 0;
+  std::int64_t memory = 0;
+  std::uint64_t streams = 0;
+  std::uint64_t floods = 0;
+  for (const auto& w : workers) {
+    connections += w->metrics().h2_connections();
+    memory += w->metrics().h2_memory();
+    streams += w->metrics().h2_streams();
+    floods += w->metrics().h2_floods();
+  }
+  header(out, "h2_connections_active", "gauge",
+         "HTTP/2 client connections open now (part of active_connections).");
+  out += "ringproxy_h2_connections_active " + std::to_string(std::max<std::int64_t>(connections, 0)) +
+         "\n";
+  header(out, "h2_memory_bytes", "gauge",
+         "Memory held by HTTP/2 client connections now: nghttp2 sessions, stream buffers.");
+  out += "ringproxy_h2_memory_bytes " + std::to_string(std::max<std::int64_t>(memory, 0)) + "\n";
+  header(out, "h2_streams_total", "counter", "HTTP/2 request streams taken into the pipeline.");
+  out += "ringproxy_h2_streams_total " + std::to_string(streams) + "\n";
+  header(out, "h2_flood_goaways_total", "counter",
+         "HTTP/2 connections ended with GOAWAY ENHANCE_YOUR_CALM (resets, pings, settings, empty "
+         "frames or header blocks beyond their budgets).");
+  out += "ringproxy_h2_flood_goaways_total " + std::to_string(floods) + "\n";
+}
+
 }  // namespace
 
 std::string metrics_text(const ProcessControl& server) {
@@ -278,6 +306,7 @@ std::string metrics_text(const ProcessControl& server) {
   const auto snap = append_config_metrics(out, server);
   append_backend_metrics(out, server, *snap);
   append_tls_metrics(out);
+  append_h2_metrics(out, workers);
   return out;
 }
 

@@ -40,6 +40,8 @@ struct ServerConfig {
   std::vector<std::string> upgrade_protocols{"websocket"};
   // A tunnel with no byte either way for this long is closed.
   Duration tunnel_idle_timeout{std::chrono::hours(1)};
+  // Also accept HTTP/2 with prior knowledge (RFC 9113 §3.3) on the cleartext listeners.
+  bool h2c = false;
 
   // The per-request limits, small enough to copy into a session.
   struct Limits {

@@ -137,6 +137,7 @@ void read_server(const TomlValue& table, Diagnostics& diag, ServerConfig& out) {
   r.read_integer("request_buffer_total", 0, TableReader::kNoMax, out.request_buffer_total);
   read_upgrade_protocols(r, out.upgrade_protocols);
   r.read_duration("tunnel_idle_timeout", out.tunnel_idle_timeout);
+  r.read_bool("h2c", out.h2c);
   r.finish();
 }
 

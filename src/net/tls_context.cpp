@@ -61,9 +61,10 @@ std::vector<std::string> san_names(X509* cert) {
   return out;
 }
 
-int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                  unsigned int inlen, void*) {
-  static const unsigned char kOffer[] = "\x08http/1.1";
+// ALPN: "h2" when the client offers it (RFC 9113 §3.2), else "http/1.1".
+int select_protocol(SSL*, const unsigned char** out, unsigned char* outlen,
+                    const unsigned char* in, unsigned int inlen, void*) {
+  static const unsigned char kOffer[] = "\x02h2\x08http/1.1";
   unsigned char* chosen = nullptr;
   if (SSL_select_next_proto(&chosen, outlen, kOffer, sizeof(kOffer) - 1, in, inlen) ==
       OPENSSL_NPN_NEGOTIATED) {
@@ -100,7 +101,7 @@ void configure_server(SSL_CTX* ctx, const TlsConfig& cfg) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
   }
-  SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
+  SSL_CTX_set_alpn_select_cb(ctx, select_protocol, nullptr);
 }
 
 bool configure_client_auth(SSL_CTX* ctx, const TlsClientAuthConfig& auth, const std::string& file,

@@ -200,6 +200,7 @@ class TlsStream {
  public:
   using executor_type = WorkerSocket::executor_type;
   static constexpr bool kParkable = false;
+  static constexpr bool kMultiplexed = false;
 
   TlsStream(WorkerSocket socket, SSL* ssl, std::shared_ptr<const void> keep);
   TlsStream(TlsStream&& other) noexcept;

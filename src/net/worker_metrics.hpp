@@ -50,6 +50,16 @@ class WorkerMetrics {
   void add_tunnel(std::int64_t by) {
     tunnels_.store(tunnels_.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
+  // HTTP/2 client connections: open (+1/-1), their memory (bytes, +/-), streams started,
+  // connections ended for flooding (GOAWAY ENHANCE_YOUR_CALM).
+  void add_h2_connection(std::int64_t by) { add(h2_connections_, by); }
+  void add_h2_memory(std::int64_t by) { add(h2_memory_, by); }
+  void count_h2_stream() { bump(h2_streams_); }
+  void count_h2_flood() { bump(h2_floods_); }
+  std::int64_t h2_connections() const { return h2_connections_.load(std::memory_order_relaxed); }
+  std::int64_t h2_memory() const { return h2_memory_.load(std::memory_order_relaxed); }
+  std::uint64_t h2_streams() const { return h2_streams_.load(std::memory_order_relaxed); }
+  std::uint64_t h2_floods() const { return h2_floods_.load(std::memory_order_relaxed); }
   void count_tunnel_bytes(bool to_backend, std::uint64_t n) {
     bump(to_backend ? tunnel_bytes_up_ : tunnel_bytes_down_, n);
   }
@@ -100,6 +110,9 @@ class WorkerMetrics {
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
+  static void add(std::atomic<std::int64_t>& c, std::int64_t by) {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
   struct BackendBlock {
     std::array<BackendCounts, kSlotBlock> slots;
   };
@@ -110,6 +123,10 @@ class WorkerMetrics {
   std::atomic<std::uint64_t> sum_ns_{0};
   std::atomic<std::uint64_t> rate_limited_{0};
   std::atomic<std::int64_t> tunnels_{0};
+  std::atomic<std::int64_t> h2_connections_{0};
+  std::atomic<std::int64_t> h2_memory_{0};
+  std::atomic<std::uint64_t> h2_streams_{0};
+  std::atomic<std::uint64_t> h2_floods_{0};
   std::atomic<std::uint64_t> tunnel_bytes_up_{0};    // client to backend
   std::atomic<std::uint64_t> tunnel_bytes_down_{0};  // backend to client
   std::atomic<std::uint64_t> redis_errors_{0};

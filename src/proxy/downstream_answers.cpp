@@ -142,4 +142,12 @@ template asio::awaitable<void> DownstreamConnection<TlsStream>::linger_close();
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_refusal(int);
 template asio::awaitable<void> DownstreamConnection<TlsStream>::answer_head_error(
     boost::system::error_code);
+
+template asio::awaitable<bool> DownstreamConnection<PipeStream>::write_client(std::string_view);
+template asio::awaitable<RequestEnd> DownstreamConnection<PipeStream>::respond_status(
+    RequestContext&, int, bool, std::string_view);
+template asio::awaitable<void> DownstreamConnection<PipeStream>::linger_close();
+template asio::awaitable<void> DownstreamConnection<PipeStream>::answer_refusal(int);
+template asio::awaitable<void> DownstreamConnection<PipeStream>::answer_head_error(
+    boost::system::error_code);
 }  // namespace ringproxy

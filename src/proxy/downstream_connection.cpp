@@ -11,6 +11,7 @@
 #include "http/head_reader.hpp"
 #include "log/log.hpp"
 #include "proxy/global_admission.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/tls_accept.hpp"
 #include "proxy/tunnel.hpp"
@@ -42,9 +43,19 @@ DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream
 }
 
 template <class Stream>
+DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream,
+                                                   const ClientIdentity& client)
+    : DownstreamConnection(worker, std::move(stream)) {
+  client_ = client;
+}
+
+template <class Stream>
 DownstreamConnection<Stream>::~DownstreamConnection() {
   worker_.session_ended(this);
-  if (!parked_ && !tunneled_) worker_.connections().closed();
+  // An exchange of a multiplexed connection: that connection counts itself.
+  if (!parked_ && !tunneled_ && !handed_to_h2_ && !Stream::kMultiplexed) {
+    worker_.connections().closed();
+  }
 }
 
 template <class Stream>
@@ -104,23 +115,21 @@ void DownstreamConnection<Stream>::park(Clock::time_point deadline, bool is_new)
 
 template <class Stream>
 void DownstreamConnection<Stream>::start_connection() {
-  boost::system::error_code ec;
-  WorkerSocket& socket = stream_.socket();
-  if (!resumed_) socket.set_option(tcp::no_delay(true), ec);
-  auto remote = socket.remote_endpoint(ec);
-  if (!ec) client_.ip = remote.address().to_string();
-  if constexpr (!Stream::kParkable) describe_tls(stream_.ssl(), client_);
-  // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
-  auto local = socket.local_endpoint(ec);
-  if (!ec) {
-    client_.local_authority = local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                                      : local.address().to_string();
-    client_.local_authority += ":" + std::to_string(local.port());
-  }
   const auto& server_cfg = worker_.snapshot()->config().server;
   buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
   if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
   deadline_ = *head_deadline_;
+  learn_client();
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::learn_client() {
+  if constexpr (!Stream::kMultiplexed) {
+    boost::system::error_code ec;
+    if (!resumed_) stream_.socket().set_option(tcp::no_delay(true), ec);
+    client_ = identify_client(stream_.socket());
+    if constexpr (std::is_same_v<Stream, TlsStream>) describe_tls(stream_.ssl(), client_);
+  }
 }
 
 template <class Stream>
@@ -169,6 +178,10 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       }
       read_short = first ? first_read_short_ : n < kReadSize;
       buffer_.commit(n);
+      if (first && starts_h2c()) {
+        start_h2c();
+        break;
+      }
     }
     // The rest of the head: client_header_timeout from its first byte, or from the accept.
     arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
@@ -301,7 +314,35 @@ void DownstreamConnection<Stream>::note_tunnel(const RequestContext& ctx) {
 }
 
 template <class Stream>
+bool DownstreamConnection<Stream>::starts_h2c() const {
+  if constexpr (std::is_same_v<Stream, TcpStream>) {
+    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::string_view got(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (got.empty() || got[0] != 'P') return false;  // the common case: one compare
+    return kPreface.starts_with(got.substr(0, kPreface.size())) &&
+           worker_.snapshot()->config().server.h2c;
+  } else {
+    return false;
+  }
+}
+
+template <class Stream>
+void DownstreamConnection<Stream>::start_h2c() {
+  if constexpr (std::is_same_v<Stream, TcpStream>) {
+    const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    handed_to_h2_ = true;
+    start_h2_connection(worker_, std::move(stream_), client_, early);
+    buffer_.consume(buffer_.size());
+    parked_ = true;  // the stream is gone: nothing of it to close here
+  }
+}
+
+template <class Stream>
 void DownstreamConnection<Stream>::start_tunnel() {
+  if constexpr (Stream::kMultiplexed) {
+    tunnel_.reset();  // never asked for: HTTP/2 has no Upgrade (extended CONNECT instead)
+    return;
+  } else {
   const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   auto tunnel =
       std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
@@ -309,6 +350,7 @@ void DownstreamConnection<Stream>::start_tunnel() {
   buffer_.consume(buffer_.size());
   tunneled_ = true;
   tunnel->start();
+  }
 }
 
 template <class Stream>
@@ -323,5 +365,6 @@ void DownstreamConnection<Stream>::prefetch_rate_limit() {
 
 template class DownstreamConnection<TcpStream>;
 template class DownstreamConnection<TlsStream>;
+template class DownstreamConnection<PipeStream>;
 
 }  // namespace ringproxy

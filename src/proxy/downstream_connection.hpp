@@ -14,6 +14,7 @@
 
 #include "http/head_reader.hpp"
 #include "net/message_arena.hpp"
+#include "net/pipe_stream.hpp"
 #include "net/tcp_stream.hpp"
 #include "net/tls_stream.hpp"
 #include "net/upstream_pool.hpp"
@@ -50,6 +51,8 @@ class DownstreamConnection final
   DownstreamConnection(Worker& worker, Stream stream,
                        std::optional<std::chrono::steady_clock::time_point> head_deadline = {},
                        bool resumed = false);
+  // One multiplexed exchange (an HTTP/2 stream over a PipeStream) of a client already known.
+  DownstreamConnection(Worker& worker, Stream stream, const ClientIdentity& client);
   ~DownstreamConnection();
 
   // Starts the connection's coroutine on the worker's executor.
@@ -66,6 +69,7 @@ class DownstreamConnection final
   boost::asio::awaitable<void> run();
   // Learns who the client is and when its first head is due (once per connection).
   void start_connection();
+  void learn_client();
   // A new connection's first bytes: (error, bytes read into buffer_'s prepared space).
   boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_first();
   // A fresh parser over the whole head in the buffer; the parse error, if any.
@@ -90,6 +94,10 @@ class DownstreamConnection final
   // Hands the client's stream (and any bytes it sent after the upgrade request) to a new
   // tunnel with tunnel_; this connection's loop then ends.
   void start_tunnel();
+  // h2c with prior knowledge: the first bytes are the HTTP/2 preface and server.h2c is on.
+  bool starts_h2c() const;
+  // Hands the socket and the bytes read so far to a new HTTP/2 connection.
+  void start_h2c();
 
   // Canned answers (error statuses); keep_alive is honoured only when the request was read
   // whole.
@@ -139,6 +147,7 @@ class DownstreamConnection final
   bool resumed_ = false;
   bool parked_ = false;            // the socket went to the worker's park, which now counts it
   bool tunneled_ = false;          // the socket went to a tunnel, which now counts it
+  bool handed_to_h2_ = false;      // the socket went to an HTTP/2 connection (h2c)
   bool first_read_short_ = false;  // read_first's direct read came back short
   std::size_t empty_lines_ = 0;    // skipped before this request-line (RFC 9112 §2.2)
   std::optional<Clock::time_point> head_deadline_;
@@ -152,6 +161,7 @@ class DownstreamConnection final
 
 extern template class DownstreamConnection<TcpStream>;
 extern template class DownstreamConnection<TlsStream>;
+extern template class DownstreamConnection<PipeStream>;
 
 // The handlers a worker starts client connections with (plain TCP, or TLS after its
 // handshake), and refuses those over max_connections with (503).

@@ -13,6 +13,7 @@
 #include "log/log.hpp"
 #include "net/tls_stream.hpp"
 #include "proxy/downstream_connection.hpp"
+#include "proxy/h2_connection.hpp"
 
 namespace ringproxy {
 
@@ -138,12 +139,37 @@ asio::awaitable<void> TlsHandshake::run() {
   // The connection counts from here on in the DownstreamConnection; it keeps the contexts.
   handed_over_ = true;
   SSL* ssl = std::exchange(ssl_, nullptr);
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_size = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_size);
+  if (alpn_size == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+    ClientIdentity client = identify_client(socket_);
+    describe_tls(ssl, client);
+    start_h2_connection(worker_, TlsStream(std::move(socket_), ssl, std::move(contexts_)), client,
+                        {});
+    co_return;
+  }
   std::make_shared<DownstreamConnection<TlsStream>>(
       worker_, TlsStream(std::move(socket_), ssl, std::move(contexts_)))
       ->start();
 }
 
 }  // namespace
+
+ClientIdentity identify_client(WorkerSocket& socket) {
+  ClientIdentity client;
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (!ec) client.ip = remote.address().to_string();
+  // The authority the client reached: the Host sent on for requests without one (HTTP/1.0).
+  auto local = socket.local_endpoint(ec);
+  if (!ec) {
+    client.local_authority = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                     : local.address().to_string();
+    client.local_authority += ":" + std::to_string(local.port());
+  }
+  return client;
+}
 
 void describe_tls(SSL* ssl, ClientIdentity& client) {
   client.tls = true;

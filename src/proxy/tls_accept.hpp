@@ -15,6 +15,9 @@ namespace ringproxy {
 // made when they do. handshake_timeout bounds the whole handshake.
 void start_tls_connection(Worker& worker, WorkerSocket socket, TlsListenerCounters& listener);
 
+// Who is at the other end of socket: its address, and the authority it reached.
+ClientIdentity identify_client(WorkerSocket& socket);
+
 // Fills client's TLS facts from a connection's finished handshake.
 void describe_tls(SSL* ssl, ClientIdentity& client);
 

@@ -246,5 +246,6 @@ RelayBuffer& UpstreamExchange<Stream>::relay() {
 
 template class UpstreamExchange<TcpStream>;
 template class UpstreamExchange<TlsStream>;
+template class UpstreamExchange<PipeStream>;
 
 }  // namespace ringproxy

@@ -185,5 +185,6 @@ class UpstreamExchange {
 
 extern template class UpstreamExchange<TcpStream>;
 extern template class UpstreamExchange<TlsStream>;
+extern template class UpstreamExchange<PipeStream>;
 
 }  // namespace ringproxy

@@ -295,7 +295,9 @@ void UpstreamExchange<Stream>::H2Leg::stop_upload() {
 
 template class UpstreamExchange<TcpStream>::H2Leg;
 template class UpstreamExchange<TlsStream>::H2Leg;
+template class UpstreamExchange<PipeStream>::H2Leg;
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::run_h2();
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::run_h2();
+template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::run_h2();
 
 }  // namespace ringproxy

@@ -186,6 +186,7 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::relay_body(H2ClientConnec
   template asio::awaitable<void> UpstreamExchange<S>::H2Leg::relay_body(H2ClientConnection&);
 RINGPROXY_H2_RELAY(TcpStream)
 RINGPROXY_H2_RELAY(TlsStream)
+RINGPROXY_H2_RELAY(PipeStream)
 #undef RINGPROXY_H2_RELAY
 
 }  // namespace ringproxy

@@ -224,4 +224,17 @@ template asio::awaitable<bool> UpstreamExchange<TlsStream>::answered_before_cont
     UpstreamConnection&);
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::send_body(
     UpstreamConnection&);
+
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::buffer_body();
+template asio::awaitable<bool> UpstreamExchange<PipeStream>::send_buffered_body(UpstreamConnection&);
+template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::answer_body_error(
+    boost::system::error_code);
+template bool UpstreamExchange<PipeStream>::read_answer_now(UpstreamConnection&);
+template bool UpstreamExchange<PipeStream>::interim_before_body(UpstreamConnection&);
+template asio::awaitable<bool> UpstreamExchange<PipeStream>::answered_before_continue(
+    UpstreamConnection&);
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::send_body(
+    UpstreamConnection&);
+template asio::awaitable<std::optional<RequestEnd>>
+UpstreamExchange<PipeStream>::check_first_chunk();
 }  // namespace ringproxy

@@ -378,4 +378,27 @@ template asio::awaitable<bool> UpstreamExchange<TlsStream>::relay_sized_rest(Ups
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::relay_parsed(
     UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_no_backend();
+
+template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::start_response_head(
+    UpstreamConnection&);
+template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::step_response_head(
+    UpstreamConnection&, boost::system::error_code);
+template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::took_response_head(
+    UpstreamConnection&);
+template void UpstreamExchange<PipeStream>::classify_head_failure(boost::system::error_code,
+                                                                 const HeadVerdict&);
+template bool UpstreamExchange<PipeStream>::filter_response(UpstreamConnection&);
+template std::optional<RequestEnd> UpstreamExchange<PipeStream>::relay_response_now(
+    std::unique_ptr<UpstreamConnection>&);
+template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::relay_response(
+    std::unique_ptr<UpstreamConnection>);
+template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::begin_tunnel(
+    std::unique_ptr<UpstreamConnection>);
+template RequestEnd UpstreamExchange<PipeStream>::finish_response(
+    std::unique_ptr<UpstreamConnection>);
+template asio::awaitable<bool> UpstreamExchange<PipeStream>::relay_sized_rest(UpstreamConnection&,
+                                                                             std::uint64_t);
+template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::relay_parsed(
+    UpstreamConnection&);
+template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::answer_no_backend();
 }  // namespace ringproxy

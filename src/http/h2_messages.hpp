@@ -1,0 +1,76 @@
+// HTTP/2 messages in HTTP/1.1 form and back, so that each HTTP/2 stream can go through the
+// HTTP/1.1 request pipeline (Apache mod_h2's way): a request's header block becomes an
+// HTTP/1.1 head; the pipeline's HTTP/1.1 response becomes a header block and DATA.
+#pragma once
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/h2_server_session.hpp"
+
+namespace ringproxy {
+
+// A request's header block, collected field by field (nghttp2 has checked the pseudo-header
+// and field rules of RFC 9113 §8), then written as an HTTP/1.1 request head. Not thread-safe.
+class H2RequestHead {
+ public:
+  // Adds one field; past limit bytes (the head limits) the head is refused (too_large).
+  void add(std::string_view name, std::string_view value, std::size_t limit);
+  bool too_large() const { return too_large_; }
+  // The HTTP/1.1 head for the pipeline; body: DATA may follow. *chunked: the body has no
+  // content-length and goes chunk-framed.
+  std::string text(bool body, bool* chunked) const;
+  std::string_view method() const { return method_; }
+  // content-type application/grpc (and +proto, ...): the proxy's own failures answer in gRPC.
+  bool grpc() const { return grpc_; }
+  bool extended_connect() const { return !protocol_.empty(); }
+
+ private:
+  std::string method_, scheme_, authority_, path_, protocol_;
+  std::string fields_;  // "name: value\r\n" lines, host and cookie excepted
+  std::string host_;
+  std::string cookie_;
+  bool content_length_ = false;
+  bool grpc_ = false;
+  bool too_large_ = false;
+  std::size_t size_ = 0;
+};
+
+// Reads the pipeline's HTTP/1.1 response (the bytes it wrote into its PipeStream) as HTTP/2:
+// interim and final heads as fields, the body de-framed into DATA. Over Beast's parser. Not
+// thread-safe.
+class H2ResponseReader {
+ public:
+  explicit H2ResponseReader(bool head_request) : head_request_(head_request) { restart(); }
+
+  enum class Head { partial, interim, final, bad };
+  // Parses a head from bytes (*used: bytes taken). interim/final: status() and fields() hold
+  // it (valid until the next call).
+  Head read_head(std::string_view bytes, std::size_t* used);
+  int status() const { return status_; }
+  const std::vector<H2Field>& fields() const { return fields_; }
+  // Body bytes from bytes into [dst, dst + room): the bytes written; *used: input taken.
+  // Sets *bad on broken framing.
+  std::size_t read_body(std::string_view bytes, std::size_t* used, char* dst, std::size_t room,
+                        bool* bad);
+  // The response side closed: a close-delimited body ends here.
+  void end_of_input();
+  bool done() const { return parser_->is_done(); }
+
+ private:
+  using Parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  void restart();
+
+  bool head_request_;
+  std::optional<Parser> parser_;
+  int status_ = 0;
+  std::vector<std::string> names_;  // lower-cased, for fields_
+  std::vector<H2Field> fields_;
+};
+
+}  // namespace ringproxy

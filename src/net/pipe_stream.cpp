@@ -1,0 +1,89 @@
+// An in-memory exchange's byte queues (see pipe_stream.hpp).
+#include "net/pipe_stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+
+void PipeState::feed(const char* data, std::size_t n) {
+  if (in_off == in.size()) {
+    in.clear();
+    in_off = 0;
+  }
+  in.append(data, n);
+  reader.notify();
+}
+
+void PipeState::end_request() {
+  in_end = true;
+  reader.notify();
+}
+
+void PipeState::reset() {
+  in_error = asio::error::connection_reset;
+  reader.notify();
+  writer.notify();
+}
+
+void PipeState::consumed_output(std::size_t n) {
+  out_off += n;
+  if (out_off == out.size()) {
+    out.clear();
+    out_off = 0;
+  }
+  writer.notify();
+}
+
+std::size_t PipeStream::read_into(char* data, std::size_t size, boost::system::error_code& ec) {
+  PipeState& s = *state_;
+  if (s.in_error) {
+    ec = s.in_error;
+    return 0;
+  }
+  const std::size_t n = std::min(size, s.in.size() - s.in_off);
+  if (n == 0) {
+    if (s.in_end && size > 0) ec = asio::error::eof;
+    return 0;
+  }
+  std::memcpy(data, s.in.data() + s.in_off, n);
+  s.in_off += n;
+  if (s.events != nullptr) s.events->request_bytes_read(s.id, n);
+  return n;
+}
+
+std::size_t PipeStream::write_piece(const char* data, std::size_t size,
+                                    boost::system::error_code& ec) {
+  PipeState& s = *state_;
+  if (s.in_error) {
+    ec = s.in_error;
+    return 0;
+  }
+  if (s.out_shut || s.events == nullptr) {
+    ec = asio::error::broken_pipe;
+    return 0;
+  }
+  const std::size_t held = s.out.size() - s.out_off;
+  const std::size_t n = held >= s.out_cap ? 0 : std::min(size, s.out_cap - held);
+  s.out.append(data, n);
+  return n;
+}
+
+void PipeStream::shutdown_send(boost::system::error_code&) {
+  PipeState& s = *state_;
+  if (s.out_shut) return;
+  s.out_shut = true;
+  if (s.events != nullptr) s.events->response_bytes(s.id);
+}
+
+void PipeStream::close(boost::system::error_code& ec) {
+  PipeState& s = *state_;
+  s.pipe_closed = true;
+  s.reader.notify(asio::error::operation_aborted);
+  s.writer.notify(asio::error::operation_aborted);
+  shutdown_send(ec);
+}
+
+}  // namespace ringproxy

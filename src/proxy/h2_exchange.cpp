@@ -1,0 +1,263 @@
+// One HTTP/2 connection's streams: each request's header block and DATA into a PipeStream
+// for the HTTP/1.1 pipeline, and the pipeline's response back into frames (see
+// h2_connection.hpp).
+#include <boost/asio/post.hpp>
+#include <charconv>
+
+#include "proxy/downstream_connection.hpp"
+#include "proxy/h2_connection.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+
+namespace {
+// Response bytes a pipeline may write ahead of the client's flow control, per stream.
+constexpr std::size_t kOutCapacity = 64 * 1024;
+// Streams reset or closed while their pipeline still runs: beyond this, new streams are
+// refused (REFUSED_STREAM) until some finish, so resets cannot pile up backend work.
+constexpr std::size_t kMaxOrphans = 100;
+constexpr std::uint32_t kRefusedStream = 0x7;
+constexpr std::uint32_t kInternalError = 0x2;
+constexpr std::uint8_t kData = 0x0, kHeaders = 0x1, kPriority = 0x2, kRstStream = 0x3,
+                       kSettings = 0x4, kPing = 0x6, kContinuation = 0x9;
+constexpr std::uint8_t kFlagEndStream = 0x1, kFlagAck = 0x1, kFlagEndHeaders = 0x4;
+}  // namespace
+
+template <class Stream>
+bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length,
+                                          std::uint8_t flags, std::int32_t) {
+  const auto now = Clock::now();
+  switch (type) {
+    case kRstStream:
+      return guard_.allow(H2Event::reset, now);
+    case kPing:
+      return (flags & kFlagAck) != 0 || guard_.allow(H2Event::ping, now);
+    case kSettings:
+      return (flags & kFlagAck) != 0 || guard_.allow(H2Event::settings, now);
+    case kPriority:
+      return guard_.allow(H2Event::priority, now);
+    case kData:
+      return length > 0 || (flags & kFlagEndStream) != 0 || guard_.allow(H2Event::empty_frame, now);
+    case kHeaders:
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+        return false;
+      }
+      return guard_.header_block_start(length);
+    case kContinuation:
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+        return false;
+      }
+      return guard_.continuation(length);
+    default:
+      return true;
+  }
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_request_begin(std::int32_t stream_id) {
+  Exchange& x = exchanges_[stream_id];
+  if (orphans_ >= kMaxOrphans) {
+    x.refused = true;
+    session_.reset(stream_id, kRefusedStream);
+    guard_.allow(H2Event::reset, Clock::now());
+    return;
+  }
+  x.head.emplace();
+  idle_deadline_ = Clock::time_point::max();
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view name,
+                                    std::string_view value) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end()) return;
+  Exchange& x = it->second;
+  if (x.head) {
+    x.head->add(name, value, max_header_bytes_);
+  } else if (x.chunked && x.trailers.size() + name.size() + value.size() < max_header_bytes_) {
+    x.trailers.append(name).append(": ").append(value).append("\r\n");
+  }
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream,
+                                           bool trailers) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end() || it->second.refused) return;
+  Exchange& x = it->second;
+  if (trailers) {
+    on_request_end(stream_id);
+    return;
+  }
+  if (!x.head) return;
+  if (x.head->too_large()) {
+    x.head.reset();
+    session_.submit_head(stream_id, 431, {}, false);
+    return;
+  }
+  start_pipeline(stream_id, x, end_stream);
+}
+
+template <class Stream>
+void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end_stream) {
+  bool chunked = false;
+  const std::string text = x.head->text(!end_stream, &chunked);
+  x.chunked = chunked;
+  x.grpc = x.head->grpc();
+  x.response.emplace(x.head->method() == "HEAD");
+  x.head.reset();
+  x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id),
+                                       this, kOutCapacity);
+  x.pipe->feed(text.data(), text.size());
+  if (end_stream) x.pipe->end_request();
+  worker_.metrics().count_h2_stream();
+  // Started outside nghttp2's callback: the pipeline's first steps run on their own.
+  asio::post(stream_.get_executor(), [self = this->shared_from_this(), pipe = x.pipe] {
+    std::make_shared<DownstreamConnection<PipeStream>>(self->worker_, PipeStream(pipe),
+                                                       self->client_)
+        ->start();
+  });
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_request_data(std::int32_t stream_id, const std::uint8_t* data,
+                                           std::size_t n) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end() || !it->second.pipe || it->second.pipe->pipe_closed) {
+    session_.consume(stream_id, n);  // nobody reads it: the window opens at once
+    return;
+  }
+  Exchange& x = it->second;
+  if (x.chunked && n > 0) {
+    char line[20];
+    auto [end, ec] = std::to_chars(line, line + 16, n, 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    x.pipe->feed(line, static_cast<std::size_t>(end - line));
+  }
+  x.pipe->feed(reinterpret_cast<const char*>(data), n);
+  if (x.chunked && n > 0) x.pipe->feed("\r\n", 2);
+  x.uncredited += n;
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_request_end(std::int32_t stream_id) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end() || !it->second.pipe) return;
+  Exchange& x = it->second;
+  if (x.chunked) {
+    x.pipe->feed("0\r\n", 3);
+    x.pipe->feed(x.trailers.data(), x.trailers.size());
+    x.pipe->feed("\r\n", 2);
+    x.trailers.clear();
+  }
+  x.pipe->end_request();
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end()) return;
+  Exchange& x = it->second;
+  x.stream_closed = true;
+  // Reset (by the client or by us), or closed before the request was whole: the pipeline's
+  // next step on its pipe fails, and it ends.
+  if (x.pipe && (error_code != 0 || !x.pipe->in_end)) x.pipe->reset();
+  settle(stream_id);
+}
+
+template <class Stream>
+void H2Connection<Stream>::settle(std::int32_t id) {
+  const auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) return;
+  Exchange& x = it->second;
+  if (!x.stream_closed) return;
+  if (x.pipe && !x.pipe->pipe_closed) {
+    if (!x.orphan) {
+      x.orphan = true;
+      ++orphans_;
+    }
+    return;
+  }
+  if (x.orphan) --orphans_;
+  if (x.pipe) x.pipe->events = nullptr;
+  exchanges_.erase(it);
+  if (exchanges_.empty()) idle_deadline_ = Clock::now() + idle_timeout_;
+}
+
+template <class Stream>
+void H2Connection<Stream>::request_bytes_read(std::uint32_t id, std::size_t n) {
+  const auto it = exchanges_.find(static_cast<std::int32_t>(id));
+  if (it == exchanges_.end()) return;
+  Exchange& x = it->second;
+  const std::size_t credit = std::min(x.uncredited, n);
+  if (credit == 0) return;
+  x.uncredited -= credit;
+  if (!x.stream_closed) session_.consume(it->first, credit);
+  wake_writer();
+}
+
+template <class Stream>
+void H2Connection<Stream>::response_bytes(std::uint32_t id) {
+  const auto sid = static_cast<std::int32_t>(id);
+  const auto it = exchanges_.find(sid);
+  if (it == exchanges_.end()) return;
+  Exchange& x = it->second;
+  if (x.stream_closed) {
+    settle(sid);
+    return;
+  }
+  pump(sid, x);
+  wake_writer();
+}
+
+template <class Stream>
+void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
+  PipeState& p = *x.pipe;
+  while (!x.head_sent) {
+    const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);
+    std::size_t used = 0;
+    const H2ResponseReader::Head head = x.response->read_head(bytes, &used);
+    if (head == H2ResponseReader::Head::partial && !p.out_shut) return;
+    if (head == H2ResponseReader::Head::partial || head == H2ResponseReader::Head::bad) {
+      // The pipeline ended without a whole answer (its client went away, or it broke off).
+      session_.reset(id, kInternalError);
+      return;
+    }
+    p.consumed_output(used);
+    const bool interim = head == H2ResponseReader::Head::interim;
+    x.head_sent = !interim;
+    session_.submit_head(id, x.response->status(), x.response->fields(),
+                         interim || !x.response->done());
+  }
+  session_.resume(id);
+}
+
+template <class Stream>
+long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* buf,
+                                         std::size_t length, bool* eof) {
+  const auto it = exchanges_.find(stream_id);
+  if (it == exchanges_.end() || !it->second.pipe) return kFailed;
+  Exchange& x = it->second;
+  PipeState& p = *x.pipe;
+  const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);
+  std::size_t used = 0;
+  bool bad = false;
+  const std::size_t n =
+      x.response->read_body(bytes, &used, reinterpret_cast<char*>(buf), length, &bad);
+  if (used > 0) p.consumed_output(used);
+  if (bad) return kFailed;
+  if (n == 0 && p.out_shut && p.out_off == p.out.size()) x.response->end_of_input();
+  if (x.response->done()) {
+    *eof = true;
+    return static_cast<long>(n);
+  }
+  if (n > 0) return static_cast<long>(n);
+  return p.out_shut && p.out_off == p.out.size() ? kFailed : kDeferred;
+}
+
+template class H2Connection<TcpStream>;
+template class H2Connection<TlsStream>;
+
+}  // namespace ringproxy

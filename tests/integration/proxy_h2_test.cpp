@@ -1,0 +1,166 @@
+// HTTP/2 from clients (issue #20, the client side): ALPN "h2" on TLS listeners, h2c with
+// prior knowledge, each stream through the HTTP/1.1 pipeline to the origin; RFC 9113
+// conformance at the frame level (h2_conformance.py) and the flood defences (h2_attacks.py),
+// both driven by Debian's python3-h2 stack (hpack); GOAWAY on drain.
+#include <fstream>
+#include <future>
+
+#include "proxy_fixture.hpp"
+
+namespace ringproxy::test {
+namespace {
+
+class H2Test : public ProxyTest {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir("ringproxy-h2"); }
+  void TearDown() override {
+    ProxyTest::TearDown();
+    remove_temp_dir(dir_);
+  }
+
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+
+  static ProxyProcess::RunResult run(const std::string& binary,
+                                     const std::vector<std::string>& args) {
+    return ProxyProcess::run(binary, args, 120s);
+  }
+
+  // site.crt / site.key: a self-signed ECDSA P-256 certificate for site.test.
+  void make_cert() {
+    const auto r = run("/usr/bin/openssl",
+                       {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", file("site.key"), "-subj", "/CN=site.test", "-x509", "-days",
+                        "2", "-out", file("site.crt"), "-addext", "subjectAltName=DNS:site.test"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::string tls_tables() const {
+    return "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n  [[tls.certificate]]\n  cert = \"" +
+           file("site.crt") + "\"\n  key = \"" + file("site.key") + "\"\n";
+  }
+
+  // A Python helper of tests/integration, run to its end.
+  ProxyProcess::RunResult python(const std::string& script, const std::vector<std::string>& args) {
+    std::vector<std::string> all{kSourceDir + "/tests/integration/" + script};
+    all.insert(all.end(), args.begin(), args.end());
+    return run("/usr/bin/python3", all);
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(H2Test, CurlWithPriorKnowledgeIsProxiedToTheHttp11Origin) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port());
+  const auto get = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-w",
+                                         "\nversion %{http_version}\n", "-H", "x-from: curl",
+                                         base + "/h2c?q=1"});
+  EXPECT_TRUE(contains(get.output, "version 2\n")) << get.output;
+  EXPECT_TRUE(contains(get.output, "target: /h2c?q=1\n")) << get.output;
+  EXPECT_TRUE(contains(get.output, "header: x-from: curl\n")) << get.output;
+  EXPECT_TRUE(contains(get.output, "header: Host: 127.0.0.1:" + std::to_string(port()))) << get.output;
+  EXPECT_TRUE(contains(get.output, "header: Via: 1.1 ringproxy\n")) << get.output;
+  // A body larger than the stream window streams through flow control, both ways.
+  const std::string upload = file("upload.bin");
+  std::ofstream(upload, std::ios::binary) << std::string(3 * 1024 * 1024, 'u');
+  const auto post = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "--data-binary",
+                                          "@" + upload, base + "/sink"});
+  EXPECT_TRUE(contains(post.output, "body-bytes: 3145728\n")) << post.output;
+  const auto big = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-o", file("big.out"),
+                                         "-w", "%{size_download}", base + "/big?bytes=5000000"});
+  EXPECT_EQ(big.output, "5000000");
+  // HTTP/1.1 on the same listener is untouched.
+  auto client = connect();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->get("/h1").status, 200);
+  EXPECT_EQ(metric_text("ringproxy_h2_connections_active"), "0");
+  EXPECT_NE(metric_text("ringproxy_h2_streams_total"), "0");
+}
+
+TEST_F(H2Test, PriorKnowledgeIsRefusedWithoutH2c) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy());
+  const auto get = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge",
+                                         "http://127.0.0.1:" + std::to_string(port()) + "/"});
+  EXPECT_NE(get.exit_code, 0) << get.output;
+  EXPECT_EQ(origin().requests_seen(), 0u);
+}
+
+TEST_F(H2Test, AlpnChoosesH2OnTlsAndCurlIsServed) {
+  start_origins(1);
+  make_cert();
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
+                                                     tls_tables())));
+  const std::string port = std::to_string(proxy_->port(1));
+  const auto curl = run("/usr/bin/curl",
+                        {"-sS", "--http2", "--cacert", file("site.crt"), "--resolve",
+                         "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
+                         "https://site.test:" + port + "/over-tls"});
+  EXPECT_TRUE(contains(curl.output, "version 2\n")) << curl.output;
+  EXPECT_TRUE(contains(curl.output, "target: /over-tls\n")) << curl.output;
+  EXPECT_TRUE(contains(curl.output, "header: X-Forwarded-Proto: https\n")) << curl.output;
+  // Clients that do not offer h2 still get HTTP/1.1.
+  const auto h1 = run("/usr/bin/curl",
+                      {"-sS", "--http1.1", "--cacert", file("site.crt"), "--resolve",
+                       "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
+                       "https://site.test:" + port + "/h1"});
+  EXPECT_TRUE(contains(h1.output, "version 1.1\n")) << h1.output;
+}
+
+TEST_F(H2Test, Rfc9113ConformanceCases) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
+  const auto r = python("h2_conformance.py", {std::to_string(port())});
+  std::cout << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, " cases, 0 failed")) << r.output;
+}
+
+// One flood on its own connection: GOAWAY ENHANCE_YOUR_CALM, a bounded number of requests at
+// the origin, and the normal client on another connection served all along.
+void expect_flood_answered(H2Test& test, const ProxyProcess::RunResult& r, OriginServer& origin,
+                           std::size_t max_requests) {
+  EXPECT_TRUE(contains(r.output, "goaway ENHANCE_YOUR_CALM\n")) << r.output;
+  const auto at = r.output.find("normal ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string normal = r.output.substr(at + 7, r.output.find('\n', at) - at - 7);
+  const auto slash = normal.find('/');
+  EXPECT_EQ(normal.substr(0, slash), normal.substr(slash + 1)) << r.output;
+  EXPECT_LE(origin.requests_seen(), max_requests) << r.output;
+  (void)test;
+}
+
+TEST_F(H2Test, FloodsGetGoawayWhileANormalClientIsServed) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
+  const std::string p = std::to_string(port());
+  std::size_t before = 0;
+  for (const char* mode : {"rapid_reset", "continuation", "settings", "ping", "empty"}) {
+    SCOPED_TRACE(mode);
+    const auto r = python("h2_attacks.py", {p, mode});
+    // The normal client's requests, and for rapid reset at most the reset budget's worth of
+    // streams (200) and the streams still running (100).
+    expect_flood_answered(*this, r, origin(), before + 400);
+    before = origin().requests_seen();
+  }
+  EXPECT_EQ(metric_text("ringproxy_h2_flood_goaways_total"), "5");
+}
+
+TEST_F(H2Test, DrainSendsGoawayAndTheStreamInFlightFinishes) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true\ndrain_timeout = \"10s\"")));
+  // A slow response in flight when SIGTERM comes: it completes, after a GOAWAY.
+  auto slow = std::async(std::launch::async, [&] {
+    return run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-w", "\nstatus %{http_code}",
+                                 "http://127.0.0.1:" + std::to_string(port()) + "/slow?delay_ms=1500"});
+  });
+  ASSERT_TRUE(wait_until([&] { return metric_text("ringproxy_h2_connections_active") == "1"; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return origin().requests_seen() == 1; }, 5s));
+  proxy_->signal(SIGTERM);
+  const auto r = slow.get();
+  EXPECT_TRUE(contains(r.output, "status 200")) << r.output;
+  EXPECT_EQ(proxy_->wait_exit(kExitWait), std::optional<int>(0));
+}
+
+}  // namespace
+}  // namespace ringproxy::test
