@@ -281,8 +281,8 @@ void append_h2_metrics(std::string& out, const Workers& workers) {
   }
   header(out, "h2_connections_active", "gauge",
          "HTTP/2 client connections open now (part of active_connections).");
-  out += "ringproxy_h2_connections_active " + std::to_string(std::max<std::int64_t>(connections, 0)) +
-         "\n";
+  out += "ringproxy_h2_connections_active " +
+         std::to_string(std::max<std::int64_t>(connections, 0)) + "\n";
   header(out, "h2_memory_bytes", "gauge",
          "Memory held by HTTP/2 client connections now: nghttp2 sessions, stream buffers.");
   out += "ringproxy_h2_memory_bytes " + std::to_string(std::max<std::int64_t>(memory, 0)) + "\n";

@@ -30,6 +30,31 @@ bool connection_specific(std::string_view name) {
 
 }  // namespace
 
+GrpcStatus grpc_status_for(int http_status) {
+  switch (http_status) {
+    case 404:
+      return {12, "no route for this request"};
+    case 405:
+      return {12, "method not allowed"};
+    case 408:
+    case 504:
+      return {4, "the backend did not answer in time"};
+    case 413:
+    case 431:
+      return {8, "request too large"};
+    case 429:
+      return {8, "rate limited"};
+    case 502:
+      return {14, "the backend failed"};
+    case 503:
+      return {14, "no backend available"};
+    case 400:
+      return {13, "bad request"};
+    default:
+      return {2, "proxy error"};
+  }
+}
+
 void H2RequestHead::add(std::string_view name, std::string_view value, std::size_t limit) {
   size_ += name.size() + value.size() + 4;
   if (size_ > limit) too_large_ = true;
@@ -59,8 +84,8 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
 
 std::string H2RequestHead::text(bool body, bool* chunked) const {
   std::string out;
-  out.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() +
-              cookie_.size() + 64);
+  out.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() + cookie_.size() +
+              64);
   // CONNECT has no :path: its target is the authority (the pipeline refuses it with 405).
   out.append(method_).append(" ").append(path_.empty() ? authority_ : path_);
   out.append(" HTTP/1.1\r\n");
@@ -118,8 +143,8 @@ std::size_t H2ResponseReader::read_body(std::string_view bytes, std::size_t* use
   body.size = room;
   boost::system::error_code ec;
   while (!parser_->is_done() && *used < bytes.size() && body.size > 0) {
-    const std::size_t n = parser_->put(
-        boost::asio::buffer(bytes.data() + *used, bytes.size() - *used), ec);
+    const std::size_t n =
+        parser_->put(boost::asio::buffer(bytes.data() + *used, bytes.size() - *used), ec);
     *used += n;
     if (ec == http::error::need_more || ec == http::error::need_buffer) {
       ec = {};

@@ -41,6 +41,15 @@ class H2RequestHead {
   std::size_t size_ = 0;
 };
 
+// The gRPC status (and message) a request gets when the proxy itself fails it with an HTTP
+// status: 14 UNAVAILABLE for no backend, breaker open, 502; 8 RESOURCE_EXHAUSTED for rate
+// limits and size limits; 4 DEADLINE_EXCEEDED for timeouts; 12 UNIMPLEMENTED for no route.
+struct GrpcStatus {
+  int code;
+  std::string_view message;
+};
+GrpcStatus grpc_status_for(int http_status);
+
 // Reads the pipeline's HTTP/1.1 response (the bytes it wrote into its PipeStream) as HTTP/2:
 // interim and final heads as fields, the body de-framed into DATA. Over Beast's parser. Not
 // thread-safe.

@@ -64,8 +64,7 @@ int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
 int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
               std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
               void* ud) {
-  owner(ud).events_.on_field(frame->hd.stream_id,
-                             {reinterpret_cast<const char*>(name), namelen},
+  owner(ud).events_.on_field(frame->hd.stream_id, {reinterpret_cast<const char*>(name), namelen},
                              {reinterpret_cast<const char*>(value), valuelen});
   return 0;
 }
@@ -95,8 +94,7 @@ int on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t stream_id
   return 0;
 }
 
-int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
-                    void* ud) {
+int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* ud) {
   owner(ud).events_.on_stream_close(stream_id, error_code);
   return 0;
 }

@@ -33,8 +33,7 @@ class H2ServerEvents {
   virtual void on_field(std::int32_t stream_id, std::string_view name, std::string_view value) = 0;
   // The block is complete: a request head, or its trailers (end_stream then set).
   virtual void on_request_head(std::int32_t stream_id, bool end_stream, bool trailers) = 0;
-  virtual void on_request_data(std::int32_t stream_id, const std::uint8_t* data,
-                               std::size_t n) = 0;
+  virtual void on_request_data(std::int32_t stream_id, const std::uint8_t* data, std::size_t n) = 0;
   // END_STREAM on a DATA frame (the request body is whole).
   virtual void on_request_end(std::int32_t stream_id) = 0;
   // The stream is closed (error_code 0: both sides ended; else reset, by either side).
@@ -54,8 +53,8 @@ class H2ServerEvents {
 struct H2SessionLimits {
   std::uint32_t max_concurrent_streams = 100;
   std::uint32_t max_header_list = 16384;
-  std::uint32_t initial_window = 65535;    // per stream: the request bytes buffered at most
-  std::uint32_t header_table = 4096;       // HPACK, both ways
+  std::uint32_t initial_window = 65535;  // per stream: the request bytes buffered at most
+  std::uint32_t header_table = 4096;     // HPACK, both ways
   std::size_t max_continuations = 17;
   bool enable_connect_protocol = false;
 };

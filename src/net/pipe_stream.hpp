@@ -118,8 +118,9 @@ struct PipeState {
   std::string out;  // response bytes from the pipeline, from out_off on, not yet taken
   std::size_t out_off = 0;
   std::size_t out_cap;
-  bool out_shut = false;    // the pipeline ended its response side (shutdown or close)
-  bool pipe_closed = false; // the pipeline closed the stream (its connection object ends)
+  bool out_shut = false;     // the pipeline ended its response side (shutdown or close)
+  int own_status = 0;        // the status of the proxy's own answer (not a backend's), if any
+  bool pipe_closed = false;  // the pipeline closed the stream (its connection object ends)
   PipeWaiter reader;
   PipeWaiter writer;
 };
@@ -166,7 +167,7 @@ class PipeStream {
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
         [s = state_, buffers, started = false](auto& self,
-                                                boost::system::error_code ec = {}) mutable {
+                                               boost::system::error_code ec = {}) mutable {
           PipeStream pipe(s);
           if (started || ec) {
             std::size_t n = 0;
@@ -185,7 +186,7 @@ class PipeStream {
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
         [s = state_, buffers, started = false](auto& self,
-                                                boost::system::error_code ec = {}) mutable {
+                                               boost::system::error_code ec = {}) mutable {
           PipeStream pipe(s);
           if (started || ec) {
             std::size_t n = 0;

@@ -19,7 +19,7 @@ namespace ringproxy {
 class TcpStream {
  public:
   using executor_type = WorkerSocket::executor_type;
-  static constexpr bool kParkable = true;  // the park can hold it as a bare descriptor
+  static constexpr bool kParkable = true;      // the park can hold it as a bare descriptor
   static constexpr bool kMultiplexed = false;  // a connection of its own (not a PipeStream)
 
   explicit TcpStream(WorkerSocket socket) : socket_(std::move(socket)) {}

@@ -62,8 +62,8 @@ std::vector<std::string> san_names(X509* cert) {
 }
 
 // ALPN: "h2" when the client offers it (RFC 9113 §3.2), else "http/1.1".
-int select_protocol(SSL*, const unsigned char** out, unsigned char* outlen,
-                    const unsigned char* in, unsigned int inlen, void*) {
+int select_protocol(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                    unsigned int inlen, void*) {
   static const unsigned char kOffer[] = "\x02h2\x08http/1.1";
   unsigned char* chosen = nullptr;
   if (SSL_select_next_proto(&chosen, outlen, kOffer, sizeof(kOffer) - 1, in, inlen) ==

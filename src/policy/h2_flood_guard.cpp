@@ -6,8 +6,7 @@ namespace ringproxy {
 namespace {
 using Rules = std::array<H2FloodRule, static_cast<std::size_t>(H2Event::count_)>;
 
-std::array<TokenBucket, static_cast<std::size_t>(H2Event::count_)> make_buckets(
-    const Rules& r) {
+std::array<TokenBucket, static_cast<std::size_t>(H2Event::count_)> make_buckets(const Rules& r) {
   return {TokenBucket(r[0].rate, r[0].burst), TokenBucket(r[1].rate, r[1].burst),
           TokenBucket(r[2].rate, r[2].burst), TokenBucket(r[3].rate, r[3].burst),
           TokenBucket(r[4].rate, r[4].burst)};

@@ -75,6 +75,8 @@ asio::awaitable<RequestEnd> DownstreamConnection<Stream>::respond_status(
   const bool whole = request_ && request_->is_done();
   keep_alive = keep_alive && whole && !draining_;
   ctx.status = status;
+  // An HTTP/2 stream's session answers a gRPC request's failure in gRPC terms.
+  if constexpr (Stream::kMultiplexed) stream_.state().own_status = status;
   const std::string response = make_status_response(status, keep_alive, extra_headers);
   ctx.bytes_out += response.size() - (response.find("\r\n\r\n") + 4);  // the body
   if (!co_await write_client(response)) co_return RequestEnd::abort;

@@ -178,10 +178,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       }
       read_short = first ? first_read_short_ : n < kReadSize;
       buffer_.commit(n);
-      if (first && starts_h2c()) {
-        start_h2c();
-        break;
-      }
+      if (first && took_h2c()) break;
     }
     // The rest of the head: client_header_timeout from its first byte, or from the accept.
     arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
@@ -203,8 +200,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       co_await answer_head_error(ec);
       break;
     }
-    // A request with no body, whole in one short read: the client has nothing more to send
-    // until it has the response, so its next wait needs no system call.
+    // A request with no body, whole in one short read: its next wait needs no system call.
     if (read_short && request_->is_done() && buffer_.size() == 0) stream_.note_drained();
     const RequestEnd end = co_await serve();
     finish_request();
@@ -327,13 +323,17 @@ bool DownstreamConnection<Stream>::starts_h2c() const {
 }
 
 template <class Stream>
-void DownstreamConnection<Stream>::start_h2c() {
+bool DownstreamConnection<Stream>::took_h2c() {
   if constexpr (std::is_same_v<Stream, TcpStream>) {
+    if (!starts_h2c()) return false;
     const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     handed_to_h2_ = true;
     start_h2_connection(worker_, std::move(stream_), client_, early);
     buffer_.consume(buffer_.size());
     parked_ = true;  // the stream is gone: nothing of it to close here
+    return true;
+  } else {
+    return false;
   }
 }
 
@@ -343,13 +343,13 @@ void DownstreamConnection<Stream>::start_tunnel() {
     tunnel_.reset();  // never asked for: HTTP/2 has no Upgrade (extended CONNECT instead)
     return;
   } else {
-  const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-  auto tunnel =
-      std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
-  tunnel_.reset();
-  buffer_.consume(buffer_.size());
-  tunneled_ = true;
-  tunnel->start();
+    const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    auto tunnel =
+        std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
+    tunnel_.reset();
+    buffer_.consume(buffer_.size());
+    tunneled_ = true;
+    tunnel->start();
   }
 }
 

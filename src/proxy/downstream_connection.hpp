@@ -96,8 +96,8 @@ class DownstreamConnection final
   void start_tunnel();
   // h2c with prior knowledge: the first bytes are the HTTP/2 preface and server.h2c is on.
   bool starts_h2c() const;
-  // Hands the socket and the bytes read so far to a new HTTP/2 connection.
-  void start_h2c();
+  // When starts_h2c(): hands the socket and the bytes read so far to a new HTTP/2 connection.
+  bool took_h2c();
 
   // Canned answers (error statuses); keep_alive is honoured only when the request was read
   // whole.

@@ -39,8 +39,7 @@ class H2Connection final : public DownstreamTask,
                            public PipeEvents,
                            public std::enable_shared_from_this<H2Connection<Stream>> {
  public:
-  H2Connection(Worker& worker, Stream stream, const ClientIdentity& client,
-               std::string_view early);
+  H2Connection(Worker& worker, Stream stream, const ClientIdentity& client, std::string_view early);
   ~H2Connection();
 
   void start();
@@ -76,7 +75,8 @@ class H2Connection final : public DownstreamTask,
     bool head_sent = false;      // the final response head was submitted
     bool stream_closed = false;  // nghttp2 closed the stream
     bool refused = false;
-    bool orphan = false;  // counted in orphans_
+    bool orphan = false;   // counted in orphans_
+    bool discard = false;  // answered already (a gRPC status): the pipeline's bytes are dropped
     std::string trailers;  // request trailer lines, for a chunk-framed body
   };
 
@@ -90,6 +90,8 @@ class H2Connection final : public DownstreamTask,
   void settle(std::int32_t id);
   void refuse_stream(std::int32_t id, std::uint32_t error_code);
   void close();
+  // A gRPC request the proxy itself failed (status): a trailers-only gRPC answer.
+  void answer_grpc(std::int32_t id, int status);
   // This connection's memory (nghttp2's, the pipes', the write buffer) into the gauge.
   void report_memory();
   // The session has ended (GOAWAY queued): the write loop flushes, the read loop lingers.

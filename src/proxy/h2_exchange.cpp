@@ -25,8 +25,8 @@ constexpr std::uint8_t kFlagEndStream = 0x1, kFlagAck = 0x1, kFlagEndHeaders = 0
 }  // namespace
 
 template <class Stream>
-bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length,
-                                          std::uint8_t flags, std::int32_t) {
+bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length, std::uint8_t flags,
+                                          std::int32_t) {
   const auto now = Clock::now();
   switch (type) {
     case kRstStream:
@@ -40,12 +40,14 @@ bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length,
     case kData:
       return length > 0 || (flags & kFlagEndStream) != 0 || guard_.allow(H2Event::empty_frame, now);
     case kHeaders:
-      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 &&
+          !guard_.allow(H2Event::empty_frame, now)) {
         return false;
       }
       return guard_.header_block_start(length);
     case kContinuation:
-      if (length == 0 && (flags & kFlagEndHeaders) == 0 && !guard_.allow(H2Event::empty_frame, now)) {
+      if (length == 0 && (flags & kFlagEndHeaders) == 0 &&
+          !guard_.allow(H2Event::empty_frame, now)) {
         return false;
       }
       return guard_.continuation(length);
@@ -81,8 +83,7 @@ void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view nam
 }
 
 template <class Stream>
-void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream,
-                                           bool trailers) {
+void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream, bool trailers) {
   const auto it = exchanges_.find(stream_id);
   if (it == exchanges_.end() || it->second.refused) return;
   Exchange& x = it->second;
@@ -92,8 +93,13 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
   }
   if (!x.head) return;
   if (x.head->too_large()) {
+    const bool grpc = x.head->grpc();
     x.head.reset();
-    session_.submit_head(stream_id, 431, {}, false);
+    if (grpc) {
+      answer_grpc(stream_id, 431);
+    } else {
+      session_.submit_head(stream_id, 431, {}, false);
+    }
     return;
   }
   start_pipeline(stream_id, x, end_stream);
@@ -107,8 +113,8 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
   x.grpc = x.head->grpc();
   x.response.emplace(x.head->method() == "HEAD");
   x.head.reset();
-  x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id),
-                                       this, kOutCapacity);
+  x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id), this,
+                                       kOutCapacity);
   x.pipe->feed(text.data(), text.size());
   if (end_stream) x.pipe->end_request();
   worker_.metrics().count_h2_stream();
@@ -215,6 +221,10 @@ void H2Connection<Stream>::response_bytes(std::uint32_t id) {
 template <class Stream>
 void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
   PipeState& p = *x.pipe;
+  if (x.discard) {
+    p.consumed_output(p.out.size() - p.out_off);
+    return;
+  }
   while (!x.head_sent) {
     const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);
     std::size_t used = 0;
@@ -226,6 +236,12 @@ void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
       return;
     }
     p.consumed_output(used);
+    if (x.grpc && p.own_status >= 400 && x.response->status() == p.own_status) {
+      x.head_sent = x.discard = true;
+      answer_grpc(id, p.own_status);
+      p.consumed_output(p.out.size() - p.out_off);
+      return;
+    }
     const bool interim = head == H2ResponseReader::Head::interim;
     x.head_sent = !interim;
     session_.submit_head(id, x.response->status(), x.response->fields(),
@@ -255,6 +271,15 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
   }
   if (n > 0) return static_cast<long>(n);
   return p.out_shut && p.out_off == p.out.size() ? kFailed : kDeferred;
+}
+
+template <class Stream>
+void H2Connection<Stream>::answer_grpc(std::int32_t id, int status) {
+  const GrpcStatus g = grpc_status_for(status);
+  const std::string code = std::to_string(g.code);
+  const std::vector<H2Field> fields{
+      {"content-type", "application/grpc"}, {"grpc-status", code}, {"grpc-message", g.message}};
+  session_.submit_head(id, 200, fields, false);
 }
 
 template class H2Connection<TcpStream>;

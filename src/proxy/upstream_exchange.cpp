@@ -244,6 +244,24 @@ RelayBuffer& UpstreamExchange<Stream>::relay() {
   return *relay_;
 }
 
+template <class Stream>
+asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_no_backend() {
+  switch (last_) {
+    case Failure::none: {
+      // Nothing could take it: answer at once, saying when the earliest breaker half-opens.
+      const std::string header =
+          "Retry-After: " + std::to_string(up_.selector->retry_after_seconds(selection_.now())) +
+          "\r\n";
+      co_return co_await conn_.respond_status(ctx_, 503, ctx_.keep_alive, header);
+    }
+    case Failure::connect_timeout:
+    case Failure::response_timeout:
+      co_return co_await conn_.respond_status(ctx_, 504, ctx_.keep_alive);
+    default:
+      co_return co_await conn_.respond_status(ctx_, 502, ctx_.keep_alive);
+  }
+}
+
 template class UpstreamExchange<TcpStream>;
 template class UpstreamExchange<TlsStream>;
 template class UpstreamExchange<PipeStream>;

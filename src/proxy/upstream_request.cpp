@@ -226,7 +226,8 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>:
     UpstreamConnection&);
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::buffer_body();
-template asio::awaitable<bool> UpstreamExchange<PipeStream>::send_buffered_body(UpstreamConnection&);
+template asio::awaitable<bool> UpstreamExchange<PipeStream>::send_buffered_body(
+    UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::answer_body_error(
     boost::system::error_code);
 template bool UpstreamExchange<PipeStream>::read_answer_now(UpstreamConnection&);

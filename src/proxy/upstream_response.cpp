@@ -315,24 +315,6 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::relay_parse
   co_return std::nullopt;
 }
 
-template <class Stream>
-asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_no_backend() {
-  switch (last_) {
-    case Failure::none: {
-      // Nothing could take it: answer at once, saying when the earliest breaker half-opens.
-      const std::string header =
-          "Retry-After: " + std::to_string(up_.selector->retry_after_seconds(selection_.now())) +
-          "\r\n";
-      co_return co_await conn_.respond_status(ctx_, 503, ctx_.keep_alive, header);
-    }
-    case Failure::connect_timeout:
-    case Failure::response_timeout:
-      co_return co_await conn_.respond_status(ctx_, 504, ctx_.keep_alive);
-    default:
-      co_return co_await conn_.respond_status(ctx_, 502, ctx_.keep_alive);
-  }
-}
-
 template UpstreamExchange<TcpStream>::HeadStep UpstreamExchange<TcpStream>::start_response_head(
     UpstreamConnection&);
 template UpstreamExchange<TcpStream>::HeadStep UpstreamExchange<TcpStream>::step_response_head(
@@ -354,7 +336,6 @@ template asio::awaitable<bool> UpstreamExchange<TcpStream>::relay_sized_rest(Ups
                                                                              std::uint64_t);
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::relay_parsed(
     UpstreamConnection&);
-template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_no_backend();
 
 template UpstreamExchange<TlsStream>::HeadStep UpstreamExchange<TlsStream>::start_response_head(
     UpstreamConnection&);
@@ -377,7 +358,6 @@ template asio::awaitable<bool> UpstreamExchange<TlsStream>::relay_sized_rest(Ups
                                                                              std::uint64_t);
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::relay_parsed(
     UpstreamConnection&);
-template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_no_backend();
 
 template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::start_response_head(
     UpstreamConnection&);
@@ -386,7 +366,7 @@ template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::st
 template UpstreamExchange<PipeStream>::HeadStep UpstreamExchange<PipeStream>::took_response_head(
     UpstreamConnection&);
 template void UpstreamExchange<PipeStream>::classify_head_failure(boost::system::error_code,
-                                                                 const HeadVerdict&);
+                                                                  const HeadVerdict&);
 template bool UpstreamExchange<PipeStream>::filter_response(UpstreamConnection&);
 template std::optional<RequestEnd> UpstreamExchange<PipeStream>::relay_response_now(
     std::unique_ptr<UpstreamConnection>&);
@@ -397,8 +377,7 @@ template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::begin_tunnel(
 template RequestEnd UpstreamExchange<PipeStream>::finish_response(
     std::unique_ptr<UpstreamConnection>);
 template asio::awaitable<bool> UpstreamExchange<PipeStream>::relay_sized_rest(UpstreamConnection&,
-                                                                             std::uint64_t);
+                                                                              std::uint64_t);
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::relay_parsed(
     UpstreamConnection&);
-template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::answer_no_backend();
 }  // namespace ringproxy

@@ -472,6 +472,19 @@ def request_trailers_end_the_request():
 
 
 @case
+def expect_100_continue_gets_an_interim_head_then_the_response():
+    c = client()
+    c.send(c.headers(1, request_fields("/continue", "POST",
+                                       extra=[("expect", "100-continue"),
+                                              ("content-length", "5")]), end_stream=False))
+    got = c.frames_until(lambda f: f.type == HEADERS and f.stream == 1)
+    if not got or got[-1].type != HEADERS or dict(got[-1].fields).get(":status") != "100":
+        return "no interim 100: %r" % got[-2:]
+    c.send(frame(DATA, END_STREAM, 1, b"12345"))
+    return expect_status(c, 1, 200, "body-bytes: 5")
+
+
+@case
 def head_request_has_no_data():
     c = client()
     c.send(c.headers(1, request_fields("/head", "HEAD")))

@@ -52,13 +52,14 @@ TEST_F(H2Test, CurlWithPriorKnowledgeIsProxiedToTheHttp11Origin) {
   start_origins(1);
   ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
   const std::string base = "http://127.0.0.1:" + std::to_string(port());
-  const auto get = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-w",
-                                         "\nversion %{http_version}\n", "-H", "x-from: curl",
-                                         base + "/h2c?q=1"});
+  const auto get =
+      run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-w", "\nversion %{http_version}\n",
+                            "-H", "x-from: curl", base + "/h2c?q=1"});
   EXPECT_TRUE(contains(get.output, "version 2\n")) << get.output;
   EXPECT_TRUE(contains(get.output, "target: /h2c?q=1\n")) << get.output;
   EXPECT_TRUE(contains(get.output, "header: x-from: curl\n")) << get.output;
-  EXPECT_TRUE(contains(get.output, "header: Host: 127.0.0.1:" + std::to_string(port()))) << get.output;
+  EXPECT_TRUE(contains(get.output, "header: Host: 127.0.0.1:" + std::to_string(port())))
+      << get.output;
   EXPECT_TRUE(contains(get.output, "header: Via: 1.1 ringproxy\n")) << get.output;
   // A body larger than the stream window streams through flow control, both ways.
   const std::string upload = file("upload.bin");
@@ -89,21 +90,21 @@ TEST_F(H2Test, PriorKnowledgeIsRefusedWithoutH2c) {
 TEST_F(H2Test, AlpnChoosesH2OnTlsAndCurlIsServed) {
   start_origins(1);
   make_cert();
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                                     tls_tables())));
+  ASSERT_TRUE(start_proxy(
+      ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) + tls_tables())));
   const std::string port = std::to_string(proxy_->port(1));
-  const auto curl = run("/usr/bin/curl",
-                        {"-sS", "--http2", "--cacert", file("site.crt"), "--resolve",
-                         "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
-                         "https://site.test:" + port + "/over-tls"});
+  const auto curl =
+      run("/usr/bin/curl", {"-sS", "--http2", "--cacert", file("site.crt"), "--resolve",
+                            "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
+                            "https://site.test:" + port + "/over-tls"});
   EXPECT_TRUE(contains(curl.output, "version 2\n")) << curl.output;
   EXPECT_TRUE(contains(curl.output, "target: /over-tls\n")) << curl.output;
   EXPECT_TRUE(contains(curl.output, "header: X-Forwarded-Proto: https\n")) << curl.output;
   // Clients that do not offer h2 still get HTTP/1.1.
-  const auto h1 = run("/usr/bin/curl",
-                      {"-sS", "--http1.1", "--cacert", file("site.crt"), "--resolve",
-                       "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
-                       "https://site.test:" + port + "/h1"});
+  const auto h1 =
+      run("/usr/bin/curl", {"-sS", "--http1.1", "--cacert", file("site.crt"), "--resolve",
+                            "site.test:" + port + ":127.0.0.1", "-w", "\nversion %{http_version}\n",
+                            "https://site.test:" + port + "/h1"});
   EXPECT_TRUE(contains(h1.output, "version 1.1\n")) << h1.output;
 }
 
@@ -146,15 +147,32 @@ TEST_F(H2Test, FloodsGetGoawayWhileANormalClientIsServed) {
   EXPECT_EQ(metric_text("ringproxy_h2_flood_goaways_total"), "5");
 }
 
+TEST_F(H2Test, GrpcRequestsTheProxyFailsGetAGrpcStatus) {
+  // No backend up: 14 UNAVAILABLE, not a bare 503.
+  const ReservedPort dead;
+  ASSERT_TRUE(start_proxy(ProxyOptions()
+                              .server("h2c = true")
+                              .only_tables(upstream_toml("app", {dead.address()}) +
+                                           "\n[rate_limit]\nrate = 0.001\nburst = 2\n")));
+  const auto down = python("grpc_call.py", {std::to_string(port())});
+  EXPECT_TRUE(contains(down.output, "code UNAVAILABLE details ")) << down.output;
+  // Rate limited (burst 2, the first call took one): 8 RESOURCE_EXHAUSTED.
+  const auto limited = python("grpc_call.py", {std::to_string(port()), "2"});
+  EXPECT_TRUE(contains(limited.output, "code RESOURCE_EXHAUSTED details rate limited"))
+      << limited.output;
+}
+
 TEST_F(H2Test, DrainSendsGoawayAndTheStreamInFlightFinishes) {
   start_origins(1);
   ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true\ndrain_timeout = \"10s\"")));
   // A slow response in flight when SIGTERM comes: it completes, after a GOAWAY.
   auto slow = std::async(std::launch::async, [&] {
-    return run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-w", "\nstatus %{http_code}",
-                                 "http://127.0.0.1:" + std::to_string(port()) + "/slow?delay_ms=1500"});
+    return run("/usr/bin/curl",
+               {"-sS", "--http2-prior-knowledge", "-w", "\nstatus %{http_code}",
+                "http://127.0.0.1:" + std::to_string(port()) + "/slow?delay_ms=1500"});
   });
-  ASSERT_TRUE(wait_until([&] { return metric_text("ringproxy_h2_connections_active") == "1"; }, 5s));
+  ASSERT_TRUE(
+      wait_until([&] { return metric_text("ringproxy_h2_connections_active") == "1"; }, 5s));
   ASSERT_TRUE(wait_until([&] { return origin().requests_seen() == 1; }, 5s));
   proxy_->signal(SIGTERM);
   const auto r = slow.get();

@@ -26,7 +26,7 @@ def main():
     port, name, cafile, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     context = ssl.create_default_context(cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["h2", "http/1.1"])
+    context.set_alpn_protocols(["http/1.1"])  # an HTTP/1.1 client (h2: h2_frames.py)
     response, version, alpn, session, _ = get(port, name, context, path)
     _, _, _, _, reused = get(port, name, context, path, session)
     print("status", response.split(" ", 2)[1])

@@ -65,7 +65,8 @@ bool TlsClient::connect(std::uint16_t port, const TlsClientOptions& o) {
   SSL_CTX_set_min_proto_version(ctx_, o.min_version);
   SSL_CTX_set_max_proto_version(ctx_, o.max_version);
   static const unsigned char kAlpn[] = "\x02h2\x08http/1.1";
-  SSL_CTX_set_alpn_protos(ctx_, kAlpn, sizeof(kAlpn) - 1);
+  const unsigned char* offer = o.offer_h2 ? kAlpn : kAlpn + 3;
+  SSL_CTX_set_alpn_protos(ctx_, offer, o.offer_h2 ? sizeof(kAlpn) - 1 : sizeof(kAlpn) - 4);
   if (!o.ca.empty()) {
     if (SSL_CTX_load_verify_locations(ctx_, o.ca.c_str(), nullptr) != 1) return fail("CA file");
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);

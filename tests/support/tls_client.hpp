@@ -21,8 +21,10 @@ struct TlsClientOptions {
   bool legacy = false;  // allow TLS 1.0/1.1 on this side (SECLEVEL 0), to offer them
   std::string cert{};   // client certificate and key (PEM), for mutual TLS
   std::string key{};
-  TlsSession session{};  // resume this session
-  std::string ca{};      // verify the server against this PEM file (empty: no check)
+  TlsSession session{};   // resume this session
+  std::string ca{};       // verify the server against this PEM file (empty: no check)
+  bool offer_h2 = false;  // ALPN offers "h2" before "http/1.1" (only to see it chosen: this
+                          // client speaks HTTP/1.1)
 };
 
 // A simple HTTP/1.1 exchange's result over TLS.
