@@ -112,7 +112,10 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
     // A bad or oversized first chunk is refused before the head reaches any backend.
     if (auto end = co_await check_first_chunk()) co_return *end;
   }
-  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0) {
+  // To an HTTP/2 backend a chunked body streams from its first byte: it may be a stream of
+  // messages the backend answers as they come (gRPC), and a slow one pins no connection.
+  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0 &&
+      (ucfg_.protocol == UpstreamProtocol::http1 || !conn_.request_->chunked())) {
     if (auto end = co_await buffer_body()) co_return *end;
   }
   begin();

@@ -103,6 +103,12 @@ void UpstreamExchange<Stream>::H2Leg::filter_head() {
     log::info("breaker for " + x_.backend_->key + " closed: the trial succeeded");
   }
   no_body_ = conn.request_->get().method() == http::verb::head || status == 204 || status == 304;
+  // A response that ended with its head (gRPC's trailers-only status) says so by its length,
+  // not by an empty chunked body: an HTTP/2 client then gets it as one HEADERS frame.
+  if (!no_body_ && !known_length && stream_->ended && stream_->body.empty()) {
+    res.insert(http::field::content_length, "0");
+    known_length = true;
+  }
   bool keep = x_.ctx_.keep_alive && !conn.draining_;
   chunked_ = !no_body_ && !known_length && x_.ctx_.version >= 11;
   if (!no_body_ && !known_length && x_.ctx_.version < 11) keep = false;  // close-delimited
