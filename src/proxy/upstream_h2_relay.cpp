@@ -129,11 +129,13 @@ void UpstreamExchange<Stream>::H2Leg::filter_head() {
 
 template <class Stream>
 asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::relay_body(H2ClientConnection& h2) {
+  // Two buffers that trade places with the stream's: no allocation per piece relayed.
   std::string out = x_.conn_.response_head_;
+  std::string data;
   outcome_ = Outcome::done;
   for (;;) {
-    std::string data = std::move(stream_->body);
-    stream_->body.clear();
+    data.clear();
+    data.swap(stream_->body);
     // A response to HEAD (or a 204, 304) is whole with its head, whatever else comes.
     const bool ended = stream_->ended || no_body_;
     if (!data.empty() && !no_body_) {
