@@ -104,6 +104,13 @@ struct UpstreamTlsConfig {
   bool operator==(const UpstreamTlsConfig&) const = default;
 };
 
+// How an upstream's backends are spoken to (upstream protocol).
+enum class UpstreamProtocol {
+  http1,  // HTTP/1.1 (over TLS with tls = {...})
+  h2,     // HTTP/2 over TLS, agreed by ALPN (needs tls = {...})
+  h2c,    // HTTP/2 over cleartext TCP, with prior knowledge
+};
+
 // One [[upstream]]: a named pool of backends and how to talk to them.
 struct UpstreamConfig {
   std::string name;
@@ -122,6 +129,7 @@ struct UpstreamConfig {
   std::optional<HealthCheckConfig> health_check;        // absent: no active checks
   std::optional<CircuitBreakerConfig> circuit_breaker;  // absent: no breaker, no cap
   std::optional<UpstreamTlsConfig> tls;                 // absent: cleartext to backends
+  UpstreamProtocol protocol = UpstreamProtocol::http1;
   int line = 0;
 };
 

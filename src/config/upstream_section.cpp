@@ -198,6 +198,30 @@ void read_upstream_tls(TableReader& upstream, Diagnostics& diag, UpstreamConfig&
   out.tls = std::move(tls);
 }
 
+// upstream.protocol: "http1" | "h2" (TLS, ALPN; needs tls) | "h2c" (cleartext; no tls).
+void read_protocol(TableReader& r, UpstreamConfig& out) {
+  std::string text;
+  if (!r.read_string("protocol", text)) return;
+  const TomlValue& at = *r.find("protocol");
+  if (text == "http1") {
+    out.protocol = UpstreamProtocol::http1;
+  } else if (text == "h2") {
+    out.protocol = UpstreamProtocol::h2;
+    if (!out.tls) {
+      r.key_error(at, "protocol",
+                  "\"h2\" is HTTP/2 over TLS and needs tls = {...}; \"h2c\" is cleartext HTTP/2");
+    }
+  } else if (text == "h2c") {
+    out.protocol = UpstreamProtocol::h2c;
+    if (out.tls) {
+      r.key_error(at, "protocol",
+                  "\"h2c\" is cleartext HTTP/2 and cannot go with tls = {...}; use \"h2\"");
+    }
+  } else {
+    r.key_error(at, "protocol", "must be one of http1|h2|h2c, got " + quote(text));
+  }
+}
+
 // One [[upstream]] table. names maps each name to the line of its first definition.
 void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag,
                    std::map<std::string, int>& names, UpstreamConfig& out) {
@@ -256,6 +280,7 @@ void read_upstream(const TomlValue& table, std::size_t number, Diagnostics& diag
   read_health_check(r, diag, out);
   read_circuit_breaker(r, diag, out);
   read_upstream_tls(r, diag, out);
+  read_protocol(r, out);
   r.finish();
 }
 

@@ -70,6 +70,8 @@ class H2ResponseReader {
   // The response side closed: a close-delimited body ends here.
   void end_of_input();
   bool done() const { return parser_->is_done(); }
+  // A chunked body's trailer fields, once done() (empty when none came).
+  const std::vector<H2Field>& trailers();
 
  private:
   using Parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
@@ -80,6 +82,9 @@ class H2ResponseReader {
   int status_ = 0;
   std::vector<std::string> names_;  // lower-cased, for fields_
   std::vector<H2Field> fields_;
+  std::size_t head_fields_ = 0;             // fields the parser held after the head
+  std::vector<std::string> trailer_names_;  // lower-cased, for trailers_
+  std::vector<H2Field> trailers_;
 };
 
 }  // namespace ringproxy

@@ -106,6 +106,8 @@ ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, s
   if (n == H2ServerEvents::kDeferred) return NGHTTP2_ERR_DEFERRED;
   if (n < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (eof && owner(ud).trailers_for_ == stream_id) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  owner(ud).trailers_for_ = 0;
   return static_cast<ssize_t>(n);
 }
 
@@ -202,7 +204,9 @@ bool H2ServerSession::submit_head(std::int32_t stream_id, int status,
 
 bool H2ServerSession::submit_trailers(std::int32_t stream_id, const std::vector<H2Field>& fields) {
   const std::vector<nghttp2_nv> nv = to_nv({}, fields);
-  return nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size()) == 0;
+  const bool ok = nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size()) == 0;
+  if (ok) trailers_for_ = stream_id;
+  return ok;
 }
 
 void H2ServerSession::resume(std::int32_t stream_id) {

@@ -79,6 +79,8 @@ class H2ServerSession {
   // A response head (interim when status < 200); body: a body (or trailers) follows.
   bool submit_head(std::int32_t stream_id, int status, const std::vector<H2Field>& fields,
                    bool body);
+  // Trailers after the body: call from read_response() as it reports the end of the body
+  // (the DATA then goes without END_STREAM, which the trailers carry).
   bool submit_trailers(std::int32_t stream_id, const std::vector<H2Field>& fields);
   void resume(std::int32_t stream_id);
   void reset(std::int32_t stream_id, std::uint32_t error_code);
@@ -94,6 +96,7 @@ class H2ServerSession {
   std::size_t memory_ = 0;
   H2ServerEvents& events_;
   bool flooded_ = false;
+  std::int32_t trailers_for_ = 0;  // the stream whose trailers were just submitted
 
  private:
   nghttp2_session* session_ = nullptr;

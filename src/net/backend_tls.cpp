@@ -10,7 +10,7 @@ namespace ringproxy {
 
 boost::asio::awaitable<std::string> start_backend_tls(BackendStream& stream,
                                                       const UpstreamTlsContext& tls,
-                                                      const HostPort& backend) {
+                                                      const HostPort& backend, bool h2) {
   SSL* ssl = SSL_new(tls.context->native_handle());
   if (ssl == nullptr) co_return "cannot make an SSL: " + openssl_error_reason("out of memory");
   stream.start_tls(ssl);  // the stream owns it from here
@@ -29,7 +29,17 @@ boost::asio::awaitable<std::string> start_backend_tls(BackendStream& stream,
   } else if (tls.verify) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
   }
+  static constexpr unsigned char kH2[] = {2, 'h', '2'};
+  if (h2) SSL_set_alpn_protos(ssl, kH2, sizeof(kH2));
   const auto [hec, error] = co_await tls_handshake(stream.tls());
+  if (!hec && h2) {
+    const unsigned char* chosen = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(ssl, &chosen, &length);
+    if (length != 2 || chosen[0] != 'h' || chosen[1] != '2') {
+      co_return "the backend did not agree to HTTP/2 (ALPN h2)";
+    }
+  }
   if (!hec) co_return std::string();
   const long verify = SSL_get_verify_result(ssl);
   if (tls.verify && verify != X509_V_OK) {

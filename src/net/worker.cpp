@@ -172,6 +172,7 @@ const std::shared_ptr<const Snapshot>& Worker::snapshot() {
       }
     }
     pool_.retain_only(live);
+    if (h2_pool_) h2_pool_->retain_only(live);
     retain_redis_links(fresh);
   }
   return current_->snapshot;

@@ -76,6 +76,16 @@ struct SnapshotHold {
 
 // One event loop. Everything here runs on the worker's own thread; other threads reach it only
 // through post() (begin_drain, stop, start_listener, stop_listener) and active_sessions().
+// A worker's multiplexed backend connections (HTTP/2 to backends), made by a higher layer on
+// first use and owned by the worker, which closes them after a reload removed their backends.
+// Worker thread only.
+class MultiplexedPool {
+ public:
+  virtual ~MultiplexedPool() = default;
+  // Closes the connections of backends whose slot is not live.
+  virtual void retain_only(const std::vector<bool>& live_slots) = 0;
+};
+
 class Worker {
  public:
   Worker(const WorkerShared& shared, unsigned index);
@@ -124,6 +134,8 @@ class Worker {
   // links to addresses the current snapshot no longer names are dropped when it changes.
   RedisLink& redis(const HostPort& address);
   UpstreamPool& pool() { return pool_; }
+  // The HTTP/2 backend connections (null until an h2/h2c upstream is first used).
+  std::unique_ptr<MultiplexedPool>& h2_pool() { return h2_pool_; }
   // Client connections waiting without a session (see ConnectionPark).
   ConnectionPark& park() { return park_; }
   const ConnectionPark& park() const { return park_; }
@@ -194,6 +206,7 @@ class Worker {
   };
   std::vector<Listener> acceptors_;
   UpstreamPool pool_;
+  std::unique_ptr<MultiplexedPool> h2_pool_;
   ConnectionPark park_;
   WorkerTimer deadline_tick_;
   bool ticking_ = false;

@@ -267,6 +267,10 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
   if (n == 0 && p.out_shut && p.out_off == p.out.size()) x.response->end_of_input();
   if (x.response->done()) {
     *eof = true;
+    // A chunked response's trailers (gRPC's status) end the stream after the DATA.
+    if (const auto& trailers = x.response->trailers(); !trailers.empty()) {
+      session_.submit_trailers(stream_id, trailers);
+    }
     return static_cast<long>(n);
   }
   if (n > 0) return static_cast<long>(n);

@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <array>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,7 +20,9 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <vector>
 
+#include "http/h2_client_session.hpp"
 #include "log/log.hpp"
 #include "net/backend_endpoint.hpp"
 #include "net/tls_context.hpp"
@@ -41,16 +44,60 @@ struct HealthCheckers::Checker {
   HealthCheckConfig config;
   std::optional<UpstreamTlsConfig> tls;             // the upstream's tls: checks go over TLS too
   std::unique_ptr<asio::ssl::context> tls_context;  // made at the first check
+  UpstreamProtocol protocol;                        // h2/h2c: checks speak HTTP/2 too
   asio::steady_timer timer;
   bool stopped = false;
 
   Checker(asio::io_context& ctx, std::shared_ptr<BackendState> b, HealthCheckConfig c,
-          std::optional<UpstreamTlsConfig> t)
-      : backend(std::move(b)), config(std::move(c)), tls(std::move(t)), timer(ctx) {}
+          std::optional<UpstreamTlsConfig> t, UpstreamProtocol p)
+      : backend(std::move(b)), config(std::move(c)), tls(std::move(t)), protocol(p), timer(ctx) {}
+
+  // The GET over stream as one HTTP/2 stream (h2, h2c upstreams): its status, or 0 with *why.
+  template <class Stream>
+  asio::awaitable<int> ask_h2(Stream& stream, std::string* why) {
+    const auto request = std::make_shared<H2Stream>();
+    H2ClientSession session;
+    const std::string authority = backend->address.to_string();
+    const auto nv = [](std::string_view name, std::string_view value) {
+      return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                        reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                        value.size(), NGHTTP2_NV_FLAG_NONE};
+    };
+    const std::vector<nghttp2_nv> nva{nv(":method", "GET"), nv(":scheme", tls ? "https" : "http"),
+                                      nv(":authority", authority), nv(":path", config.path),
+                                      nv("user-agent", "ringproxy-health")};
+    session.submit(request, nva, false);
+    std::array<std::uint8_t, 16384> buffer;
+    for (;;) {
+      for (auto out = session.output(); !out.empty(); out = session.output()) {
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), use_nothrow);
+        if (wec) {
+          *why = "write: " + wec.message();
+          co_return 0;
+        }
+        session.sent(out.size());
+      }
+      if (request->head) co_return request->status;
+      if (request->closed) {
+        *why = "HTTP/2 stream closed before a response";
+        co_return 0;
+      }
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(buffer), use_nothrow);
+      if (rec) {
+        *why = "read: " + rec.message();
+        co_return 0;
+      }
+      if (!session.receive(buffer.data(), n)) {
+        *why = "HTTP/2 protocol error";
+        co_return 0;
+      }
+    }
+  }
 
   // The GET over stream: the response's status, or 0 with *why.
   template <class Stream>
   asio::awaitable<int> ask(Stream& stream, std::string* why) {
+    if (protocol != UpstreamProtocol::http1) co_return co_await ask_h2(stream, why);
     const std::string request = "GET " + config.path +
                                 " HTTP/1.1\r\nHost: " + backend->address.to_string() +
                                 "\r\nUser-Agent: ringproxy-health\r\nConnection: close\r\n\r\n";
@@ -79,6 +126,8 @@ struct HealthCheckers::Checker {
     boost::system::error_code not_ip;
     asio::ip::make_address(name, not_ip);
     if (not_ip) SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    if (protocol == UpstreamProtocol::h2) SSL_set_alpn_protos(stream.native_handle(), kH2, 3);
     if (tls->verify) stream.set_verify_callback(asio::ssl::host_name_verification(name));
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_nothrow);
     if (hec) {
@@ -157,12 +206,12 @@ void HealthCheckers::sync(const Snapshot& snapshot) {
           it->second->config.healthy_threshold == up.config->health_check->healthy_threshold &&
           it->second->config.unhealthy_threshold == up.config->health_check->unhealthy_threshold &&
           it->second->config.expected_status == up.config->health_check->expected_status &&
-          it->second->tls == up.config->tls) {
+          it->second->tls == up.config->tls && it->second->protocol == up.config->protocol) {
         next.emplace(backend->identity, it->second);  // unchanged: keeps running and its state
         continue;
       }
-      auto checker =
-          std::make_shared<Checker>(context_, backend, *up.config->health_check, up.config->tls);
+      auto checker = std::make_shared<Checker>(context_, backend, *up.config->health_check,
+                                               up.config->tls, up.config->protocol);
       next.emplace(backend->identity, checker);
       asio::co_spawn(context_, check_loop(checker), asio::detached);
     }

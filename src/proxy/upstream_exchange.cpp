@@ -112,10 +112,14 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
     // A bad or oversized first chunk is refused before the head reaches any backend.
     if (auto end = co_await check_first_chunk()) co_return *end;
   }
-  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0) {
+  // To an HTTP/2 backend a chunked body streams from its first byte: it may be a stream of
+  // messages the backend answers as they come (gRPC), and a slow one pins no connection.
+  if (!conn_.request_->is_done() && ctx_.request_buffer_bytes > 0 &&
+      (ucfg_.protocol == UpstreamProtocol::http1 || !conn_.request_->chunked())) {
     if (auto end = co_await buffer_body()) co_return *end;
   }
   begin();
+  if (ucfg_.protocol != UpstreamProtocol::http1) co_return co_await run_h2();
   // The steady path (a pooled connection, a response whose body came with its head) makes
   // no coroutine frame beyond this one: every step is tried at once, and only what has to
   // wait goes through the reactor or a helper coroutine.
@@ -225,7 +229,8 @@ asio::awaitable<bool> UpstreamExchange<Stream>::connect_tls(UpstreamConnection& 
   std::string failure = "no TLS context for the upstream";
   if (tls != nullptr) {
     conn_.upstream_ = &c;  // the connect deadline covers the handshake
-    failure = co_await start_backend_tls(c.stream, *tls, backend.address);
+    failure = co_await start_backend_tls(c.stream, *tls, backend.address,
+                                         ucfg_.protocol == UpstreamProtocol::h2);
     conn_.upstream_ = nullptr;
   }
   if (failure.empty()) co_return true;

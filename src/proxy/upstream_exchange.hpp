@@ -144,6 +144,10 @@ class UpstreamExchange {
   // No backend answered: 503 (none could take it), 504 or 502.
   boost::asio::awaitable<RequestEnd> answer_no_backend();
   RelayBuffer& relay();
+  // HTTP/2 to the backend (upstream protocol "h2"/"h2c"): each attempt is one stream on the
+  // worker's shared connections (H2Leg, upstream_h2*.cpp).
+  class H2Leg;
+  boost::asio::awaitable<RequestEnd> run_h2();
 
   // One attempt's hold on a connection: this worker's in-flight count for the backend (the
   // lease holds the shared one bounded loads need), and the connection a passed deadline
