@@ -12,8 +12,9 @@ namespace {
 constexpr std::int32_t kStreamWindow = 256 * 1024;
 constexpr std::int32_t kConnectionWindow = 16 * 1024 * 1024;
 constexpr std::size_t kMaxResponseFieldBytes = 64 * 1024;
-constexpr std::size_t kOutputBatch = 64 * 1024;    // bytes framed per output() at most
-constexpr std::uint32_t kAssumedMaxStreams = 100;  // until the backend's SETTINGS say
+constexpr std::size_t kOutputBatch = 64 * 1024;      // bytes framed per output() at most
+constexpr std::size_t kUploadCompactAt = 64 * 1024;  // framed upload bytes dropped from the front
+constexpr std::uint32_t kAssumedMaxStreams = 100;    // until the backend's SETTINGS say
 
 H2Stream* stream_of(nghttp2_session* session, std::int32_t id) {
   return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session, id));
@@ -126,6 +127,11 @@ struct H2ClientSession::Access {
       s->upload.clear();
       s->upload_taken = 0;
       if (s->upload_end) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (s->upload_taken >= kUploadCompactAt) {
+      // The client's reads keep appending while frames take from the front: drop what was
+      // framed, or the string grows with the whole body.
+      s->upload.erase(0, s->upload_taken);
+      s->upload_taken = 0;
     }
     notify(s->on_upload);
     return static_cast<ssize_t>(n);

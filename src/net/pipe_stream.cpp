@@ -30,11 +30,21 @@ void PipeState::reset() {
 
 void PipeState::consumed_output(std::size_t n) {
   out_off += n;
-  if (out_off == out.size()) {
-    out.clear();
-    out_off = 0;
-  }
+  drop_taken(out, out_off);
   writer.notify();
+}
+
+// Drops a queue's taken front: all of it when all was taken, else once it is large, so that a
+// queue appended to while it is read never grows with the whole body.
+void PipeState::drop_taken(std::string& queue, std::size_t& off) {
+  constexpr std::size_t kCompactAt = 64 * 1024;
+  if (off == queue.size()) {
+    queue.clear();
+    off = 0;
+  } else if (off >= kCompactAt) {
+    queue.erase(0, off);
+    off = 0;
+  }
 }
 
 std::size_t PipeStream::read_into(char* data, std::size_t size, boost::system::error_code& ec) {
@@ -50,6 +60,7 @@ std::size_t PipeStream::read_into(char* data, std::size_t size, boost::system::e
   }
   std::memcpy(data, s.in.data() + s.in_off, n);
   s.in_off += n;
+  PipeState::drop_taken(s.in, s.in_off);
   if (s.events != nullptr) s.events->request_bytes_read(s.id, n);
   return n;
 }

@@ -107,6 +107,8 @@ struct PipeState {
   void reset();
   // Response bytes the session took (room again for the pipeline's writes).
   void consumed_output(std::size_t n);
+  // Drops a queue's front that was already taken (see pipe_stream.cpp).
+  static void drop_taken(std::string& queue, std::size_t& off);
 
   PipeWaiter::Executor ex;
   std::uint32_t id;

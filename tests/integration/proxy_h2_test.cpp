@@ -82,6 +82,32 @@ TEST_F(H2Test, CurlWithPriorKnowledgeIsProxiedToTheHttp11Origin) {
   EXPECT_EQ(metric_text("ringproxy_h2_streams_total"), "3");
 }
 
+// Large bodies both ways hold no more than windows' worth in the proxy: the in-memory queues
+// between a stream and its pipeline drop what was taken, they do not grow with the body.
+TEST_F(H2Test, LargeBodiesBothWaysStreamThroughBoundedMemory) {
+  start_origins(1);
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port());
+  ASSERT_EQ(run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                  "%{http_code}", base + "/warm"})
+                .output,
+            "200");
+  const long before = proxy_->rss_kb();
+  constexpr std::size_t kBytes = 48u << 20;
+  const std::string upload = file("upload48.bin");
+  std::ofstream(upload, std::ios::binary) << std::string(kBytes, 'u');
+  const auto post = run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "--data-binary",
+                                          "@" + upload, base + "/sink"});
+  EXPECT_TRUE(contains(post.output, "body-bytes: " + std::to_string(kBytes) + "\n"))
+      << post.output.substr(0, 500);
+  const auto big =
+      run("/usr/bin/curl", {"-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                            "%{size_download}", base + "/big?bytes=" + std::to_string(kBytes)});
+  EXPECT_EQ(big.output, std::to_string(kBytes));
+  const long grown_mb = (proxy_->peak_rss_kb() - before) / 1024;
+  EXPECT_LT(grown_mb, 24) << "the proxy's memory grew with the bodies";
+}
+
 TEST_F(H2Test, PriorKnowledgeIsRefusedWithoutH2c) {
   start_origins(1);
   ASSERT_TRUE(start_proxy());
