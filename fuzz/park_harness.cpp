@@ -79,7 +79,11 @@ ParkHarness::ParkHarness(bool repark_on_wake)
     : repark_on_wake_(repark_on_wake),
       park_(
           context_.get_executor(),
-          [this](WorkerSocket s, std::optional<Clock::time_point> d) { on_wake(std::move(s), d); },
+          [this](WorkerSocket s, std::optional<Clock::time_point> d,
+                 std::unique_ptr<ParkedTls> tls) {
+            if (tls) std::abort();  // only plain TCP connections are parked here
+            on_wake(std::move(s), d);
+          },
           [this] { ++closed_calls_; }) {
   conns_.reserve(kMaxConnections);
 }
