@@ -53,10 +53,13 @@ struct Node {
   Node* next;
 };
 
-// The shared list of a class and the span it carves new blocks from.
+// The shared list of a class and the span it carves new blocks from. Blocks in use are the
+// ones carved less the ones in lists (this one and the threads').
 struct Central {
   std::mutex mutex;
   Node* head = nullptr;
+  std::size_t listed = 0;  // blocks in head's list
+  std::size_t carved = 0;
   char* bump = nullptr;
   char* bump_end = nullptr;
 };
@@ -66,8 +69,8 @@ enum : std::uint8_t { kUnregistered = 0, kLive = 1, kDead = 2 };
 // One thread's lists; constant-initialized, so a thread_local of it costs no guard.
 struct ThreadCache {
   std::array<Node*, kClasses> head{};
-  std::array<std::uint32_t, kClasses> count{};
-  std::atomic<std::int64_t> in_use{0};  // written by its thread only, read by bytes_in_use
+  // Written by its thread only, read by bytes_in_use.
+  std::array<std::atomic<std::uint32_t>, kClasses> count{};
   ThreadCache* prev = nullptr;
   ThreadCache* next = nullptr;
   std::uint8_t state = kUnregistered;
@@ -84,12 +87,12 @@ std::size_t g_used = 0;       // under g_region_mutex
 std::uint8_t g_span_class[kRegionSize >> kSpanShift];  // set before a span's blocks leave
 
 std::mutex g_threads_mutex;
-ThreadCache* g_threads = nullptr;           // under g_threads_mutex
-std::atomic<std::int64_t> g_orphan_bytes{0};  // in use by threads gone or not registered
+ThreadCache* g_threads = nullptr;  // under g_threads_mutex
 pthread_key_t g_exit_key;
 
-void add_in_use(ThreadCache& tc, std::int64_t bytes) {
-  tc.in_use.store(tc.in_use.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+void add_count(ThreadCache& tc, int c, std::int64_t delta) {
+  const auto count = static_cast<std::int64_t>(tc.count[c].load(std::memory_order_relaxed));
+  tc.count[c].store(static_cast<std::uint32_t>(count + delta), std::memory_order_relaxed);
 }
 
 // Moves the first n blocks of a thread's class list to the shared list.
@@ -98,22 +101,22 @@ void add_in_use(ThreadCache& tc, std::int64_t bytes) {
   Node* last = first;
   for (std::uint32_t i = 1; i < n; ++i) last = last->next;
   tc.head[c] = last->next;
-  tc.count[c] -= n;
   std::lock_guard lock(g_central[c].mutex);
+  add_count(tc, c, -static_cast<std::int64_t>(n));
   last->next = g_central[c].head;
   g_central[c].head = first;
+  g_central[c].listed += n;
 }
 
 void thread_exit(void* arg) {
   auto& tc = *static_cast<ThreadCache*>(arg);
-  for (int c = 0; c < kClasses; ++c) {
-    if (tc.count[c] > 0) hand_over(tc, c, tc.count[c]);
-  }
   std::lock_guard lock(g_threads_mutex);
+  for (int c = 0; c < kClasses; ++c) {
+    const std::uint32_t n = tc.count[c].load(std::memory_order_relaxed);
+    if (n > 0) hand_over(tc, c, n);
+  }
   (tc.prev != nullptr ? tc.prev->next : g_threads) = tc.next;
   if (tc.next != nullptr) tc.next->prev = tc.prev;
-  g_orphan_bytes.fetch_add(tc.in_use.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  tc.in_use.store(0, std::memory_order_relaxed);
   tc.state = kDead;  // its later releases go to the shared lists
 }
 
@@ -155,6 +158,7 @@ Node* take_from_central(int c, std::uint32_t n, std::uint32_t* got) {
     first = node;
     ++i;
   }
+  central.listed -= i;
   while (i < n) {
     if (central.bump == central.bump_end) {
       central.bump = new_span(c);
@@ -166,6 +170,7 @@ Node* take_from_central(int c, std::uint32_t n, std::uint32_t* got) {
     }
     auto* node = reinterpret_cast<Node*>(central.bump);
     central.bump += size;
+    ++central.carved;
     node->next = first;
     first = node;
     ++i;
@@ -182,13 +187,9 @@ Node* take_from_central(int c, std::uint32_t n, std::uint32_t* got) {
   const std::uint32_t want = tc.state == kLive ? kCacheLimit[c] / 2 : 1;
   Node* list = take_from_central(c, want, &got);
   if (list == nullptr) return std::malloc(bytes);  // the range is full
-  if (tc.state != kLive) {
-    g_orphan_bytes.fetch_add(kClassSize[c], std::memory_order_relaxed);
-    return list;
-  }
+  if (tc.state != kLive) return list;
   tc.head[c] = list->next;
-  tc.count[c] = got - 1;
-  add_in_use(tc, kClassSize[c]);
+  add_count(tc, c, got - 1);
   return list;
 }
 
@@ -198,14 +199,13 @@ Node* take_from_central(int c, std::uint32_t n, std::uint32_t* got) {
   if (tc.state == kLive) {
     node->next = tc.head[c];
     tc.head[c] = node;
-    ++tc.count[c];
-    add_in_use(tc, -static_cast<std::int64_t>(kClassSize[c]));
+    add_count(tc, c, 1);
     return;
   }
-  g_orphan_bytes.fetch_sub(kClassSize[c], std::memory_order_relaxed);
   std::lock_guard lock(g_central[c].mutex);
   node->next = g_central[c].head;
   g_central[c].head = node;
+  ++g_central[c].listed;
 }
 
 }  // namespace
@@ -230,13 +230,13 @@ void* SmallAlloc::allocate(std::size_t bytes) {
   Node* node = tc.head[c];
   if (node == nullptr) return allocate_slow(tc, c, bytes);
   tc.head[c] = node->next;
-  --tc.count[c];
-  add_in_use(tc, kClassSize[c]);
+  add_count(tc, c, -1);
   return node;
 }
 
 
 void SmallAlloc::release(void* block) {
+  if (block == nullptr) return;  // OpenSSL's frees are often of nothing
   const auto offset = reinterpret_cast<std::uintptr_t>(block) -
                       reinterpret_cast<std::uintptr_t>(g_base.load(std::memory_order_relaxed));
   if (offset >= g_size.load(std::memory_order_relaxed)) {
@@ -252,8 +252,9 @@ void SmallAlloc::release(void* block) {
   }
   node->next = tc.head[c];
   tc.head[c] = node;
-  add_in_use(tc, -static_cast<std::int64_t>(kClassSize[c]));
-  if (++tc.count[c] > kCacheLimit[c]) hand_over(tc, c, kCacheLimit[c] / 2);
+  const std::uint32_t count = tc.count[c].load(std::memory_order_relaxed) + 1;
+  tc.count[c].store(count, std::memory_order_relaxed);
+  if (count > kCacheLimit[c]) hand_over(tc, c, kCacheLimit[c] / 2);
 }
 
 void* SmallAlloc::reallocate(void* block, std::size_t bytes) {
@@ -283,10 +284,16 @@ std::size_t SmallAlloc::block_size(const void* block) {
 
 std::size_t SmallAlloc::bytes_in_use() {
   std::lock_guard lock(g_threads_mutex);
-  std::int64_t total = g_orphan_bytes.load(std::memory_order_relaxed);
-  for (const ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
-    total += tc->in_use.load(std::memory_order_relaxed);
+  std::int64_t total = 0;
+  for (int c = 0; c < kClasses; ++c) {
+    std::lock_guard central(g_central[c].mutex);  // no hand-over meanwhile
+    auto blocks = static_cast<std::int64_t>(g_central[c].carved - g_central[c].listed);
+    for (const ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
+      blocks -= tc->count[c].load(std::memory_order_relaxed);
+    }
+    total += blocks * kClassSize[c];
   }
+  // Blocks a thread is taking from the shared list may be counted for a moment.
   return total > 0 ? static_cast<std::size_t>(total) : 0;
 }
 
