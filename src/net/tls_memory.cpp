@@ -14,7 +14,9 @@ void* tls_malloc(std::size_t bytes, const char* /*file*/, int /*line*/) {
 void* tls_realloc(void* block, std::size_t bytes, const char* /*file*/, int /*line*/) {
   return SmallAlloc::reallocate(block, bytes);
 }
-void tls_free(void* block, const char* /*file*/, int /*line*/) { SmallAlloc::release(block); }
+void tls_free(void* block, const char* /*file*/, int /*line*/) {
+  SmallAlloc::release(block);
+}
 
 }  // namespace
 

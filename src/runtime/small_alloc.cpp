@@ -15,14 +15,17 @@ namespace ringproxy {
 
 namespace {
 
-// Size classes: 16-byte steps to 256, 32-byte steps to 512, 64-byte steps to 1024.
-constexpr int kClasses = 32;
+// Size classes: 16-byte steps to 256, 32-byte steps to 512, 64-byte steps to 2048, 128-byte
+// steps to 4096, 256-byte steps to 8192 (no class wastes more than 1/16 of a block past 256).
+constexpr int kClasses = 80;
 constexpr std::array<std::uint32_t, kClasses> kClassSize = [] {
   std::array<std::uint32_t, kClasses> sizes{};
   int i = 0;
   for (std::uint32_t s = 16; s <= 256; s += 16) sizes[i++] = s;
   for (std::uint32_t s = 288; s <= 512; s += 32) sizes[i++] = s;
-  for (std::uint32_t s = 576; s <= 1024; s += 64) sizes[i++] = s;
+  for (std::uint32_t s = 576; s <= 2048; s += 64) sizes[i++] = s;
+  for (std::uint32_t s = 2176; s <= 4096; s += 128) sizes[i++] = s;
+  for (std::uint32_t s = 4352; s <= 8192; s += 256) sizes[i++] = s;
   return sizes;
 }();
 static_assert(kClassSize[kClasses - 1] == SmallAlloc::kMaxSmall);
@@ -36,10 +39,11 @@ constexpr std::array<std::uint8_t, SmallAlloc::kMaxSmall / 16 + 1> kClassOf = []
   }
   return of;
 }();
-// A thread keeps up to kCacheLimit blocks of a class (about 32 KiB), then hands half over.
+// A thread keeps up to kCacheLimit blocks of a class (about 32 KiB, at least 4 blocks), then
+// hands half over.
 constexpr std::array<std::uint32_t, kClasses> kCacheLimit = [] {
   std::array<std::uint32_t, kClasses> limits{};
-  for (int c = 0; c < kClasses; ++c) limits[c] = std::clamp(32768u / kClassSize[c], 32u, 512u);
+  for (int c = 0; c < kClasses; ++c) limits[c] = std::clamp(32768u / kClassSize[c], 4u, 512u);
   return limits;
 }();
 
@@ -82,8 +86,8 @@ std::atomic<char*> g_base{nullptr};
 std::atomic<std::size_t> g_size{0};  // 0 until reserved: no pointer is then ours
 std::array<Central, kClasses> g_central;
 std::mutex g_region_mutex;
-std::size_t g_committed = 0;  // under g_region_mutex
-std::size_t g_used = 0;       // under g_region_mutex
+std::size_t g_committed = 0;                           // under g_region_mutex
+std::size_t g_used = 0;                                // under g_region_mutex
 std::uint8_t g_span_class[kRegionSize >> kSpanShift];  // set before a span's blocks leave
 
 std::mutex g_threads_mutex;
@@ -213,8 +217,8 @@ Node* take_from_central(int c, std::uint32_t n, std::uint32_t* got) {
 bool SmallAlloc::reserve() {
   static const bool reserved = [] {
     if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
-    void* base = mmap(nullptr, kRegionSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    void* base =
+        mmap(nullptr, kRegionSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return false;
     g_base.store(static_cast<char*>(base), std::memory_order_relaxed);
     g_size.store(kRegionSize, std::memory_order_release);
@@ -233,7 +237,6 @@ void* SmallAlloc::allocate(std::size_t bytes) {
   add_count(tc, c, -1);
   return node;
 }
-
 
 void SmallAlloc::release(void* block) {
   if (block == nullptr) return;  // OpenSSL's frees are often of nothing
@@ -273,7 +276,9 @@ void* SmallAlloc::reallocate(void* block, std::size_t bytes) {
   return moved;
 }
 
-bool SmallAlloc::owns(const void* block) { return block_size(block) != 0; }
+bool SmallAlloc::owns(const void* block) {
+  return block_size(block) != 0;
+}
 
 std::size_t SmallAlloc::block_size(const void* block) {
   const auto offset = reinterpret_cast<std::uintptr_t>(block) -

@@ -12,7 +12,7 @@ namespace ringproxy {
 // grow past their bound hand half to a shared list under a mutex per size class).
 class SmallAlloc {
  public:
-  static constexpr std::size_t kMaxSmall = 1024;
+  static constexpr std::size_t kMaxSmall = 8192;
 
   // Reserves the address range the small blocks come from (address space only: memory is
   // committed as spans are needed). Before it, and if it fails, every block is malloc's.
