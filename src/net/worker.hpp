@@ -213,7 +213,7 @@ class Worker {
   struct Listener {
     HostPort address;  // as configured
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
-    TlsListenerCounters* tls = nullptr;  // set on a TLS listener
+    TlsListenerCounters* tls = nullptr;    // set on a TLS listener
     boost::asio::ip::tcp::endpoint local;  // where it is bound
   };
   void add_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor,
