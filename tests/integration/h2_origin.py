@@ -191,10 +191,12 @@ class Conn:
 
     async def run(self):
         STATS["connections"] += 1
-        if self.opts["max_streams"]:
-            self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.opts["max_streams"]})
         self.h2.initiate_connection()
+        if self.opts["max_streams"]:
+            # In force once the peer acknowledges it: the streams it opened before it knew
+            # are served (h2 would count them against an initial value and fail).
+            self.h2.update_settings(
+                {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.opts["max_streams"]})
         self.flush()
         heads = {}
         while True:
