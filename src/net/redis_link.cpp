@@ -162,7 +162,9 @@ void RedisLink::tick() {
     drop();
   }
   ticking_ = false;
-  if (context_ != nullptr || !in_flight_.empty()) arm_tick();
+  // Only a connection being made or a command in flight can get stuck: an idle link does not
+  // wake its worker (send() arms the tick again).
+  if ((context_ != nullptr && !connected_) || !in_flight_.empty()) arm_tick();
 }
 
 void RedisLink::arm_tick() {

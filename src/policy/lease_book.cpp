@@ -29,7 +29,7 @@ struct Entry {
   std::uint64_t fetch_id = 0;
   LeaseWaiters waiters;
 
-  // Unused for idle_ns: dropping it (and so the slices out) only admits less.
+  // Unused for idle_ns: its slices out cannot be spent; dropping it only admits less.
   bool idle(std::int64_t now, std::int64_t idle_ns) const {
     return fetch_id == 0 && waiters.empty() && last_used != kNever && now - last_used > idle_ns;
   }
@@ -133,7 +133,13 @@ LeaseTake LeaseBook::take_shared(std::uint64_t key, std::int64_t now, bool redis
   }
   Entry& e = it->second;
   if (slice != nullptr) e.take_back(*slice);
-  if (e.idle(now, rule_.idle_ns)) e = Entry{};  // a lease this old is dropped, as if evicted
+  // Unused for idle_ns: no slice out can be spent any more. They are let go (a new epoch: their
+  // returns change nothing), which only admits less; the book's own tokens stay, so a client
+  // back after a pause spends them without waiting for Redis (sweeps bound the memory).
+  if (e.idle(now, rule_.idle_ns)) {
+    e.lent = 0;
+    e.epoch = 0;
+  }
   if (e.epoch == 0) e.epoch = ++shard.next_epoch;
   e.last_used = std::max(e.last_used, now);
   if (slice != nullptr) e.cut(*slice, 0, now);  // empty until a token is spent below

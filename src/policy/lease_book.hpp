@@ -18,7 +18,7 @@ namespace ringproxy {
 struct LeaseRule {
   std::uint64_t lease_tokens = 1;  // asked for at a time: max(1, floor(lease x burst))
   std::uint64_t low_water = 0;     // a busy client's next lease is asked for at this many left
-  std::int64_t idle_ns = 1'000'000'000;   // an entry unused this long is dropped
+  std::int64_t idle_ns = 1'000'000'000;   // unused this long: slices out expire, sweeps drop it
   std::int64_t retry_ns = 50'000'000;     // after a failed fetch, Redis is not asked for this long
   std::int64_t stale_ns = 2'000'000'000;  // a fetch unanswered this long counts as failed
   std::size_t max_clients = 1000000;      // entries kept, about (per shard: a 64th of it)

@@ -148,7 +148,7 @@ TEST(LeaseBook, AFetchNeverAnsweredIsGivenUpAfterStaleNsAndALateAnswerStillCount
   EXPECT_TRUE(book.add_waiter(6, waiter));
 }
 
-TEST(LeaseBook, IdleLeasesAreDroppedAndMemoryIsBounded) {
+TEST(LeaseBook, IdleLeasesAreKeptUntilSweptAndMemoryIsBounded) {
   LeaseRule rule = rule_of(0.1, 50);
   rule.max_clients = 64;
   LeaseBook book(rule, 0);  // one shard: the bound is exact
@@ -157,10 +157,20 @@ TEST(LeaseBook, IdleLeasesAreDroppedAndMemoryIsBounded) {
     book.granted(k, t.fetch_id, 5, 0, 0ns, kT0);
     ASSERT_LE(book.size(), 64u);
   }
-  // An old lease is dropped, not spent: its client asks Redis again.
-  LeaseTake t = book.take(1000, kT0 + rule.idle_ns + 1, true);
+  // An idle lease is still this instance's, unspent: its client, back after a pause, spends it
+  // without asking Redis (nor waiting for it).
+  const std::int64_t later = kT0 + rule.idle_ns + 1;
+  LeaseTake t = book.take(1000, later, true);
+  EXPECT_EQ(t.verdict, LeaseVerdict::allow);
+  EXPECT_FALSE(t.fetch);
+  EXPECT_EQ(book.tokens(1000), 4u);
+  // A new client needing room sweeps the idle entries out: theirs ask Redis again.
+  book.take(5000, later, true);
+  EXPECT_LE(book.size(), 64u);
+  t = book.take(999, later, true);
   EXPECT_EQ(t.verdict, LeaseVerdict::wait);
   EXPECT_TRUE(t.fetch);
+  EXPECT_EQ(book.tokens(1000), 4u);  // in use at the sweep: kept
 }
 
 TEST(LeaseBook, ConcurrentTakesNeverSpendMoreThanWasGranted) {
@@ -275,21 +285,26 @@ TEST(LeaseBookLanes, ASliceIsSpentForIdleNsAfterItsCutThenGoesBackKeepingTheLeas
   EXPECT_EQ(book.tokens(9), 1392u + 99u - 100u);
 }
 
-TEST(LeaseBookLanes, ALeaseIdleEverywhereIsDroppedWithItsSlices) {
+TEST(LeaseBookLanes, ALeaseIdleEverywhereKeepsItsTokensButLetsItsSlicesGo) {
   LeaseBook book(lane_rule(1600, 2));
   const std::int64_t idle = book.rule().idle_ns;
   lease_once(book, 9, kT0);
   book.take(9, kT0, true, 0);
   book.take(9, kT0 + kMs, true, 1);
-  // Nobody took for idle_ns after the last cut: no slice can be spent any more, and the
-  // lease is dropped: Redis is asked again.
+  EXPECT_EQ(book.tokens(9), 1398u);
+  EXPECT_EQ(book.lent(9), 200u);
+  // Nobody took for idle_ns after the last cut: no slice can be spent any more. Lane 0's
+  // comes back with its 100 tokens; lane 1's (100, not back) is let go, which only admits less;
+  // the book's tokens stay: no Redis call, no wait.
   const LeaseTake t = book.take(9, kT0 + kMs + idle + 1, true, 0);
-  EXPECT_EQ(t.verdict, LeaseVerdict::wait);
-  EXPECT_TRUE(t.fetch);
-  EXPECT_EQ(book.lent(9), 0u);
-  // Lane 1's slice is of the dropped lease: it is not spent, and its return changes nothing.
-  EXPECT_EQ(book.take(9, kT0 + kMs + idle + 2, true, 1).verdict, LeaseVerdict::wait);
-  EXPECT_EQ(book.tokens(9), 0u);
+  EXPECT_EQ(t.verdict, LeaseVerdict::allow);
+  EXPECT_FALSE(t.fetch);
+  EXPECT_EQ(book.tokens(9), 1398u + 100u - 1u - 100u);  // a new slice of 100 for lane 0
+  EXPECT_EQ(book.lent(9), 100u);
+  // Lane 1's slice is of the old epoch: it is not spent, and its return adds nothing.
+  EXPECT_EQ(book.take(9, kT0 + kMs + idle + 2, true, 1).verdict, LeaseVerdict::allow);
+  EXPECT_EQ(book.tokens(9), 1397u - 1u - 100u);
+  EXPECT_EQ(book.lent(9), 200u);
 }
 
 TEST(LeaseBookLanes, AFullLaneHandsItsSlicesBackAndKeepsItsBound) {
