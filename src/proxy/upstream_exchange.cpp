@@ -109,11 +109,7 @@ void UpstreamExchange<Stream>::fail_attempt() {
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
   if (conn_.request_->chunked() && !conn_.request_->is_done()) {
-    // What tells its trailer fields, when they come, from its head's; any HTTP/1.1 server
-    // takes a chunked request's trailer section, within the head limit.
-    request_trailers_.head.note(conn_.request_->get());
-    request_trailers_.limit = snap_.config().server.max_header_bytes;
-    request_trailers_.pass = true;
+    note_request_head();
     // A bad or oversized first chunk is refused before the head reaches any backend.
     if (auto end = co_await check_first_chunk()) co_return *end;
   }

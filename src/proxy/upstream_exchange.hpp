@@ -80,6 +80,8 @@ class UpstreamExchange {
   // Sends what buffer_body read after the head (chunk-framed for a chunked request); false
   // when the write failed.
   boost::asio::awaitable<bool> send_buffered_body(UpstreamConnection& c);
+  // Notes a chunked request's head fields (before its body is read), for its trailers.
+  void note_request_head();
   // Takes the trailer section of a chunked request read whole out of its message, into
   // request_trailers_.end; false when it is over the head limit.
   bool take_request_trailers();

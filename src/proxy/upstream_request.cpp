@@ -87,6 +87,14 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::buffer_body
 }
 
 template <class Stream>
+void UpstreamExchange<Stream>::note_request_head() {
+  // Any HTTP/1.1 server takes a chunked request's trailer section, within the head limit.
+  request_trailers_.head.note(conn_.request_->get());
+  request_trailers_.limit = snap_.config().server.max_header_bytes;
+  request_trailers_.pass = true;
+}
+
+template <class Stream>
 bool UpstreamExchange<Stream>::take_request_trailers() {
   return take_trailer_section(conn_.request_->get(), request_trailers_.head,
                               request_trailers_.limit, request_trailers_.pass,
@@ -218,6 +226,7 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
 }
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::buffer_body();
+template void UpstreamExchange<TcpStream>::note_request_head();
 template bool UpstreamExchange<TcpStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<TcpStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_body_error(
@@ -232,6 +241,7 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>:
     UpstreamConnection&);
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::buffer_body();
+template void UpstreamExchange<TlsStream>::note_request_head();
 template bool UpstreamExchange<TlsStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<TlsStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_body_error(
@@ -246,6 +256,7 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>:
     UpstreamConnection&);
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::buffer_body();
+template void UpstreamExchange<PipeStream>::note_request_head();
 template bool UpstreamExchange<PipeStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<PipeStream>::send_buffered_body(
     UpstreamConnection&);
