@@ -5,8 +5,10 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
+#include "http/trailer_section.hpp"
 #include "net/message_arena.hpp"
 
 namespace ringproxy::fuzz {
@@ -25,10 +27,9 @@ struct ArenaParser : http::parser<isRequest, http::buffer_body, ArenaAllocator<c
   }
 };
 
-// Feeds the body bytes after the head through the parser in small pieces, as the session's
-// relay does, into a bounded buffer. Any parser error is a refusal, never a crash.
+// The body bytes after the head through the parser in small pieces, into a bounded buffer.
 template <class Parser>
-void drain_body(Parser& parser, std::string_view rest) {
+void drain_body_only(Parser& parser, std::string_view rest) {
   char sink[512];
   while (!parser.is_done()) {
     auto& body = parser.get().body();
@@ -44,6 +45,23 @@ void drain_body(Parser& parser, std::string_view rest) {
     }
     if (ec || (used == 0 && body.size == sizeof sink)) return;
   }
+}
+
+// Feeds the body bytes after the head through the parser in small pieces, as the session's
+// relay does, into a bounded buffer, then takes a chunked body's trailer section out of the
+// message as the relay does (the head's fields left as they were). Any parser error is a
+// refusal, never a crash.
+template <class Parser>
+void drain_body(Parser& parser, std::string_view rest) {
+  HeadFields head;
+  head.note(parser.get());
+  drain_body_only(parser, rest);
+  if (!parser.is_done() || !parser.chunked()) return;
+  std::string end;
+  take_trailer_section(parser.get(), head, 64 * 1024, true, end);
+  std::size_t left = 0;
+  for (auto it = parser.get().begin(); it != parser.get().end(); ++it) ++left;
+  if (left != head.size() || !end.starts_with("0\r\n") || !end.ends_with("\r\n")) __builtin_trap();
 }
 
 }  // namespace ringproxy::fuzz

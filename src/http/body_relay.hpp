@@ -3,6 +3,7 @@
 // chunks when the receiver needs it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -18,10 +19,33 @@
 #include <string_view>
 #include <variant>
 
+#include "http/trailer_section.hpp"
 #include "net/relay_buffer.hpp"
 #include "policy/function_ref.hpp"
 
 namespace ringproxy {
+
+// While it lives, a read through Beast's parser grows buffer to at most kParseBufferCap bytes
+// (or what it holds already, when more). A chunked body's trailer section is parsed only once
+// it is whole in the buffer, and Beast throws (from an I/O handler: the process ends) on a
+// field of 64 KiB or more: with the cap such a section is a buffer_overflow error instead.
+// Body bytes are taken from the buffer as they are parsed, so the cap does not hold a body
+// back. A local of the coroutine that reads; restores the buffer's own limit when it ends.
+template <class Buffer>
+class ParseBufferCap {
+ public:
+  static constexpr std::size_t kParseBufferCap = 64 * 1024 - 1;
+  explicit ParseBufferCap(Buffer& buffer) : buffer_(buffer), saved_(buffer.max_size()) {
+    buffer_.max_size(std::min(saved_, std::max(buffer_.size(), kParseBufferCap)));
+  }
+  ~ParseBufferCap() { buffer_.max_size(saved_); }
+  ParseBufferCap(const ParseBufferCap&) = delete;
+  ParseBufferCap& operator=(const ParseBufferCap&) = delete;
+
+ private:
+  Buffer& buffer_;
+  std::size_t saved_;
+};
 
 // How writing a piece of a body ended.
 enum class PieceWrite {
@@ -31,34 +55,34 @@ enum class PieceWrite {
 };
 
 // Writes one piece of a relayed body, after head (when not empty), in one gather write: as is,
-// or framed as a chunk when chunked (with the last chunk after it when last). Nothing to write
+// or framed as a chunk when chunked, with end after it (the last chunk and trailer section,
+// take_trailer_section's; empty while the body goes on). Nothing to write
 // is no write. With answered (it reads what the receiver said, if anything, at once: true when
 // it did), a write that has to wait also ends when the receiver speaks (a backend answering
 // before it read the whole request).
 template <class Stream>
 boost::asio::awaitable<PieceWrite> write_body_piece(Stream& stream, std::string_view head,
                                                     const char* data, std::size_t n, bool chunked,
-                                                    bool last,
+                                                    std::string_view end,
                                                     FunctionRef<bool()>* answered = nullptr) {
   namespace asio = boost::asio;
   using namespace boost::asio::experimental::awaitable_operators;
   static constexpr std::string_view kCrlf = "\r\n";
-  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   std::array<asio::const_buffer, 5> pieces;
   std::size_t count = 0;
   char size_line[2 * sizeof(std::size_t) + 2];
   if (!head.empty()) pieces[count++] = asio::buffer(head.data(), head.size());
   if (n > 0) {
     if (chunked) {
-      auto [end, ec] = std::to_chars(size_line, size_line + sizeof(size_line) - 2, n, 16);
-      *end++ = '\r';
-      *end++ = '\n';
-      pieces[count++] = asio::buffer(size_line, static_cast<std::size_t>(end - size_line));
+      auto [line_end, ec] = std::to_chars(size_line, size_line + sizeof(size_line) - 2, n, 16);
+      *line_end++ = '\r';
+      *line_end++ = '\n';
+      pieces[count++] = asio::buffer(size_line, static_cast<std::size_t>(line_end - size_line));
     }
     pieces[count++] = asio::buffer(data, n);
     if (chunked) pieces[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
   }
-  if (chunked && last) pieces[count++] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+  if (chunked && !end.empty()) pieces[count++] = asio::buffer(end.data(), end.size());
   if (count == 0) co_return PieceWrite::done;
   const std::span<const asio::const_buffer> buffers(pieces.data(), count);
   boost::system::error_code ec;
@@ -134,15 +158,18 @@ boost::asio::awaitable<bool> read_source_or_answer(Source& source, Buffer& buffe
 
 // Relays the body of parser's message (its head already parsed) from source, read through
 // buffer, to sink: piece by piece through relay, framed as chunks when chunked, after head
-// (written with the first piece; may be empty). bytes counts the body bytes relayed. Ends when
-// the parser is done or a side fails. With answered (see read_source_or_answer), every wait
-// (for the source's next bytes, for the sink to take more) also ends when the sink speaks: a
-// backend's early response (RFC 9112 §9.5), out.answered. Both streams on one worker thread.
+// (written with the first piece; may be empty), a chunked message's trailer section after the
+// last chunk as trailers says (over its limit: a header_limit read error, the end unwritten).
+// bytes counts the body bytes relayed. Ends when the parser is done or a side fails. With answered
+// (see read_source_or_answer), every wait (for the source's next bytes, for the sink to take more)
+// also ends when the sink speaks: a backend's early response (RFC 9112 §9.5), out.answered. Both
+// streams on one worker thread.
 template <class Source, class Buffer, class Parser, class Sink>
 boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, Parser& parser,
                                                 Sink& sink, RelayBuffer& relay,
                                                 std::string_view head, bool chunked,
                                                 RelayDeadlines deadlines, std::uint64_t& bytes,
+                                                TrailerRelay& trailers,
                                                 FunctionRef<bool()>* answered = nullptr) {
   namespace http = boost::beast::http;
   constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -160,6 +187,7 @@ boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, 
       body.data = relay.data();
       body.size = relay.size();
       deadlines.arm(deadlines.read);
+      const ParseBufferCap<Buffer> cap(buffer);
       auto [ec, read] = co_await http::async_read_some(source, buffer, parser, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -169,10 +197,21 @@ boost::asio::awaitable<RelayOutcome> relay_body(Source& source, Buffer& buffer, 
       n = relay.size() - body.size;
       bytes += n;
     }
+    std::string_view end;
+    if (parser.is_done()) {
+      end = kLastChunk;
+      if (parser.chunked()) {
+        if (!take_trailer_section(parser.get(), trailers.head, trailers.limit, trailers.pass,
+                                  trailers.end)) {
+          out.read_error = http::error::header_limit;
+          co_return out;
+        }
+        end = trailers.end;
+      }
+    }
     deadlines.arm(deadlines.write);
-    const bool last = parser.is_done();
     const PieceWrite wrote = co_await write_body_piece(sink, out.wrote ? std::string_view{} : head,
-                                                       relay.data(), n, chunked, last, answered);
+                                                       relay.data(), n, chunked, end, answered);
     if (wrote != PieceWrite::done) {
       out.answered = wrote == PieceWrite::answered;
       out.write_failed = !out.answered;

@@ -126,12 +126,11 @@ H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::
     names_.push_back(std::move(name));
   }
   std::size_t i = 0;
-  head_fields_ = 0;
   for (const auto& f : res) {
-    ++head_fields_;
     if (connection_specific(f.name_string())) continue;
     fields_.push_back({names_[i++], f.value()});
   }
+  if (parser_->chunked()) head_.note(res);
   parser_->eager(true);
   return status_ >= 100 && status_ < 200 && status_ != 101 ? Head::interim : Head::final;
 }
@@ -140,20 +139,20 @@ const std::vector<H2Field>& H2ResponseReader::trailers() {
   trailer_names_.clear();
   trailers_.clear();
   if (!parser_->is_done() || !parser_->chunked()) return trailers_;
-  // Beast adds a chunked body's trailer fields to the message after the head's.
-  std::size_t i = 0;
+  // Beast adds a chunked body's trailer fields to the message's (see HeadFields).
+  std::size_t next = 0;
   for (const auto& f : parser_->get()) {
-    if (i++ < head_fields_ || connection_specific(f.name_string())) continue;
+    if (head_.is_head(&f, next) || connection_specific(f.name_string())) continue;
     std::string name(f.name_string());
     for (char& c : name) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
     trailer_names_.push_back(std::move(name));
   }
-  i = 0;
+  next = 0;
   std::size_t k = 0;
   for (const auto& f : parser_->get()) {
-    if (i++ < head_fields_ || connection_specific(f.name_string())) continue;
+    if (head_.is_head(&f, next) || connection_specific(f.name_string())) continue;
     trailers_.push_back({trailer_names_[k++], f.value()});
   }
   return trailers_;

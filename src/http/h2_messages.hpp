@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http/h2_server_session.hpp"
+#include "http/trailer_relay.hpp"
 
 namespace ringproxy {
 
@@ -82,7 +83,7 @@ class H2ResponseReader {
   int status_ = 0;
   std::vector<std::string> names_;  // lower-cased, for fields_
   std::vector<H2Field> fields_;
-  std::size_t head_fields_ = 0;             // fields the parser held after the head
+  HeadFields head_;                         // the final head's fields, for trailers()
   std::vector<std::string> trailer_names_;  // lower-cased, for trailers_
   std::vector<H2Field> trailers_;
 };

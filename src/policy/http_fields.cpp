@@ -14,6 +14,11 @@ bool is_hop_by_hop(std::string_view name) {
   return false;
 }
 
+bool is_forbidden_trailer(std::string_view name) {
+  return (!name.empty() && name.front() == ':') || iequals(name, "content-length") ||
+         iequals(name, "host") || is_hop_by_hop(name);
+}
+
 bool connection_lists(std::string_view connection_value, std::string_view name) {
   bool found = false;
   for_each_token(connection_value, [&](std::string_view t) { found = found || iequals(t, name); });

@@ -12,6 +12,11 @@ namespace ringproxy {
 bool is_hop_by_hop(std::string_view name);
 // (io/forwarded_head.cpp applies the same list by Beast's field code, on the request path.)
 
+// True for the fields a proxy drops from a trailer section it passes on (RFC 9110 §6.5.1,
+// RFC 9113 §8.1): message framing (Content-Length, Transfer-Encoding), routing (Host), the
+// hop-by-hop fields, and pseudo-header names (":status"...).
+bool is_forbidden_trailer(std::string_view name);
+
 // True when the comma-separated Connection value lists name (case-insensitive).
 bool connection_lists(std::string_view connection_value, std::string_view name);
 

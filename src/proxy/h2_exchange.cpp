@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 
+#include "policy/http_fields.hpp"
 #include "proxy/downstream_connection.hpp"
 #include "proxy/h2_connection.hpp"
 
@@ -77,7 +78,10 @@ void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view nam
   Exchange& x = it->second;
   if (x.head) {
     x.head->add(name, value, max_header_bytes_);
-  } else if (x.chunked && x.trailers.size() + name.size() + value.size() < max_header_bytes_) {
+  } else if (x.chunked && x.trailers.size() + name.size() + value.size() < max_header_bytes_ &&
+             !is_forbidden_trailer(name)) {
+    // Request trailers go on as the chunked body's trailer section (RFC 9113 §8.1: framing
+    // and connection fields have no place there).
     x.trailers.append(name).append(": ").append(value).append("\r\n");
   }
 }
@@ -264,7 +268,9 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
       x.response->read_body(bytes, &used, reinterpret_cast<char*>(buf), length, &bad);
   if (used > 0) p.consumed_output(used);
   if (bad) return kFailed;
-  if (n == 0 && p.out_shut && p.out_off == p.out.size()) x.response->end_of_input();
+  // The pipeline is through and read_body took all it could: nothing more will come (bytes
+  // left unparsed, the CRLF after a chunk of a response cut off, cannot complete it).
+  if (n == 0 && p.out_shut) x.response->end_of_input();
   if (x.response->done()) {
     *eof = true;
     // A chunked response's trailers (gRPC's status) end the stream after the DATA.
@@ -274,7 +280,7 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
     return static_cast<long>(n);
   }
   if (n > 0) return static_cast<long>(n);
-  return p.out_shut && p.out_off == p.out.size() ? kFailed : kDeferred;
+  return p.out_shut ? kFailed : kDeferred;
 }
 
 template <class Stream>

@@ -109,6 +109,7 @@ void UpstreamExchange<Stream>::fail_attempt() {
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::run() {
   if (conn_.request_->chunked() && !conn_.request_->is_done()) {
+    note_request_head();
     // A bad or oversized first chunk is refused before the head reaches any backend.
     if (auto end = co_await check_first_chunk()) co_return *end;
   }

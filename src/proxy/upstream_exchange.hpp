@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "http/trailer_relay.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker_metrics.hpp"
@@ -79,6 +80,11 @@ class UpstreamExchange {
   // Sends what buffer_body read after the head (chunk-framed for a chunked request); false
   // when the write failed.
   boost::asio::awaitable<bool> send_buffered_body(UpstreamConnection& c);
+  // Notes a chunked request's head fields (before its body is read), for its trailers.
+  void note_request_head();
+  // Takes the trailer section of a chunked request read whole out of its message, into
+  // request_trailers_.end; false when it is over the head limit.
+  bool take_request_trailers();
   // The answer to a request body that could not be read (too large, bad framing, too slow,
   // client gone).
   boost::asio::awaitable<RequestEnd> answer_body_error(boost::system::error_code ec);
@@ -181,6 +187,7 @@ class UpstreamExchange {
   bool keep_client_ = false;
   bool chunked_response_ = false;
   BufferedRequestBody buffered_;
+  TrailerRelay request_trailers_;  // a chunked request's head fields, then its trailer section
 };
 
 extern template class UpstreamExchange<TcpStream>;

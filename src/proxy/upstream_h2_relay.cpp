@@ -7,8 +7,10 @@
 #include <charconv>
 #include <tuple>
 
+#include "http/body_relay.hpp"
 #include "http/forwarded_head.hpp"
 #include "log/log.hpp"
+#include "policy/http_fields.hpp"
 #include "proxy/upstream_h2.hpp"
 
 namespace ringproxy {
@@ -46,6 +48,7 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::upload(H2ClientConnection
     body.size = RelayBuffer::size();
     x_.conn_.arm(idle);
     upload_reading_ = true;
+    const ParseBufferCap<decltype(x_.conn_.buffer_)> cap(x_.conn_.buffer_);
     auto [ec, n] =
         co_await http::async_read_some(x_.conn_.stream_, x_.conn_.buffer_, request, use_nothrow);
     upload_reading_ = false;
@@ -148,8 +151,10 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::relay_body(H2ClientConnec
     }
     if (ended && chunked_) {
       out.append("0\r\n");
-      if (trailers_ok_) {
+      // An HTTP/2 client (a pipe's) takes trailers without asking; HTTP/1.1 ones by TE.
+      if (trailers_ok_ || Stream::kMultiplexed) {
         for (const auto& [name, value] : stream_->trailers) {
+          if (is_forbidden_trailer(name)) continue;
           out.append(name).append(": ").append(value).append("\r\n");
         }
       }

@@ -13,6 +13,7 @@
 #include "http/chunk_line.hpp"
 #include "http/head_reader.hpp"
 #include "http/http_status.hpp"
+#include "http/trailer_section.hpp"
 #include "proxy/upstream_exchange.hpp"
 
 namespace ringproxy {
@@ -70,6 +71,7 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::buffer_body
     body.data = buffered_.data + buffered_.size;
     body.size = static_cast<std::size_t>(room - buffered_.size);
     conn_.arm(server.idle_timeout);
+    const ParseBufferCap<decltype(conn_.buffer_)> cap(conn_.buffer_);
     auto [ec, n] =
         co_await http::async_read_some(conn_.stream_, conn_.buffer_, request, use_nothrow);
     const std::size_t got = static_cast<std::size_t>(room - buffered_.size) - body.size;
@@ -77,21 +79,44 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::buffer_body
     ctx_.bytes_in += got;
     if (ec && ec != http::error::need_buffer) co_return co_await answer_body_error(ec);
   }
+  // Read whole: its trailer section is taken out of the message before begin() writes the head.
+  if (request.is_done() && request.chunked() && !take_request_trailers()) {
+    co_return co_await conn_.respond_status(ctx_, 431, false);
+  }
   co_return std::nullopt;
+}
+
+template <class Stream>
+void UpstreamExchange<Stream>::note_request_head() {
+  // Any HTTP/1.1 server takes a chunked request's trailer section, within the head limit.
+  request_trailers_.head.note(conn_.request_->get());
+  request_trailers_.limit = snap_.config().server.max_header_bytes;
+  request_trailers_.pass = true;
+}
+
+template <class Stream>
+bool UpstreamExchange<Stream>::take_request_trailers() {
+  return take_trailer_section(conn_.request_->get(), request_trailers_.head,
+                              request_trailers_.limit, request_trailers_.pass,
+                              request_trailers_.end);
 }
 
 template <class Stream>
 asio::awaitable<bool> UpstreamExchange<Stream>::send_buffered_body(UpstreamConnection& c) {
   conn_.arm(ucfg_.response_timeout);
-  const PieceWrite wrote =
-      co_await write_body_piece(c.stream, {}, buffered_.data, buffered_.size,
-                                conn_.request_->chunked(), conn_.request_->is_done());
+  const PieceWrite wrote = co_await write_body_piece(
+      c.stream, {}, buffered_.data, buffered_.size, conn_.request_->chunked(),
+      conn_.request_->is_done() ? std::string_view(request_trailers_.end) : std::string_view{});
   co_return wrote == PieceWrite::done;
 }
 
 template <class Stream>
 asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_body_error(
     boost::system::error_code ec) {
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    // A trailer section over the head limit (or one that does not fit the read buffer).
+    co_return co_await conn_.respond_status(ctx_, 431, false);
+  }
   if (ec == http::error::body_limit) {
     // Too large while streaming (chunked): abort upstream, 413 if nothing answered.
     co_return co_await conn_.respond_status(ctx_, 413, false);
@@ -183,7 +208,8 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
   RelayOutcome out;
   for (;;) {
     out = co_await relay_body(conn_.stream_, conn_.buffer_, request, c.stream, relay(), {},
-                              request.chunked(), deadlines, ctx_.bytes_in, &answered);
+                              request.chunked(), deadlines, ctx_.bytes_in, request_trailers_,
+                              &answered);
     if (!out.answered) break;
     // The backend answered before the body was through: an interim response goes to the
     // client and the upload goes on; a final one ends it (the rest is not sent), is read and
@@ -200,6 +226,8 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::send_body(
 }
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>::buffer_body();
+template void UpstreamExchange<TcpStream>::note_request_head();
+template bool UpstreamExchange<TcpStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<TcpStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TcpStream>::answer_body_error(
     boost::system::error_code);
@@ -213,6 +241,8 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TcpStream>:
     UpstreamConnection&);
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>::buffer_body();
+template void UpstreamExchange<TlsStream>::note_request_head();
+template bool UpstreamExchange<TlsStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<TlsStream>::send_buffered_body(UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<TlsStream>::answer_body_error(
     boost::system::error_code);
@@ -226,6 +256,8 @@ template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<TlsStream>:
     UpstreamConnection&);
 
 template asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<PipeStream>::buffer_body();
+template void UpstreamExchange<PipeStream>::note_request_head();
+template bool UpstreamExchange<PipeStream>::take_request_trailers();
 template asio::awaitable<bool> UpstreamExchange<PipeStream>::send_buffered_body(
     UpstreamConnection&);
 template asio::awaitable<RequestEnd> UpstreamExchange<PipeStream>::answer_body_error(

@@ -10,6 +10,7 @@
 #include "http/buffered_head.hpp"
 #include "http/forwarded_head.hpp"
 #include "http/head_reader.hpp"
+#include "http/trailer_section.hpp"
 #include "log/log.hpp"
 #include "policy/upgrade.hpp"
 #include "proxy/tunnel.hpp"
@@ -299,9 +300,16 @@ asio::awaitable<std::optional<RequestEnd>> UpstreamExchange<Stream>::relay_parse
   auto& response = *response_;
   const auto arm = [this](std::chrono::steady_clock::duration d) { conn_.arm(d); };
   const RelayDeadlines deadlines{ucfg_.response_timeout, snap_.config().server.idle_timeout, arm};
-  const RelayOutcome out =
-      co_await relay_body(c.stream, c.buffer, response, conn_.stream_, relay(),
-                          conn_.response_head_, chunked_response_, deadlines, ctx_.bytes_out);
+  // A chunked response's trailer section goes to a client that takes it: an HTTP/2 stream
+  // (its trailing HEADERS) or an HTTP/1.1 client that sent TE: trailers (RFC 9110 §6.5.1
+  // lets a proxy drop it otherwise).
+  TrailerRelay trailers;
+  trailers.head.note(response.get());
+  trailers.limit = kUpstreamHeaderLimit;
+  trailers.pass = Stream::kMultiplexed || te_lists_trailers(conn_.request_->get());
+  const RelayOutcome out = co_await relay_body(c.stream, c.buffer, response, conn_.stream_, relay(),
+                                               conn_.response_head_, chunked_response_, deadlines,
+                                               ctx_.bytes_out, trailers);
   if (out.read_error) {
     // Truncated by the backend: never pass it off as complete.
     WorkerMetrics::count_failure(counts_);
