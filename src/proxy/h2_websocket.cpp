@@ -26,7 +26,14 @@ bool H2Connection<Stream>::websocket_head(std::int32_t id, Exchange& x) {
     p.in.clear();
     p.in_off = 0;
     p.end_request();
-    return false;
+    if (x.response->status() < 200 || x.response->status() >= 300) return false;
+    // A 2xx would tell the client its tunnel is open (RFC 8441 §5, RFC 9113 §8.5), yet the
+    // backend did not switch (an h2 upstream, or an origin ignoring Upgrade): 502, the rest
+    // of its answer dropped.
+    x.head_sent = x.discard = true;
+    session_.submit_head(id, 502, {}, false);
+    p.consumed_output(p.out.size() - p.out_off);
+    return true;
   }
   std::vector<H2Field> fields;
   bool accepted = false;

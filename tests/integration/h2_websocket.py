@@ -5,7 +5,8 @@ usage: h2_websocket.py MODE PORT
   echo     three WebSocket streams and ordinary requests on one h2c connection: messages of
            1 B to 1 MiB echoed byte for byte on each stream, then the close handshake and
            END_STREAM both ways
-  refused  the origin answers the upgrade 403: an ordinary response on the stream
+  refused  the origin answers the upgrade 403: an ordinary response on the stream; a 200
+           (no switch) becomes 502
   unlisted a :protocol other than websocket, and a plain CONNECT: 405
   nosetting  SETTINGS_ENABLE_CONNECT_PROTOCOL is not advertised, and :protocol is refused
            (RST_STREAM PROTOCOL_ERROR)
@@ -311,6 +312,10 @@ def refused():
     s = c.streams[sid]
     print("status", s.status)
     print("x-origin", s.headers.get("x-origin", ""))
+    # A 2xx that is not a switch would read as an open tunnel: 502 instead.
+    ok = c.websocket(path="/ws?status=200")
+    c.until(lambda: c.streams[ok].ended or c.streams[ok].reset, "the answer to a 200")
+    print("status-200-becomes", c.streams[ok].status)
     after = c.get("/after-refusal")
     c.until(lambda: c.streams[after].ended, "a GET after the refusal")
     print("after", c.streams[after].status)

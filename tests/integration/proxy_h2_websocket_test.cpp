@@ -79,6 +79,8 @@ TEST_F(H2WebSocketTest, TheBackendSeesAnHttp11UpgradeWithTheProxysKey) {
   EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
 }
 
+// A refusal (403) is the origin's response; a 200 without a switch would read as an open
+// tunnel to the client, so it becomes 502.
 TEST_F(H2WebSocketTest, ABackendRefusalIsAnOrdinaryResponse) {
   start_origins(1);
   ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
@@ -86,6 +88,7 @@ TEST_F(H2WebSocketTest, ABackendRefusalIsAnOrdinaryResponse) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "status 403\n")) << r.output;
   EXPECT_TRUE(contains(r.output, "x-origin o0\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "status-200-becomes 502\n")) << r.output;
   EXPECT_TRUE(contains(r.output, "after 200\n")) << r.output;
   EXPECT_EQ(metric("ringproxy_tunnels_active"), 0);
 }
