@@ -1,7 +1,8 @@
 """WebSocket over HTTP/2 (RFC 8441) through ringproxy, with Debian's python3-h2 as the client
 and the test origin's WebSocket echo (an HTTP/1.1 upgrade) behind the proxy.
 
-usage: h2_websocket.py MODE PORT
+usage: h2_websocket.py MODE PORT [CAFILE]
+(h2c with prior knowledge; with CAFILE, TLS to site.test with ALPN h2)
   echo     three WebSocket streams and ordinary requests on one h2c connection: messages of
            1 B to 1 MiB echoed byte for byte on each stream, then the close handshake and
            END_STREAM both ways
@@ -18,6 +19,7 @@ Prints "ok MODE" and facts ("x-origin o0", "sent-before-stall N"); on failure "e
 and exit 1."""
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -27,6 +29,7 @@ import h2.connection
 import h2.events
 
 MODE, PORT = sys.argv[1], int(sys.argv[2])
+CAFILE = sys.argv[3] if len(sys.argv) > 3 else None  # TLS with ALPN h2, to site.test
 ENABLE_CONNECT_PROTOCOL = 0x8
 
 
@@ -91,6 +94,12 @@ class Conn:
     def __init__(self, ack_data=True):
         self.sock = socket.create_connection(("127.0.0.1", PORT), timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if CAFILE:
+            context = ssl.create_default_context(cafile=CAFILE)
+            context.set_alpn_protocols(["h2"])
+            self.sock = context.wrap_socket(self.sock, server_hostname="site.test")
+            if self.sock.selected_alpn_protocol() != "h2":
+                raise Failed("ALPN chose %r" % self.sock.selected_alpn_protocol())
         # Unvalidated: python3-h2 knows no plain CONNECT (no :scheme, no :path).
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
                                            validate_outbound_headers=False)

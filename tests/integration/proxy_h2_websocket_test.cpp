@@ -1,5 +1,6 @@
 // WebSocket over HTTP/2 by extended CONNECT (RFC 8441, issue #20) onto the origins' HTTP/1.1
 // WebSocket echo: driven by h2_websocket.py (Debian's python3-h2) on h2c connections.
+#include <filesystem>
 #include <future>
 
 #include "proxy_fixture.hpp"
@@ -10,11 +11,19 @@ namespace {
 class H2WebSocketTest : public ProxyTest {
  protected:
   // h2_websocket.py MODE against the proxy, run to its end.
-  ProxyProcess::RunResult script(const std::string& mode) {
-    return ProxyProcess::run(
-        "/usr/bin/python3",
-        {kSourceDir + "/tests/integration/h2_websocket.py", mode, std::to_string(port())}, 180s);
+  void TearDown() override {
+    ProxyTest::TearDown();
+    if (!dir_.empty()) remove_temp_dir(dir_);
   }
+  // h2_websocket.py MODE against the proxy (h2c, or TLS when cafile is given), run to its end.
+  ProxyProcess::RunResult script(const std::string& mode, std::uint16_t to = 0,
+                                 const std::string& cafile = "") {
+    std::vector<std::string> args{kSourceDir + "/tests/integration/h2_websocket.py", mode,
+                                  std::to_string(to != 0 ? to : port())};
+    if (!cafile.empty()) args.push_back(cafile);
+    return ProxyProcess::run("/usr/bin/python3", args, 180s);
+  }
+  std::filesystem::path dir_;
   long long metric(std::string_view name) {
     const std::string text = metric_text(name);
     return text.empty() ? -1 : std::stoll(text);
@@ -53,6 +62,30 @@ TEST_F(H2WebSocketTest, StreamsEchoMessagesBesideOrdinaryRequests) {
   ASSERT_GT(up, 3 << 20) << r.output;
   EXPECT_GE(metric("ringproxy_tunnel_bytes_total{direction=\"client_to_backend\"}"), up);
   EXPECT_GE(metric("ringproxy_tunnel_bytes_total{direction=\"backend_to_client\"}"), up);
+}
+
+// Over TLS (ALPN h2), as browsers speak it: the streams share the one TLS connection.
+TEST_F(H2WebSocketTest, StreamsEchoOverTlsWithAlpn) {
+  start_origins(1);
+  dir_ = make_temp_dir("ringproxy-h2ws");
+  const std::string crt = (dir_ / "site.crt").string();
+  const std::string key = (dir_ / "site.key").string();
+  const auto cert =
+      ProxyProcess::run("/usr/bin/openssl",
+                        {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                         "-keyout", key, "-subj", "/CN=site.test", "-x509", "-days", "2", "-out",
+                         crt, "-addext", "subjectAltName=DNS:site.test"},
+                        60s);
+  ASSERT_EQ(cert.exit_code, 0) << cert.output;
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
+      upstream_toml("app", {origin().address()}) +
+      "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n  [[tls.certificate]]\n  cert = \"" + crt +
+      "\"\n  key = \"" + key + "\"\n")));
+  const auto r = script("echo", proxy_->port(1), crt);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "ok echo")) << r.output;
+  EXPECT_EQ(metric("ringproxy_tls_handshakes_total{listener=\"127.0.0.1:0\"}"), 1);
+  EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
 }
 
 // What the origin receives: a GET upgrade with the proxy's own key, version 13, and the
