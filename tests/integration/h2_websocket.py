@@ -11,6 +11,8 @@ usage: h2_websocket.py MODE PORT [CAFILE]
   unlisted a :protocol other than websocket, and a plain CONNECT: 405
   nosetting  SETTINGS_ENABLE_CONNECT_PROTOCOL is not advertised, and :protocol is refused
            (RST_STREAM PROTOCOL_ERROR)
+  badaccept  the backend's 101 has a wrong Sec-WebSocket-Accept: 502 (against bad-origin, an
+           origin run with "bad-origin 0" that prints "port N")
   hold     a tunnel that speaks once, then waits until the proxy ends the stream (prints
            "open" first, then "ended-after-ms N")
   slow     48 MiB through one stream whose reader stops: the proxy's credit stops the writer
@@ -422,10 +424,38 @@ def hold():
     print("ended-by", "reset %d" % s.reset_code if s.reset else "end_stream")
 
 
+def badaccept():
+    c = Conn()
+    sid = c.websocket()
+    c.until(lambda: c.streams[sid].ended or c.streams[sid].reset, "the answer")
+    print("status", c.streams[sid].status)
+
+
+def bad_origin():
+    """An HTTP/1.1 origin whose 101 carries a wrong Sec-WebSocket-Accept (prints its port)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    print("port", server.getsockname()[1], flush=True)
+    while True:
+        conn, _ = server.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            more = conn.recv(65536)
+            if not more:
+                break
+            head += more
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhY2NlcHQ=\r\n\r\n")
+        while conn.recv(65536):
+            pass
+        conn.close()
+
+
 def main():
+    if MODE == "bad-origin":
+        bad_origin()
     try:
         {"echo": echo, "refused": refused, "unlisted": unlisted, "nosetting": nosetting,
-         "slow": slow, "hold": hold}[MODE]()
+         "slow": slow, "hold": hold, "badaccept": badaccept}[MODE]()
     except (Failed, OSError) as e:
         print("error", e)
         return 1

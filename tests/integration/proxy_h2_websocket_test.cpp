@@ -4,6 +4,7 @@
 #include <future>
 
 #include "proxy_fixture.hpp"
+#include "support/script_origin.hpp"
 
 namespace ringproxy::test {
 namespace {
@@ -124,6 +125,19 @@ TEST_F(H2WebSocketTest, ABackendRefusalIsAnOrdinaryResponse) {
   EXPECT_TRUE(contains(r.output, "status-200-becomes 502\n")) << r.output;
   EXPECT_TRUE(contains(r.output, "after 200\n")) << r.output;
   EXPECT_EQ(metric("ringproxy_tunnels_active"), 0);
+}
+
+// A 101 that does not answer the proxy's key is no WebSocket handshake: 502, no tunnel kept.
+TEST_F(H2WebSocketTest, AWrongAcceptIsABadGateway) {
+  ScriptOrigin bad(
+      {"/usr/bin/python3", kSourceDir + "/tests/integration/h2_websocket.py", "bad-origin", "0"});
+  ASSERT_NE(bad.port(), 0) << bad.output();
+  ASSERT_TRUE(start_proxy(
+      ProxyOptions().server("h2c = true").only_tables(upstream_toml("app", {bad.address()}))));
+  const auto r = script("badaccept");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "status 502\n")) << r.output;
+  EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
 }
 
 // Only WebSocket: another :protocol, or a plain CONNECT, gets 405 from the proxy itself.
