@@ -12,6 +12,7 @@
 #include "config/config_loader.hpp"
 #include "log/log.hpp"
 #include "net/tls_context.hpp"
+#include "net/tls_memory.hpp"
 #include "runtime/snapshot.hpp"
 
 namespace {
@@ -50,6 +51,8 @@ int explain(const ringproxy::Snapshot& snapshot, const std::string& key,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before anything makes OpenSSL allocate (docs/tls.md).
+  const bool tls_memory = ringproxy::install_tls_memory();
   std::string config_path = "conf/ringproxy.toml";
   bool check = false;
   std::optional<std::string> explain_key;
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   ringproxy::log::set_level(built.snapshot->config().log.level);
+  if (!tls_memory) ringproxy::log::debug("OpenSSL allocates with malloc (sanitizer build)");
   ringproxy::SystemdNotifier::set_process_error_log(
       [](std::string_view m) { ringproxy::log::debug(m); });
   ringproxy::Server server(config_path, built.snapshot, registry, std::move(tls));

@@ -1,5 +1,6 @@
 #include "admin/metrics_text.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -294,6 +295,44 @@ void append_h2_metrics(std::string& out, const Workers& workers) {
   out += "ringproxy_h2_flood_goaways_total " + std::to_string(floods) + "\n";
 }
 
+// HTTP/2 backend connections (upstreams with protocol h2/h2c only), per backend: open now,
+// streams sent, dropped for an unanswered keep-alive PING (docs/http2-upstream.md).
+void append_h2_upstream_metrics(std::string& out, const ProcessControl& server,
+                                const Snapshot& snap) {
+  struct Row {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::int64_t (*value)(const BackendTotals&);
+  };
+  const Row rows[] = {
+      {"h2_upstream_connections_active", "gauge", "HTTP/2 connections to the backend open now.",
+       [](const BackendTotals& t) { return std::max<std::int64_t>(t.h2_connections, 0); }},
+      {"h2_upstream_streams_total", "counter", "HTTP/2 streams (requests) sent to the backend.",
+       [](const BackendTotals& t) { return static_cast<std::int64_t>(t.h2_streams); }},
+      {"h2_upstream_ping_timeouts_total", "counter",
+       "HTTP/2 connections to the backend dropped because a keep-alive PING went unanswered.",
+       [](const BackendTotals& t) { return static_cast<std::int64_t>(t.h2_ping_timeouts); }},
+  };
+  auto h2 = [](const auto& up) { return up.config->protocol != UpstreamProtocol::http1; };
+  if (std::none_of(snap.upstreams().begin(), snap.upstreams().end(), h2)) return;
+  for (const Row& row : rows) {
+    header(out, row.name, row.type, row.help);
+    for (const auto& up : snap.upstreams()) {
+      if (!h2(up)) continue;
+      for (const auto& b : up.backends()) {
+        out += "ringproxy_";
+        out += row.name;
+        out += "{upstream=\"";
+        append_label(out, up.config->name);
+        out += "\",backend=\"";
+        append_label(out, b->key);
+        out += "\"} " + std::to_string(row.value(server.backend_totals(b->slot))) + "\n";
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string metrics_text(const ProcessControl& server) {
@@ -307,6 +346,7 @@ std::string metrics_text(const ProcessControl& server) {
   append_backend_metrics(out, server, *snap);
   append_tls_metrics(out);
   append_h2_metrics(out, workers);
+  append_h2_upstream_metrics(out, server, *snap);
   return out;
 }
 

@@ -35,7 +35,10 @@ struct BackendTotals {
   std::uint64_t requests = 0;
   std::uint64_t failures = 0;
   std::int64_t in_flight = 0;
-  std::uint64_t connects = 0;  // connections opened to it
+  std::uint64_t connects = 0;       // connections opened to it
+  std::int64_t h2_connections = 0;  // HTTP/2 connections to it open now
+  std::uint64_t h2_streams = 0;
+  std::uint64_t h2_ping_timeouts = 0;
 };
 
 // The process as the admin listener sees it; implemented by the app's Server. Every member

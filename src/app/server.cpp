@@ -44,6 +44,9 @@ BackendTotals Server::backend_totals(std::uint32_t slot) const {
       t.failures += c->failures.load(std::memory_order_relaxed);
       t.in_flight += c->in_flight.load(std::memory_order_relaxed);
       t.connects += c->connects.load(std::memory_order_relaxed);
+      t.h2_connections += c->h2_connections.load(std::memory_order_relaxed);
+      t.h2_streams += c->h2_streams.load(std::memory_order_relaxed);
+      t.h2_ping_timeouts += c->h2_ping_timeouts.load(std::memory_order_relaxed);
     }
   }
   return t;

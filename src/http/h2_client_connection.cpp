@@ -16,12 +16,16 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadSize = 16 * 1024;
 }  // namespace
 
-H2ClientConnection::H2ClientConnection(const asio::io_context::executor_type& ex, bool tls)
-    : ready_(ex, std::chrono::steady_clock::time_point::max()), tls_(tls) {}
+H2ClientConnection::H2ClientConnection(const asio::io_context::executor_type& ex, bool tls,
+                                       WorkerMetrics::BackendCounts* counts)
+    : ready_(ex, std::chrono::steady_clock::time_point::max()), tls_(tls), counts_(counts) {}
 
 void H2ClientConnection::start(std::unique_ptr<UpstreamConnection> c) {
   conn_ = std::move(c);
   state_ = State::open;
+  last_read_ = Clock::now();
+  counted_ = true;
+  WorkerMetrics::add_h2_upstream_connection(counts_, 1);
   ready_.cancel();
   asio::co_spawn(conn_->stream.get_executor(), read_loop(), asio::detached);
   flush();  // the preface and SETTINGS, and the streams already submitted
@@ -43,12 +47,33 @@ void H2ClientConnection::close() {
 
 void H2ClientConnection::lost() {
   state_ = State::closed;
+  if (counted_) {
+    counted_ = false;
+    WorkerMetrics::add_h2_upstream_connection(counts_, -1);
+  }
   session_.fail_all();
 }
 
 void H2ClientConnection::remove_stream() {
   if (streams_ > 0) --streams_;
-  if (streams_ == 0) idle_since_ = std::chrono::steady_clock::now();
+  if (streams_ == 0) idle_since_ = Clock::now();
+}
+
+H2ConnectionTimes H2ClientConnection::times() const {
+  H2ConnectionTimes t;
+  t.streams = streams_;
+  t.open = state_ == State::open;
+  t.usable = load().usable;
+  t.idle_since = idle_since_;
+  t.last_read = last_read_;
+  t.ping_sent = ping_sent_;
+  return t;
+}
+
+void H2ClientConnection::ping() {
+  if (state_ != State::open || ping_sent_ || !session_.ping()) return;
+  ping_sent_ = Clock::now();
+  flush();
 }
 
 H2ConnectionLoad H2ClientConnection::load() const {
@@ -106,7 +131,12 @@ asio::awaitable<void> H2ClientConnection::read_loop() {
       if (ec) break;
       continue;
     }
+    last_read_ = Clock::now();
     if (!session_.receive(static_cast<const std::uint8_t*>(space.data()), n)) break;
+    if (session_.pings_acked() != pings_acked_) {
+      pings_acked_ = session_.pings_acked();
+      ping_sent_.reset();
+    }
     flush();
   }
   boost::system::error_code ignored;
@@ -114,18 +144,26 @@ asio::awaitable<void> H2ClientConnection::read_loop() {
   lost();
 }
 
-H2ConnectionPool::H2ConnectionPool(const asio::io_context::executor_type& ex)
-    : ex_(ex), sweep_timer_(ex) {}
+H2ConnectionPool::H2ConnectionPool(const asio::io_context::executor_type& ex,
+                                   WorkerMetrics& metrics)
+    : ex_(ex), metrics_(metrics), sweep_timer_(ex) {}
 
 H2ConnectionPool::~H2ConnectionPool() {
-  for (auto& list : by_slot_) {
-    for (auto& c : list) c->close();
+  for (auto& s : by_slot_) {
+    for (auto& c : s.connections) c->close();
   }
 }
 
-std::shared_ptr<H2ClientConnection> H2ConnectionPool::place(std::uint32_t slot, bool tls) {
-  if (slot >= by_slot_.size()) by_slot_.resize(slot + 1);
-  auto& list = by_slot_[slot];
+H2ConnectionPool::Slot& H2ConnectionPool::slot(std::uint32_t index) {
+  if (index >= by_slot_.size()) by_slot_.resize(index + 1);
+  return by_slot_[index];
+}
+
+std::shared_ptr<H2ClientConnection> H2ConnectionPool::place(std::uint32_t index, bool tls,
+                                                            std::size_t max_idle) {
+  Slot& s = slot(index);
+  s.max_idle = max_idle;
+  auto& list = s.connections;
   std::erase_if(list, [tls](const std::shared_ptr<H2ClientConnection>& c) {
     return c->state() == H2ClientConnection::State::closed || c->tls() != tls;
   });
@@ -138,26 +176,25 @@ std::shared_ptr<H2ClientConnection> H2ConnectionPool::place(std::uint32_t slot, 
   return list[p.index];
 }
 
-std::shared_ptr<H2ClientConnection> H2ConnectionPool::add(std::uint32_t slot, bool tls) {
-  if (slot >= by_slot_.size()) by_slot_.resize(slot + 1);
-  auto c = std::make_shared<H2ClientConnection>(ex_, tls);
+std::shared_ptr<H2ClientConnection> H2ConnectionPool::add(std::uint32_t index, bool tls) {
+  auto c = std::make_shared<H2ClientConnection>(ex_, tls, metrics_.backend(index));
   c->add_stream();
-  by_slot_[slot].push_back(c);
+  slot(index).connections.push_back(c);
   schedule_sweep();
   return c;
 }
 
 void H2ConnectionPool::retain_only(const std::vector<bool>& live_slots) {
-  for (std::size_t slot = 0; slot < by_slot_.size(); ++slot) {
-    if (slot < live_slots.size() && live_slots[slot]) continue;
-    for (auto& c : by_slot_[slot]) c->close();
-    by_slot_[slot].clear();
+  for (std::size_t index = 0; index < by_slot_.size(); ++index) {
+    if (index < live_slots.size() && live_slots[index]) continue;
+    for (auto& c : by_slot_[index].connections) c->close();
+    by_slot_[index].connections.clear();
   }
 }
 
 void H2ConnectionPool::schedule_sweep() {
   if (sweep_timer_.expiry() > std::chrono::steady_clock::now()) return;  // already pending
-  sweep_timer_.expires_after(std::chrono::seconds(5));
+  sweep_timer_.expires_after(kUpkeepTick);
   // The pool is a Worker member and outlives its io_context's run: `this` is safe here.
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep();
@@ -167,16 +204,37 @@ void H2ConnectionPool::schedule_sweep() {
 void H2ConnectionPool::sweep() {
   const auto now = std::chrono::steady_clock::now();
   bool any = false;
-  for (auto& list : by_slot_) {
-    std::erase_if(list, [now](const std::shared_ptr<H2ClientConnection>& c) {
-      if (c->state() == H2ClientConnection::State::closed) return true;
-      if (c->streams() > 0 || now - c->idle_since() < kMaxIdle) return false;
-      c->close();
-      return true;
-    });
-    any = any || !list.empty();
+  for (std::uint32_t index = 0; index < by_slot_.size(); ++index) {
+    upkeep(index, by_slot_[index], now);
+    any = any || !by_slot_[index].connections.empty();
   }
   if (any) schedule_sweep();
+}
+
+void H2ConnectionPool::upkeep(std::uint32_t index, Slot& slot,
+                              std::chrono::steady_clock::time_point now) {
+  auto& list = slot.connections;
+  std::erase_if(list, [](const std::shared_ptr<H2ClientConnection>& c) {
+    return c->state() == H2ClientConnection::State::closed;
+  });
+  if (list.empty()) return;
+  std::vector<H2ConnectionTimes> times;
+  times.reserve(list.size());
+  for (const auto& c : list) times.push_back(c->times());
+  H2UpkeepLimits limits;
+  limits.max_idle_connections = slot.max_idle;
+  std::vector<H2Upkeep> plan(list.size(), H2Upkeep::keep);
+  plan_h2_upkeep(times, now, limits, plan);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (plan[i] == H2Upkeep::ping) list[i]->ping();
+    if (plan[i] == H2Upkeep::close_dead) {
+      WorkerMetrics::count_h2_ping_timeout(metrics_.backend(index));
+    }
+    if (plan[i] != H2Upkeep::keep && plan[i] != H2Upkeep::ping) list[i]->close();
+  }
+  std::erase_if(list, [](const std::shared_ptr<H2ClientConnection>& c) {
+    return c->state() == H2ClientConnection::State::closed;
+  });
 }
 
 }  // namespace ringproxy

@@ -6,12 +6,16 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "http/h2_client_session.hpp"
 #include "net/upstream_pool.hpp"
 #include "net/worker.hpp"
+#include "net/worker_metrics.hpp"
 #include "net/worker_socket.hpp"
 #include "policy/h2_placement.hpp"
+#include "policy/h2_upkeep.hpp"
 
 namespace ringproxy {
 
@@ -22,8 +26,11 @@ namespace ringproxy {
 class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnection> {
  public:
   enum class State { connecting, open, closed };
+  using Clock = std::chrono::steady_clock;
 
-  H2ClientConnection(const boost::asio::io_context::executor_type& ex, bool tls);
+  // counts: the backend's counters (open connections counted from start() to the close).
+  H2ClientConnection(const boost::asio::io_context::executor_type& ex, bool tls,
+                     WorkerMetrics::BackendCounts* counts);
   H2ClientConnection(const H2ClientConnection&) = delete;
   H2ClientConnection& operator=(const H2ClientConnection&) = delete;
 
@@ -47,8 +54,10 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   void add_stream() { ++streams_; }
   void remove_stream();
   H2ConnectionLoad load() const;
-  std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
   std::uint32_t streams() const { return streams_; }
+  // Its times for upkeep (plan_h2_upkeep), and a keep-alive PING sent now.
+  H2ConnectionTimes times() const;
+  void ping();
 
  private:
   boost::asio::awaitable<void> read_loop();
@@ -62,34 +71,51 @@ class H2ClientConnection : public std::enable_shared_from_this<H2ClientConnectio
   bool tls_;
   bool writing_ = false;
   std::uint32_t streams_ = 0;
-  std::chrono::steady_clock::time_point idle_since_ = std::chrono::steady_clock::now();
+  Clock::time_point idle_since_ = Clock::now();
+  Clock::time_point last_read_ = idle_since_;
+  std::optional<Clock::time_point> ping_sent_;  // a PING not yet acknowledged
+  std::uint64_t pings_acked_ = 0;               // the session's ACK count, as last seen
+  WorkerMetrics::BackendCounts* counts_;
+  bool counted_ = false;  // in counts_->h2_connections
 };
 
-// A worker's HTTP/2 connections, by backend slot: where a new stream goes (place_h2_stream),
-// idle ones closed after a while. Worker thread only.
+// A worker's HTTP/2 connections, by backend slot: where a new stream goes (place_h2_stream);
+// once a second the upkeep (plan_h2_upkeep): keep-alive PINGs on idle ones, those that do not
+// answer dropped, idle ones closed after a while or beyond max_idle_per_backend. Worker
+// thread only.
 class H2ConnectionPool final : public MultiplexedPool {
  public:
-  explicit H2ConnectionPool(const boost::asio::io_context::executor_type& ex);
+  H2ConnectionPool(const boost::asio::io_context::executor_type& ex, WorkerMetrics& metrics);
   ~H2ConnectionPool() override;
 
   // The connection a new stream to the backend in slot goes on, with the stream counted on
-  // it; nullptr when the caller must open one (it then calls add()).
-  std::shared_ptr<H2ClientConnection> place(std::uint32_t slot, bool tls);
+  // it; nullptr when the caller must open one (it then calls add()). max_idle: the
+  // upstream's max_idle_per_backend, kept for the slot's upkeep.
+  std::shared_ptr<H2ClientConnection> place(std::uint32_t slot, bool tls, std::size_t max_idle);
   // A new connection for slot in state connecting, with the caller's stream counted on it.
   std::shared_ptr<H2ClientConnection> add(std::uint32_t slot, bool tls);
   void retain_only(const std::vector<bool>& live_slots) override;
 
   // Connections per backend and worker before streams queue on the least loaded.
   static constexpr std::size_t kMaxConnections = 8;
-  static constexpr std::chrono::seconds kMaxIdle{60};
+  static constexpr std::chrono::seconds kUpkeepTick{1};
 
  private:
+  // One backend's connections, and its upstream's max_idle_per_backend.
+  struct Slot {
+    std::vector<std::shared_ptr<H2ClientConnection>> connections;
+    std::size_t max_idle = H2UpkeepLimits{}.max_idle_connections;
+  };
+  Slot& slot(std::uint32_t index);
   void schedule_sweep();
   void sweep();
+  // One slot's upkeep: PINGs sent, connections closed (and dropped from the list).
+  void upkeep(std::uint32_t index, Slot& slot, std::chrono::steady_clock::time_point now);
 
   boost::asio::io_context::executor_type ex_;
+  WorkerMetrics& metrics_;
   WorkerTimer sweep_timer_;
-  std::vector<std::vector<std::shared_ptr<H2ClientConnection>>> by_slot_;
+  std::vector<Slot> by_slot_;
 };
 
 }  // namespace ringproxy

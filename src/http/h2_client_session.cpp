@@ -53,6 +53,10 @@ struct H2ClientSession::Access {
       self->last_stream_id_ = frame->goaway.last_stream_id;
       return 0;
     }
+    if (frame->hd.type == NGHTTP2_PING) {
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) ++self->pings_acked_;
+      return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     H2Stream* s = stream_of(session, frame->hd.stream_id);
     if (s == nullptr) return 0;
@@ -243,6 +247,10 @@ void H2ClientSession::fail_all() {
     notify(s->on_response);
     notify(s->on_upload);
   }
+}
+
+bool H2ClientSession::ping() {
+  return nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr) == 0;
 }
 
 bool H2ClientSession::alive() const {

@@ -78,6 +78,10 @@ class H2ClientSession {
   // GOAWAY said it never saw it).
   void fail_all();
 
+  // Submits a PING (a keep-alive); its ACK, when it comes, counts in pings_acked().
+  bool ping();
+  std::uint64_t pings_acked() const { return pings_acked_; }
+
   bool alive() const;  // still reading or writing
   bool going_away() const { return going_away_; }
   std::uint32_t max_streams() const;  // the backend's MAX_CONCURRENT_STREAMS
@@ -94,6 +98,7 @@ class H2ClientSession {
   std::string out_;
   std::size_t out_sent_ = 0;
   bool going_away_ = false;
+  std::uint64_t pings_acked_ = 0;
   std::int32_t last_stream_id_ = INT32_MAX;           // from the backend's GOAWAY
   std::vector<std::shared_ptr<H2Stream>> streams_;    // attached streams
   std::vector<std::shared_ptr<H2Stream>> cancelled_;  // until nghttp2 closes them

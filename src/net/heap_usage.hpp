@@ -6,8 +6,8 @@
 namespace ringproxy {
 
 // Bytes handed out by malloc and not yet freed (glibc's mallinfo2, or the sanitizer
-// allocator's count in sanitizer builds). Any thread; walks the allocator's arenas, so it is
-// for scrapes, not for the request path.
+// allocator's count in sanitizer builds), and by SmallAlloc (OpenSSL's small blocks). Any thread;
+// walks the allocator's arenas, so it is for scrapes, not for the request path.
 std::size_t heap_bytes_in_use();
 
 }  // namespace ringproxy

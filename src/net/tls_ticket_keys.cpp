@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include "net/tls_context.hpp"
+#include "net/tls_random.hpp"
 
 namespace ringproxy {
 
@@ -63,7 +64,8 @@ int TlsTicketKeys::seal_or_open(unsigned char* name, unsigned char* iv, EVP_CIPH
       std::lock_guard lock(mutex_);
       key = ring_.sealing_key(now);
     }
-    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes_)) != 1) return -1;
+    const int iv_length = EVP_CIPHER_get_iv_length(aes_);
+    if (iv_length <= 0 || !TlsRandom::fill(iv, static_cast<std::size_t>(iv_length))) return -1;
     std::copy(key.name.begin(), key.name.end(), name);
     if (EVP_EncryptInit_ex(cipher, aes_, nullptr, key.aes.data(), iv) != 1) return -1;
   } else {

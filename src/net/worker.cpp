@@ -26,7 +26,20 @@ std::uint64_t random_seed() {
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
+// A v4-mapped IPv6 address as the IPv4 one it maps.
+asio::ip::address plain(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
 }  // namespace
+
+bool accepted_through(const tcp::endpoint& local, const tcp::endpoint& listener) {
+  if (local.port() != listener.port()) return false;
+  return listener.address().is_unspecified() || plain(local.address()) == plain(listener.address());
+}
 
 Worker::Worker(const WorkerShared& shared, unsigned index)
     : shared_(shared),
@@ -53,7 +66,14 @@ Worker::~Worker() {
 
 void Worker::add_acceptor(const HostPort& address, tcp::acceptor acceptor,
                           TlsListenerCounters* tls) {
-  acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(acceptor)), tls});
+  add_listener(address, std::move(acceptor), tls);
+}
+
+void Worker::add_listener(const HostPort& address, tcp::acceptor acceptor,
+                          TlsListenerCounters* tls) {
+  boost::system::error_code ec;
+  const tcp::endpoint local = acceptor.local_endpoint(ec);
+  acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(acceptor)), tls, local});
 }
 
 void Worker::start_listener(const HostPort& address, tcp::acceptor acceptor,
@@ -61,19 +81,33 @@ void Worker::start_listener(const HostPort& address, tcp::acceptor acceptor,
   auto moved = std::make_shared<tcp::acceptor>(std::move(acceptor));
   asio::post(context_, [this, address, moved, tls] {
     if (draining_) return;
-    acceptors_.push_back({address, std::make_unique<tcp::acceptor>(std::move(*moved)), tls});
+    add_listener(address, std::move(*moved), tls);
     accept_loop(acceptors_.size() - 1);
   });
 }
 
 void Worker::stop_listener(const HostPort& address) {
   asio::post(context_, [this, address] {
+    std::vector<tcp::endpoint> closed;
     for (auto& l : acceptors_) {
       if (l.address == address && l.acceptor->is_open()) {
         boost::system::error_code ignored;
         l.acceptor->close(ignored);  // its accept loop ends; accepted connections live on
+        closed.push_back(l.local);
       }
     }
+    // HTTP/2 connections accepted there say GOAWAY; listener_closed() never ends a session
+    // inside this loop (sessions leave the set from their destructors).
+    for (const tcp::endpoint& local : closed) {
+      for (DownstreamTask* s : sessions_) s->listener_closed(local);
+    }
+  });
+}
+
+bool Worker::accepting_on(const tcp::endpoint& local) const {
+  if (draining_) return false;
+  return std::any_of(acceptors_.begin(), acceptors_.end(), [&local](const Listener& l) {
+    return l.acceptor->is_open() && accepted_through(local, l.local);
   });
 }
 

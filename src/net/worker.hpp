@@ -39,6 +39,9 @@ class DownstreamTask {
   virtual void drain() = 0;
   // Past its deadline, the task's pending socket operations are cancelled.
   virtual void expire_if_due(std::chrono::steady_clock::time_point now) = 0;
+  // A reload closed the listener bound at `listener`: a task accepted on it that can end
+  // gracefully (HTTP/2: GOAWAY) starts to; the others go on as they are.
+  virtual void listener_closed(const boost::asio::ip::tcp::endpoint& /*listener*/) {}
 
  protected:
   ~DownstreamTask() = default;
@@ -86,6 +89,11 @@ class MultiplexedPool {
   virtual void retain_only(const std::vector<bool>& live_slots) = 0;
 };
 
+// Whether a connection whose own address is `local` came through a listener bound at
+// `listener` (a wildcard listener takes every address of its port).
+bool accepted_through(const boost::asio::ip::tcp::endpoint& local,
+                      const boost::asio::ip::tcp::endpoint& listener);
+
 class Worker {
  public:
   Worker(const WorkerShared& shared, unsigned index);
@@ -107,6 +115,9 @@ class Worker {
   void start_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor,
                       TlsListenerCounters* tls = nullptr);
   void stop_listener(const HostPort& address);
+  // Whether a listener of this worker bound at a local endpoint that accepts `local` (a
+  // connection's own address) is open: false once a reload closed it, or while draining.
+  bool accepting_on(const boost::asio::ip::tcp::endpoint& local) const;
   void start();  // runs the thread
   void join();
 
@@ -202,8 +213,11 @@ class Worker {
   struct Listener {
     HostPort address;  // as configured
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
-    TlsListenerCounters* tls = nullptr;  // set on a TLS listener
+    TlsListenerCounters* tls = nullptr;    // set on a TLS listener
+    boost::asio::ip::tcp::endpoint local;  // where it is bound
   };
+  void add_listener(const HostPort& address, boost::asio::ip::tcp::acceptor acceptor,
+                    TlsListenerCounters* tls);
   std::vector<Listener> acceptors_;
   UpstreamPool pool_;
   std::unique_ptr<MultiplexedPool> h2_pool_;

@@ -28,6 +28,11 @@ class WorkerMetrics {
     std::atomic<std::uint64_t> failures{0};
     std::atomic<std::int64_t> in_flight{0};
     std::atomic<std::uint64_t> connects{0};  // new connections opened to it
+    // HTTP/2 (protocol h2/h2c): connections open now, streams sent, connections dropped
+    // because a keep-alive PING went unanswered.
+    std::atomic<std::int64_t> h2_connections{0};
+    std::atomic<std::uint64_t> h2_streams{0};
+    std::atomic<std::uint64_t> h2_ping_timeouts{0};
   };
   static constexpr std::size_t kSlotBlock = 256;  // backend counters are made 256 at a time
   static constexpr std::size_t kMaxBackendSlots = 256 * kSlotBlock;  // slots beyond: not counted
@@ -73,6 +78,15 @@ class WorkerMetrics {
   }
   static void count_connect(BackendCounts* c) {
     if (c != nullptr) bump(c->connects);
+  }
+  static void add_h2_upstream_connection(BackendCounts* c, std::int64_t by) {
+    if (c != nullptr) add(c->h2_connections, by);
+  }
+  static void count_h2_upstream_stream(BackendCounts* c) {
+    if (c != nullptr) bump(c->h2_streams);
+  }
+  static void count_h2_ping_timeout(BackendCounts* c) {
+    if (c != nullptr) bump(c->h2_ping_timeouts);
   }
   static void add_in_flight(BackendCounts* c, std::int64_t by) {
     if (c != nullptr) {

@@ -104,6 +104,18 @@ void H2Connection<Stream>::drain() {
 }
 
 template <class Stream>
+void H2Connection<Stream>::listener_closed(const asio::ip::tcp::endpoint& listener) {
+  if (accepted_through(local_endpoint(), listener)) drain();
+}
+
+template <class Stream>
+asio::ip::tcp::endpoint H2Connection<Stream>::local_endpoint() {
+  boost::system::error_code ec;
+  auto local = stream_.socket().local_endpoint(ec);
+  return ec ? asio::ip::tcp::endpoint() : local;
+}
+
+template <class Stream>
 void H2Connection<Stream>::expire_if_due(Clock::time_point now) {
   if (closed_) return;
   if (now >= idle_deadline_) {
@@ -158,6 +170,9 @@ asio::awaitable<void> H2Connection<Stream>::read_loop() {
     }
     wake_writer();
   }
+  // Its listener closed while the connection was on its way here (a TLS handshake, the
+  // park): GOAWAY after the streams its first bytes opened.
+  if (!worker_.accepting_on(local_endpoint())) drain();
   std::array<char, kReadSize> buffer;
   while (!closed_) {
     auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), use_nothrow);

@@ -45,6 +45,8 @@ class H2Connection final : public DownstreamTask,
   void start();
   void drain() override;
   void expire_if_due(std::chrono::steady_clock::time_point now) override;
+  // Accepted on a listener a reload removed: GOAWAY, as on drain.
+  void listener_closed(const boost::asio::ip::tcp::endpoint& listener) override;
 
   // H2ServerEvents (called from inside nghttp2).
   bool on_frame_start(std::uint8_t type, std::size_t length, std::uint8_t flags,
@@ -111,6 +113,8 @@ class H2Connection final : public DownstreamTask,
   void report_memory();
   // The session has ended (GOAWAY queued): the write loop flushes, the read loop lingers.
   void end_session();
+  // This connection's own address (unspecified when the socket cannot say).
+  boost::asio::ip::tcp::endpoint local_endpoint();
 
   Worker& worker_;
   Stream stream_;

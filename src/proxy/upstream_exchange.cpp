@@ -72,7 +72,7 @@ template <class Stream>
 void UpstreamExchange<Stream>::start_attempt(BackendState& backend) {
   backend_ = &backend;
   if (selection_.lease().trial()) {
-    log::info("breaker for " + backend.key + " is half-open: sending a trial request");
+    log::info("breaker for " + log_name(backend) + " is half-open: sending a trial request");
   }
   // This worker's counters for the backend: no cache line shared with other workers.
   counts_ = conn_.worker_.metrics().backend(backend.slot);
@@ -101,7 +101,7 @@ void UpstreamExchange<Stream>::fail_attempt() {
   BackendLease& lease = selection_.lease();
   const auto now = std::chrono::steady_clock::now();
   if (lease.failure(now)) {
-    log::warn("breaker for " + backend_->key + " opened for " +
+    log::warn("breaker for " + log_name(*backend_) + " opened for " +
               std::to_string(backend_->breaker.retry_after_seconds(now)) + "s");
   }
 }

@@ -182,10 +182,13 @@ template <class Stream>
 asio::awaitable<std::shared_ptr<H2ClientConnection>> UpstreamExchange<Stream>::H2Leg::connection(
     BackendState& backend) {
   std::unique_ptr<MultiplexedPool>& owned = x_.conn_.worker_.h2_pool();
-  if (!owned) owned = std::make_unique<H2ConnectionPool>(x_.conn_.worker_.context().get_executor());
+  if (!owned) {
+    owned = std::make_unique<H2ConnectionPool>(x_.conn_.worker_.context().get_executor(),
+                                               x_.conn_.worker_.metrics());
+  }
   auto& pool = static_cast<H2ConnectionPool&>(*owned);
   const bool tls = x_.ucfg_.tls.has_value();
-  if (auto h2 = pool.place(backend.slot, tls)) {
+  if (auto h2 = pool.place(backend.slot, tls, x_.ucfg_.max_idle_per_backend)) {
     if (h2->state() == H2ClientConnection::State::connecting) {
       // Another request opens it; its connect deadline ends the wait either way.
       co_await h2->ready().async_wait(use_nothrow);
@@ -227,6 +230,7 @@ UpstreamExchange<Stream>::H2Leg::attempt(H2ClientConnection& h2) {
     co_return Outcome::failed;
   }
   WorkerMetrics::count_request(x_.counts_);
+  WorkerMetrics::count_h2_upstream_stream(x_.counts_);
   WorkerMetrics::add_in_flight(x_.counts_, 1);
   h2.flush();
   if (!request.is_done() && x_.ctx_.expect_continue && !x_.continue_sent_) {

@@ -100,7 +100,7 @@ void UpstreamExchange<Stream>::H2Leg::filter_head() {
   if (status >= 500) {
     x_.fail_attempt();
   } else if (lease.success(Clock::now())) {
-    log::info("breaker for " + x_.backend_->key + " closed: the trial succeeded");
+    log::info("breaker for " + log_name(*x_.backend_) + " closed: the trial succeeded");
   }
   no_body_ = conn.request_->get().method() == http::verb::head || status == 204 || status == 304;
   // A response that ended with its head (gRPC's trailers-only status) says so by its length,

@@ -131,7 +131,7 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   if (res.result_int() >= 500) {
     fail_attempt();
   } else if (lease.success(now)) {
-    log::info("breaker for " + backend_->key + " closed: the trial succeeded");
+    log::info("breaker for " + log_name(*backend_) + " closed: the trial succeeded");
   }
   if (res.result_int() == 101) {
     write_client_response_head(

@@ -55,8 +55,8 @@ class Frame:
 class Client:
     """One connection. handshake() sends the preface and SETTINGS and takes the server's."""
 
-    def __init__(self, port, tls_ca=None, server_name="h2.test", timeout=10.0):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, tls_ca=None, server_name="h2.test", timeout=10.0, host="127.0.0.1"):
+        raw = socket.create_connection((host, port), timeout=timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_ca:
             ctx = ssl.create_default_context(cafile=tls_ca)

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """An HTTP/2 origin on Python's h2 (Debian python3-h2), for the HTTP/2 backend tests.
 
-usage: h2_origin.py [--tls CERT KEY] [--goaway-after N] [--name NAME]
+usage: h2_origin.py [--tls CERT KEY] [--goaway-after N] [--name NAME] [--silent-after N]
+                    [--max-streams N]
 Listens on 127.0.0.1 at a port the kernel picks, prints "port N", and serves:
-  /stats            connections and streams seen so far ("connections=C streams=S")
+  /stats            connections, streams and PINGs seen so far
+                    ("connections=C streams=S pings=P")
   /trailers         body "data", then trailers grpc-status: 0 and x-trailer: done
   /big?n=N          N pattern bytes ('a' + i % 26), no content-length, within flow control
   /upload           reads the whole body, answers "bytes=N"
@@ -15,6 +17,9 @@ Listens on 127.0.0.1 at a port the kernel picks, prints "port N", and serves:
                     x-origin headers; a request body is echoed instead
 With --goaway-after N, a connection sends GOAWAY after its Nth request (naming it the last
 it processes), answers the requests up to it, ignores those after it, then closes.
+With --silent-after N, a connection goes silent once its Nth response is sent: it reads and
+drops whatever comes (PINGs unanswered) and sends nothing, until the peer closes it.
+With --max-streams N, SETTINGS_MAX_CONCURRENT_STREAMS is N.
 """
 import asyncio
 import ssl
@@ -25,9 +30,10 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.settings
 import hyperframe.frame
 
-STATS = {"connections": 0, "streams": 0}
+STATS = {"connections": 0, "streams": 0, "pings": 0}
 
 
 ALPHABET = bytes(range(97, 123)) * (65536 // 26 + 2)
@@ -51,6 +57,8 @@ class Conn:
         self.requests = 0
         self.last_id = None  # after GOAWAY: the last stream processed
         self.tasks = set()
+        self.answered = 0
+        self.silent = False  # --silent-after: nothing read is processed any more
 
     def flush(self):
         data = self.h2.data_to_send()
@@ -90,8 +98,9 @@ class Conn:
         self.done(sid)
 
     async def answer(self, sid, h, path, q, body):
-        if path == "/stats":
-            text = f"connections={STATS['connections']} streams={STATS['streams']}".encode()
+        if path.endswith("/stats"):
+            text = (f"connections={STATS['connections']} streams={STATS['streams']} "
+                    f"pings={STATS['pings']}").encode()
             self.respond(sid, 200, [("content-length", str(len(text)))])
             await self.send_data(sid, text)
         elif path == "/trailers":
@@ -150,6 +159,9 @@ class Conn:
         self.done(sid)
 
     def done(self, sid):
+        self.answered += 1
+        if self.opts["silent_after"] and self.answered >= self.opts["silent_after"]:
+            self.silent = True
         if self.last_id is not None and not [t for t in self.tasks if not t.done()
                                              and t is not asyncio.current_task()]:
             # A graceful end: FIN after the last answer; the reading loop closes at EOF (a
@@ -180,12 +192,19 @@ class Conn:
     async def run(self):
         STATS["connections"] += 1
         self.h2.initiate_connection()
+        if self.opts["max_streams"]:
+            # In force once the peer acknowledges it: the streams it opened before it knew
+            # are served (h2 would count them against an initial value and fail).
+            self.h2.update_settings(
+                {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.opts["max_streams"]})
         self.flush()
         heads = {}
         while True:
             data = await self.reader.read(65536)
             if not data:
                 break
+            if self.silent:
+                continue
             try:
                 events = self.h2.receive_data(data)
             except Exception:
@@ -223,6 +242,8 @@ class Conn:
                         [self.windows[e.stream_id]] if e.stream_id in self.windows else []
                     for ev in list(targets):
                         ev.set()
+                elif isinstance(e, h2.events.PingReceived):
+                    STATS["pings"] += 1
                 elif isinstance(e, h2.events.StreamReset):
                     self.queues.pop(e.stream_id, None)
                     heads.pop(e.stream_id, None)
@@ -238,7 +259,7 @@ class Conn:
 
 async def main():
     args = sys.argv[1:]
-    opts = {"goaway_after": 0, "name": "h2"}
+    opts = {"goaway_after": 0, "name": "h2", "silent_after": 0, "max_streams": 0}
     context = None
     while args:
         a = args.pop(0)
@@ -250,6 +271,10 @@ async def main():
             opts["goaway_after"] = int(args.pop(0))
         elif a == "--name":
             opts["name"] = args.pop(0)
+        elif a == "--silent-after":
+            opts["silent_after"] = int(args.pop(0))
+        elif a == "--max-streams":
+            opts["max_streams"] = int(args.pop(0))
 
     async def serve(reader, writer):
         await Conn(reader, writer, opts).run()

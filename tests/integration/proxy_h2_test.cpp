@@ -214,5 +214,47 @@ TEST_F(H2Test, DrainSendsGoawayAndTheStreamInFlightFinishes) {
   EXPECT_EQ(proxy_->wait_exit(kExitWait), std::optional<int>(0));
 }
 
+// A reload that removes a listener: its HTTP/2 connections get GOAWAY (NO_ERROR, the last
+// stream taken), the stream in flight finishes with its whole body, then the connection
+// closes; the listener refuses new connections; a connection on a kept listener goes on.
+TEST_F(H2Test, ListenerRemovedByReloadSendsGoawayAndTheStreamInFlightFinishes) {
+  start_origins(1);
+  const std::string two = "listen = [\"127.0.0.1:0\", \"127.0.0.2:0\"]";
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true")));
+  // The fixture's listen line, replaced by two listeners: A (127.0.0.1) and B (127.0.0.2).
+  const std::string one = "listen = [\"127.0.0.1:0\"]";
+  std::string config = proxy_config_;
+  config.replace(config.find(one), one.size(), two);
+  ASSERT_TRUE(proxy_->write_config(config));
+  ASSERT_EQ(admin("POST", "/reload").status, 200);
+  const std::uint16_t port_b = announced_port("listening on ", "127.0.0.2");
+  ASSERT_NE(port_b, 0);
+  const std::uint16_t port_a = port();
+  // A slow body: its head at once, then 4 pieces of 64 KiB 700 ms apart.
+  const std::string path = "/drip?bytes=262144&drip_ms=700";
+  auto client = std::async(std::launch::async, [&] {
+    return python("h2_listener_goaway.py", {std::to_string(port_a), std::to_string(port_b), path});
+  });
+  ASSERT_TRUE(wait_until([&] { return origin().requests_seen() == 2; }, 10s))
+      << client.get().output;
+  std::string only_b = proxy_config_;
+  only_b.replace(only_b.find(one), one.size(), "listen = [\"127.0.0.2:0\"]");
+  ASSERT_TRUE(proxy_->write_config(only_b));
+  ASSERT_EQ(admin("POST", "/reload").status, 200);
+  const auto r = client.get();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "b-before 200\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "goaway NO_ERROR last 1\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "a-status 200\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "a-bytes 262144\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "a-order goaway-before-end\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "a-closed after []\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "b-again 200\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "b-goaway none\n")) << r.output;
+  HttpClient probe;
+  probe.set_timeout(1s);
+  EXPECT_FALSE(probe.connect(port_a)) << "the removed listener still accepts";
+}
+
 }  // namespace
 }  // namespace ringproxy::test

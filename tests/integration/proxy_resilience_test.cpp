@@ -690,6 +690,10 @@ TEST_F(ResilienceTest, ABackendInTwoUpstreamsHasABreakerInEach) {
   };
   EXPECT_EQ(get("/touchy/x?status=500").status, 500);
   EXPECT_EQ(get("/touchy/y").status, 503) << "touchy's breaker did not open";
+  // The log line names the upstream: the same address is a backend of both.
+  EXPECT_TRUE(proxy_->wait_for_log("breaker for " + shared + " of upstream touchy opened", 2s))
+      << proxy_->log();
+  EXPECT_EQ(proxy_->log_count("of upstream patient opened"), 0u) << proxy_->log();
   for (int i = 0; i < 3; ++i) {
     const auto r = get("/patient/" + std::to_string(i));
     EXPECT_EQ(r.status, 200) << "touchy's open breaker leaked into patient";

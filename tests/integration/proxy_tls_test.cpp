@@ -72,6 +72,22 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
       EXPECT_FALSE(contains(r.body, "spoofed")) << r.body;
     }
   }
+  // TLS 1.3 chooses AES-128 first whatever the client's order; AES-256 for a client with no
+  // other.
+  const std::pair<std::string, std::string> suites[] = {
+      {"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+       "TLS_AES_128_GCM_SHA256"},
+      {"TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"}};
+  for (const auto& [offer, chosen] : suites) {
+    TlsClient c;
+    ASSERT_TRUE(c.connect(tls_port(), {.sni = "site.test",
+                                       .min_version = TLS1_3_VERSION,
+                                       .ca = file("site.crt"),
+                                       .tls13_suites = offer}))
+        << offer << ": " << c.error();
+    EXPECT_EQ(c.cipher(), chosen) << offer;
+    EXPECT_EQ(c.get("/suite", "site.test").status, 200) << offer;
+  }
   // A client offering h2 first gets it (HTTP/2 itself: H2Test.*).
   TlsClient h2;
   ASSERT_TRUE(
@@ -79,7 +95,7 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
       << h2.error();
   EXPECT_EQ(h2.alpn(), "h2");
   h2.close();
-  EXPECT_TRUE(wait_until([&] { return tls_metric("tls_handshakes_total") == "3"; }, 3s))
+  EXPECT_TRUE(wait_until([&] { return tls_metric("tls_handshakes_total") == "5"; }, 3s))
       << tls_metric("tls_handshakes_total");
   // The cleartext listener still says http.
   auto client = connect();

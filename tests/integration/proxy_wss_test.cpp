@@ -6,6 +6,7 @@
 #include <set>
 
 #include "integration/tls_fixture.hpp"
+#include "integration/tunnel_drain.hpp"
 #include "support/tls_client.hpp"
 #include "support/ws_client.hpp"
 
@@ -198,21 +199,7 @@ TEST_F(WssTest, SigtermClosesTlsTunnelsAfterDrainTimeout) {
     tunnels.push_back(open_wss());
     ASSERT_TRUE(tunnels.back());
   }
-  const auto sent = Clock::now();
-  proxy_->signal(SIGTERM);
-  // The listeners close at once; the tunnels carry on through the drain...
-  ASSERT_TRUE(proxy_->wait_for_log("draining", 5s));
-  std::this_thread::sleep_for(500ms);
-  for (auto& t : tunnels) {
-    ASSERT_TRUE(t->send("during-drain", false)) << t->last_error();
-    EXPECT_EQ(t->receive().value_or(""), "during-drain") << t->last_error();
-  }
-  // ... and are closed when drain_timeout has passed, not before.
-  for (auto& t : tunnels) EXPECT_TRUE(t->wait_closed(5s));
-  const auto closed_after = ms_since(sent);
-  EXPECT_GE(closed_after, 1400);
-  EXPECT_LT(closed_after, 4000);
-  EXPECT_EQ(proxy_->wait_exit(kExitWait), std::optional<int>(0));
+  expect_sigterm_drains_tunnels(*proxy_, tunnels, kExitWait);
   EXPECT_TRUE(proxy_->wait_output_end(5s));
   // Their lines say the drain closed them (a worker starved past the 250 ms the process waits
   // for them would close them unlogged: not counted, lest a loaded machine fail the test).

@@ -64,6 +64,9 @@ bool TlsClient::connect(std::uint16_t port, const TlsClientOptions& o) {
   }
   SSL_CTX_set_min_proto_version(ctx_, o.min_version);
   SSL_CTX_set_max_proto_version(ctx_, o.max_version);
+  if (!o.tls13_suites.empty() && SSL_CTX_set_ciphersuites(ctx_, o.tls13_suites.c_str()) != 1) {
+    return fail("TLS 1.3 suites");
+  }
   static const unsigned char kAlpn[] = "\x02h2\x08http/1.1";
   const unsigned char* offer = o.offer_h2 ? kAlpn : kAlpn + 3;
   SSL_CTX_set_alpn_protos(ctx_, offer, o.offer_h2 ? sizeof(kAlpn) - 1 : sizeof(kAlpn) - 4);
@@ -120,6 +123,10 @@ std::string TlsClient::peer_common_name() const {
 
 std::string TlsClient::version() const {
   return ssl_ != nullptr ? SSL_get_version(ssl_) : "";
+}
+
+std::string TlsClient::cipher() const {
+  return ssl_ != nullptr ? SSL_get_cipher_name(ssl_) : "";
 }
 
 std::string TlsClient::alpn() const {

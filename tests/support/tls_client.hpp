@@ -21,10 +21,11 @@ struct TlsClientOptions {
   bool legacy = false;  // allow TLS 1.0/1.1 on this side (SECLEVEL 0), to offer them
   std::string cert{};   // client certificate and key (PEM), for mutual TLS
   std::string key{};
-  TlsSession session{};   // resume this session
-  std::string ca{};       // verify the server against this PEM file (empty: no check)
-  bool offer_h2 = false;  // ALPN offers "h2" before "http/1.1" (only to see it chosen: this
-                          // client speaks HTTP/1.1)
+  TlsSession session{};        // resume this session
+  std::string ca{};            // verify the server against this PEM file (empty: no check)
+  bool offer_h2 = false;       // ALPN offers "h2" before "http/1.1" (only to see it chosen: this
+                               // client speaks HTTP/1.1)
+  std::string tls13_suites{};  // TLS 1.3 suites offered, in order (empty: OpenSSL's default)
 };
 
 // A simple HTTP/1.1 exchange's result over TLS.
@@ -49,6 +50,7 @@ class TlsClient {
 
   std::string peer_common_name() const;  // the server certificate's CN
   std::string version() const;           // "TLSv1.3"
+  std::string cipher() const;            // "TLS_AES_128_GCM_SHA256"
   std::string alpn() const;              // the protocol the server chose, "" for none
   bool resumed() const;
   TlsSession session() const;  // the session now (after a response, with its ticket)
