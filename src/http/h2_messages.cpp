@@ -77,6 +77,9 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
     cookie_ += value;
     return;
   }
+  if (!protocol_.empty() && (name == "sec-websocket-key" || name == "sec-websocket-version")) {
+    return;  // extended CONNECT has no key (RFC 8441 §5): the proxy makes the HTTP/1.1 one
+  }
   if (name == "content-length") content_length_ = true;
   if (name == "content-type" && value.starts_with("application/grpc")) grpc_ = true;
   fields_.append(name).append(": ").append(value).append("\r\n");
@@ -96,6 +99,21 @@ std::string H2RequestHead::text(bool body, bool* chunked) const {
   *chunked = body && !content_length_;
   if (*chunked) out.append("transfer-encoding: chunked\r\n");
   out.append("\r\n");
+  return out;
+}
+
+bool H2RequestHead::websocket() const {
+  return method_ == "CONNECT" && iequals(protocol_, "websocket");
+}
+
+std::string H2RequestHead::websocket_text(std::string_view key) const {
+  bool chunked = false;
+  std::string out = text(false, &chunked);
+  // "CONNECT <path>" becomes "GET <path>"; the fields end before the last empty line.
+  out.replace(0, method_.size(), "GET");
+  out.resize(out.size() - 2);
+  out.append("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n");
+  out.append("sec-websocket-key: ").append(key).append("\r\n\r\n");
   return out;
 }
 

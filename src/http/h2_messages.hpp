@@ -30,6 +30,12 @@ class H2RequestHead {
   // content-type application/grpc (and +proto, ...): the proxy's own failures answer in gRPC.
   bool grpc() const { return grpc_; }
   bool extended_connect() const { return !protocol_.empty(); }
+  // An extended CONNECT (RFC 8441) for the WebSocket protocol.
+  bool websocket() const;
+  // The HTTP/1.1 WebSocket upgrade for a websocket() request: a GET with Connection: upgrade,
+  // Upgrade: websocket, key as Sec-WebSocket-Key and Sec-WebSocket-Version 13 (the client's
+  // own key and version fields are not sent on; its subprotocols and extensions are).
+  std::string websocket_text(std::string_view key) const;
 
  private:
   std::string method_, scheme_, authority_, path_, protocol_;

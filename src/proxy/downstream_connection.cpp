@@ -335,18 +335,15 @@ bool DownstreamConnection<Stream>::took_h2c() {
 
 template <class Stream>
 void DownstreamConnection<Stream>::start_tunnel() {
-  if constexpr (Stream::kMultiplexed) {
-    tunnel_.reset();  // never asked for: HTTP/2 has no Upgrade (extended CONNECT instead)
-    return;
-  } else {
-    const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    auto tunnel =
-        std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
-    tunnel_.reset();
-    buffer_.consume(buffer_.size());
-    tunneled_ = true;
-    tunnel->start();
-  }
+  // On a PipeStream: an HTTP/2 stream's extended CONNECT (RFC 8441) made an HTTP/1.1 upgrade.
+  const std::string_view early(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  auto tunnel =
+      std::make_shared<Tunnel<Stream>>(worker_, std::move(stream_), std::move(*tunnel_), early);
+  tunnel_.reset();
+  buffer_.consume(buffer_.size());
+  tunneled_ = true;
+  parked_ = Stream::kMultiplexed;  // the pipe went to the tunnel: nothing of it to close here
+  tunnel->start();
 }
 
 template <class Stream>

@@ -26,6 +26,10 @@ H2SessionLimits session_limits(const ServerConfig& server) {
   H2SessionLimits limits;
   limits.max_header_list = static_cast<std::uint32_t>(server.max_header_bytes);
   limits.max_continuations = H2FloodLimits{}.max_continuations + 1;  // ours answers first
+  // Extended CONNECT (RFC 8441) only where WebSocket upgrades are tunnelled at all.
+  for (const std::string& p : server.upgrade_protocols) {
+    limits.enable_connect_protocol = limits.enable_connect_protocol || p == "websocket";
+  }
   return limits;
 }
 

@@ -80,6 +80,13 @@ class H2Connection final : public DownstreamTask,
     bool orphan = false;   // counted in orphans_
     bool discard = false;  // answered already (a gRPC status): the pipeline's bytes are dropped
     std::string trailers;  // request trailer lines, for a chunk-framed body
+    // WebSocket over HTTP/2 (RFC 8441, docs/http2.md): the key sent to the backend; after
+    // its 101 (tunnel), the pipe's bytes both ways are the tunnel's, carried as DATA.
+    std::string ws_key;
+    bool websocket = false;   // an extended CONNECT taken as a WebSocket upgrade
+    bool tunnel = false;      // the backend switched: 200 sent, DATA is the tunnel's bytes
+    bool ws_refused = false;  // the backend answered otherwise: the client's DATA is dropped
+    bool eof_sent = false;    // the tunnel's END_STREAM went to nghttp2
   };
 
   boost::asio::awaitable<void> read_loop();
@@ -94,6 +101,14 @@ class H2Connection final : public DownstreamTask,
   void close();
   // A gRPC request the proxy itself failed (status): a trailers-only gRPC answer.
   void answer_grpc(std::int32_t id, int status);
+  // A WebSocket exchange's final head: a 101 becomes 200 and the stream a tunnel (true), any
+  // other answer goes as it is and ends the exchange's input.
+  bool websocket_head(std::int32_t id, Exchange& x);
+  // The tunnel behind a stream ended before the client ended its side: RST_STREAM NO_ERROR
+  // after the END_STREAM, so that the stream closes (RFC 9113 §8.1).
+  void end_tunnel_stream(std::int32_t id);
+  // The tunnel's bytes from the pipe as DATA (read_response for a tunnel).
+  long read_tunnel(std::int32_t id, Exchange& x, std::uint8_t* buf, std::size_t length, bool* eof);
   // This connection's memory (nghttp2's, the pipes', the write buffer) into the gauge.
   void report_memory();
   // The session has ended (GOAWAY queued): the write loop flushes, the read loop lingers.

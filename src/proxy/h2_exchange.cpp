@@ -1,9 +1,11 @@
 // One HTTP/2 connection's streams: each request's header block and DATA into a PipeStream
 // for the HTTP/1.1 pipeline, and the pipeline's response back into frames (see
 // h2_connection.hpp).
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <charconv>
 
+#include "http/websocket_key.hpp"
 #include "policy/http_fields.hpp"
 #include "proxy/downstream_connection.hpp"
 #include "proxy/h2_connection.hpp"
@@ -19,6 +21,7 @@ constexpr std::size_t kOutCapacity = 64 * 1024;
 // refused (REFUSED_STREAM) until some finish, so resets cannot pile up backend work.
 constexpr std::size_t kMaxOrphans = 100;
 constexpr std::uint32_t kRefusedStream = 0x7;
+constexpr std::string_view kAllow = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 constexpr std::uint32_t kInternalError = 0x2;
 constexpr std::uint8_t kData = 0x0, kHeaders = 0x1, kPriority = 0x2, kRstStream = 0x3,
                        kSettings = 0x4, kPing = 0x6, kContinuation = 0x9;
@@ -106,13 +109,26 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
     }
     return;
   }
+  // Extended CONNECT for WebSocket while upgrade_protocols lists it (a reload may have removed
+  // it since the SETTINGS): an HTTP/1.1 upgrade. For any other protocol: 405 here (there is no
+  // HTTP/1.1 form to give the pipeline); a plain CONNECT goes on as one (405 there).
+  const auto& allowed = worker_.snapshot()->config().server.upgrade_protocols;
+  x.websocket = x.head->websocket() &&
+                std::find(allowed.begin(), allowed.end(), "websocket") != allowed.end();
+  if (x.head->extended_connect() && !x.websocket) {
+    x.head.reset();
+    session_.submit_head(stream_id, 405, {{"allow", kAllow}}, false);
+    return;
+  }
   start_pipeline(stream_id, x, end_stream);
 }
 
 template <class Stream>
 void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end_stream) {
   bool chunked = false;
-  const std::string text = x.head->text(!end_stream, &chunked);
+  if (x.websocket) x.ws_key = websocket_key();
+  const std::string text =
+      x.websocket ? x.head->websocket_text(x.ws_key) : x.head->text(!end_stream, &chunked);
   x.chunked = chunked;
   x.grpc = x.head->grpc();
   x.response.emplace(x.head->method() == "HEAD");
@@ -134,7 +150,8 @@ template <class Stream>
 void H2Connection<Stream>::on_request_data(std::int32_t stream_id, const std::uint8_t* data,
                                            std::size_t n) {
   const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end() || !it->second.pipe || it->second.pipe->pipe_closed) {
+  if (it == exchanges_.end() || !it->second.pipe || it->second.pipe->pipe_closed ||
+      it->second.ws_refused) {
     session_.consume(stream_id, n);  // nobody reads it: the window opens at once
     return;
   }
@@ -219,6 +236,7 @@ void H2Connection<Stream>::response_bytes(std::uint32_t id) {
     return;
   }
   pump(sid, x);
+  if (x.tunnel && x.eof_sent && x.pipe->pipe_closed) end_tunnel_stream(sid);
   wake_writer();
 }
 
@@ -247,6 +265,7 @@ void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
       return;
     }
     const bool interim = head == H2ResponseReader::Head::interim;
+    if (x.websocket && !interim && websocket_head(id, x)) break;
     x.head_sent = !interim;
     session_.submit_head(id, x.response->status(), x.response->fields(),
                          interim || !x.response->done());
@@ -260,6 +279,7 @@ long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* b
   const auto it = exchanges_.find(stream_id);
   if (it == exchanges_.end() || !it->second.pipe) return kFailed;
   Exchange& x = it->second;
+  if (x.tunnel) return read_tunnel(stream_id, x, buf, length, eof);
   PipeState& p = *x.pipe;
   const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);
   std::size_t used = 0;

@@ -40,7 +40,8 @@ Tunnel<Stream>::~Tunnel() {
   WorkerMetrics::add_in_flight(start_.counts, -1);
   worker_.metrics().add_tunnel(-1);
   worker_.session_ended(this);
-  worker_.connections().closed();
+  // A stream's tunnel: its HTTP/2 connection counts itself.
+  if constexpr (!Stream::kMultiplexed) worker_.connections().closed();
 }
 
 template <class Stream>
@@ -164,5 +165,6 @@ void Tunnel<Stream>::finish(std::string_view closed_by) {
 
 template class Tunnel<TcpStream>;
 template class Tunnel<TlsStream>;
+template class Tunnel<PipeStream>;
 
 }  // namespace ringproxy

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "net/pipe_stream.hpp"
 #include "net/relay_buffer.hpp"
 #include "net/tcp_stream.hpp"
 #include "net/tls_stream.hpp"
@@ -100,5 +101,6 @@ class Tunnel final : public DownstreamTask, public std::enable_shared_from_this<
 
 extern template class Tunnel<TcpStream>;
 extern template class Tunnel<TlsStream>;
+extern template class Tunnel<PipeStream>;  // WebSocket over HTTP/2 (one stream)
 
 }  // namespace ringproxy

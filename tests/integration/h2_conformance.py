@@ -580,6 +580,64 @@ def goaway_from_the_client_lets_its_stream_finish():
     return expect_status(c, 1, 200, "target: /before-goaway")
 
 
+# --- extended CONNECT (RFC 8441; "websocket" is in upgrade_protocols by default) ---
+def ws_fields(path="/ws", protocol="websocket", drop=()):
+    fields = [(":method", "CONNECT"), (":protocol", protocol), (":scheme", "http"),
+              (":path", path), (":authority", "h2.test"), ("sec-websocket-version", "13")]
+    return [f for f in fields if f[0] not in drop]
+
+
+@case
+def enable_connect_protocol_is_advertised():
+    c = client()
+    if c.server_settings.get(0x8) != 1:
+        return "SETTINGS_ENABLE_CONNECT_PROTOCOL %r" % c.server_settings.get(0x8)
+
+
+@case
+def protocol_pseudo_header_outside_connect_is_a_stream_protocol_error():
+    c = client()
+    c.send(c.headers(1, request_fields() + [(":protocol", "websocket")]))
+    return expect_stream_error(c, 1, 1)
+
+
+@case
+def extended_connect_without_path_is_a_stream_protocol_error():
+    c = client()
+    c.send(c.headers(1, ws_fields(drop=(":path",)), end_stream=False))
+    return expect_stream_error(c, 1, 1)
+
+
+@case
+def extended_connect_for_websocket_opens_a_tunnel_with_200():
+    c = client()
+    c.send(c.headers(1, ws_fields(), end_stream=False))
+    got = c.frames_until(lambda f: f.stream == 1 and f.type in (HEADERS, RST_STREAM) or
+                         f.type == GOAWAY)
+    last = got[-1] if got else None
+    if last is None or last.type != HEADERS or dict(last.fields).get(":status") != "200":
+        return "got %r, expected HEADERS :status 200" % last
+    if last.flags & END_STREAM:
+        return "the tunnel's 200 ended the stream"
+    if "sec-websocket-accept" in dict(last.fields):
+        return "sec-websocket-accept on an HTTP/2 response"
+    c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL: the tunnel closes
+
+
+@case
+def extended_connect_for_another_protocol_is_405():
+    c = client()
+    c.send(c.headers(1, ws_fields(protocol="foo"), end_stream=False))
+    return expect_status(c, 1, 405)
+
+
+@case
+def plain_connect_is_405():
+    c = client()
+    c.send(c.headers(1, [(":method", "CONNECT"), (":authority", "h2.test:443")], end_stream=False))
+    return expect_status(c, 1, 405)
+
+
 def main():
     failed = 0
     for fn in CASES:

@@ -578,6 +578,7 @@ struct OriginServer::Impl {
       }
 
       if (path == "/ws" && !query.status && websocket::is_upgrade(req)) {
+        record(*parser, 0, kFnv1a64Offset);  // the upgrade request, as last_request()
         co_await serve_websocket(std::move(socket), *parser);
         co_return;
       }

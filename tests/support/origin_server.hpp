@@ -59,7 +59,8 @@ struct RecordedRequest {
 //   POST|PUT /echo          -> the request body streamed back (Content-Length if the request had
 //                              one, else chunked); honours status= and delay_ms=
 //   GET /ws (WebSocket)     -> a WebSocket echo (each message back as sent; X-Origin on the
-//                              101); with status= it is an ordinary response instead
+//                              101; the upgrade request is last_request()); with status= it is
+//                              an ordinary response instead
 //   anything else           -> 200 text/plain: "origin: NAME\nmethod: M\ntarget: T\n
 //                              body-bytes: N\nbody-fnv: HEX\n" + "header: Name: value\n" each
 //   query (combinable): status=NNN, delay_ms=N (before the head), bytes=N (N pattern bytes instead

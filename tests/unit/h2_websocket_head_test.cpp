@@ -1,0 +1,57 @@
+// WebSocket over HTTP/2 (RFC 8441): the HTTP/1.1 upgrade an extended CONNECT becomes, and the
+// handshake's key and accept values (RFC 6455 §1.3's example).
+#include <gtest/gtest.h>
+
+#include "http/h2_messages.hpp"
+#include "http/websocket_key.hpp"
+
+namespace ringproxy {
+namespace {
+
+H2RequestHead head(std::string_view method, std::string_view protocol) {
+  H2RequestHead h;
+  h.add(":method", method, 16384);
+  if (!protocol.empty()) h.add(":protocol", protocol, 16384);
+  h.add(":scheme", "https", 16384);
+  h.add(":path", "/chat?room=1", 16384);
+  h.add(":authority", "ws.test", 16384);
+  h.add("sec-websocket-version", "13", 16384);
+  h.add("sec-websocket-key", "client-key-not-for-http2", 16384);
+  h.add("sec-websocket-protocol", "chat, superchat", 16384);
+  h.add("origin", "https://ws.test", 16384);
+  return h;
+}
+
+TEST(H2WebSocketHead, AcceptIsRfc6455sExample) {
+  EXPECT_EQ(websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST(H2WebSocketHead, KeysAreFreshBase64OfSixteenBytes) {
+  const std::string a = websocket_key();
+  const std::string b = websocket_key();
+  EXPECT_EQ(a.size(), 24u);
+  EXPECT_EQ(a.substr(22), "==");
+  EXPECT_NE(a, b);
+}
+
+TEST(H2WebSocketHead, ExtendedConnectForWebSocketBecomesAnHttp11Upgrade) {
+  const H2RequestHead h = head("CONNECT", "websocket");
+  ASSERT_TRUE(h.websocket());
+  EXPECT_EQ(h.websocket_text("KEY"),
+            "GET /chat?room=1 HTTP/1.1\r\n"
+            "host: ws.test\r\n"
+            "sec-websocket-protocol: chat, superchat\r\n"
+            "origin: https://ws.test\r\n"
+            "connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n"
+            "sec-websocket-key: KEY\r\n\r\n");
+}
+
+TEST(H2WebSocketHead, OnlyCONNECTWithTheWebSocketProtocolIsOne) {
+  EXPECT_TRUE(head("CONNECT", "WebSocket").websocket());
+  EXPECT_FALSE(head("CONNECT", "foo").websocket());
+  EXPECT_FALSE(head("CONNECT", "").websocket());
+  EXPECT_FALSE(head("GET", "websocket").websocket());
+}
+
+}  // namespace
+}  // namespace ringproxy
