@@ -112,13 +112,30 @@ struct H2ClientSession::Access {
     return 0;
   }
 
-  static ssize_t read_upload(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+  // The body's end: END_STREAM on this DATA frame, or on a trailing HEADERS submitted now
+  // (nghttp2 sends it after the frame; submitting from this callback is its documented use).
+  static void end_upload(nghttp2_session* session, int32_t id, H2Stream& s, uint32_t* flags) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s.upload_trailers.empty()) return;
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(s.upload_trailers.size());
+    for (auto& [name, value] : s.upload_trailers) {
+      nv.push_back({reinterpret_cast<uint8_t*>(name.data()),
+                    reinterpret_cast<uint8_t*>(value.data()), name.size(), value.size(),
+                    NGHTTP2_NV_FLAG_NONE});
+    }
+    if (nghttp2_submit_trailer(session, id, nv.data(), nv.size()) == 0) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+  }
+
+  static ssize_t read_upload(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
                              uint32_t* flags, nghttp2_data_source* source, void*) {
     auto* s = static_cast<H2Stream*>(source->ptr);
     const std::size_t left = s->upload.size() - s->upload_taken;
     if (left == 0) {
       if (s->upload_end) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        end_upload(session, id, *s, flags);
         return 0;
       }
       s->deferred = true;
@@ -130,7 +147,7 @@ struct H2ClientSession::Access {
     if (s->upload_taken == s->upload.size()) {
       s->upload.clear();
       s->upload_taken = 0;
-      if (s->upload_end) *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (s->upload_end) end_upload(session, id, *s, flags);
     } else if (s->upload_taken >= kUploadCompactAt) {
       // The client's reads keep appending while frames take from the front: drop what was
       // framed, or the string grows with the whole body.

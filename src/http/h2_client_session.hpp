@@ -27,6 +27,7 @@ struct H2Stream {
   std::string upload;  // bytes not yet framed; upload_taken of them already were
   std::size_t upload_taken = 0;
   bool upload_end = false;  // no more bytes will come
+  Fields upload_trailers;   // sent as a trailing HEADERS after the last byte (lower-case names)
   bool deferred = false;    // the session waits for bytes (resume() after adding some)
 
   // --- the response ---

@@ -24,15 +24,13 @@ bool te_lists_trailers(const Fields& fields) {
   return found;
 }
 
-// Takes the trailer fields (those not in head) out of fields and writes into out (cleared
-// first) the end of the chunked body for the receiver: the last chunk, the trailer fields when
-// pass (those is_forbidden_trailer names dropped), the final CRLF. False when the received
-// section (every trailer field line, "name: value\r\n") is over limit bytes: the same limit as
-// a head's (out is then the plain last chunk). The fields are taken out either way.
-template <class Fields>
-bool take_trailer_section(Fields& fields, const HeadFields& head, std::size_t limit, bool pass,
-                          std::string& out) {
-  out.assign("0\r\n");
+// Takes the trailer fields (those not in head) out of fields, calling emit(name, value) for
+// each one passed on: when pass, not named by is_forbidden_trailer, and within limit bytes (the
+// received section, every trailer field line "name: value\r\n", counted). False when the
+// section is over limit. The fields are taken out either way.
+template <class Fields, class Emit>
+bool take_trailers(Fields& fields, const HeadFields& head, std::size_t limit, bool pass,
+                   Emit&& emit) {
   std::size_t size = 0;
   std::size_t next = 0;
   for (auto it = fields.begin(); it != fields.end();) {
@@ -43,12 +41,23 @@ bool take_trailer_section(Fields& fields, const HeadFields& head, std::size_t li
     const std::string_view name = it->name_string();
     const std::string_view value = it->value();
     size += name.size() + value.size() + 4;
-    if (pass && size <= limit && !is_forbidden_trailer(name)) {
-      out.append(name).append(": ").append(value).append("\r\n");
-    }
+    if (pass && size <= limit && !is_forbidden_trailer(name)) emit(name, value);
     it = fields.erase(it);
   }
-  if (size > limit) {
+  return size <= limit;
+}
+
+// take_trailers, writing into out (cleared first) the end of the chunked body for the receiver:
+// the last chunk, the trailer fields passed on, the final CRLF (the plain last chunk when the
+// section is over limit).
+template <class Fields>
+bool take_trailer_section(Fields& fields, const HeadFields& head, std::size_t limit, bool pass,
+                          std::string& out) {
+  out.assign("0\r\n");
+  const bool within = take_trailers(fields, head, limit, pass, [&](auto name, auto value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  });
+  if (!within) {
     out.assign(kLastChunk);
     return false;
   }

@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
 #include <cctype>
 
 #include "http/http_status.hpp"
@@ -221,6 +222,10 @@ UpstreamExchange<Stream>::H2Leg::attempt(H2ClientConnection& h2) {
   stream_->on_upload = [this] { upload_signal_.cancel(); };
   if (x_.buffered_.data != nullptr) stream_->upload.assign(x_.buffered_.data, x_.buffered_.size);
   stream_->upload_end = request.is_done();
+  if (request.is_done() && !take_request_trailers()) {  // the body came whole before a stream
+    end_ = co_await x_.answer_body_error(boost::beast::http::error::header_limit);
+    co_return Outcome::done;
+  }
   const bool with_body = !request.is_done() || x_.buffered_.size > 0;
   outcome_ = Outcome::failed;
   upload_stopped_ = false;

@@ -59,6 +59,9 @@ class UpstreamExchange<Stream>::H2Leg {
   Clock::time_point next_deadline() const;
   // Ends the upload coroutine (its read from the client cancelled) when the response is over.
   void stop_upload();
+  // Once the client's chunked body is read whole: its trailer section out of the message into
+  // the stream's upload_trailers (kept for a retry's stream); false when over the head limit.
+  bool take_request_trailers();
 
   UpstreamExchange& x_;
   std::shared_ptr<H2Stream> stream_;        // this attempt's stream
@@ -67,6 +70,8 @@ class UpstreamExchange<Stream>::H2Leg {
   WorkerTimer upload_signal_;
   std::string fields_;  // names and values, nva_ points into it
   std::vector<nghttp2_nv> nva_;
+  H2Stream::Fields request_trailers_;  // what take_request_trailers took, for every attempt
+  bool trailers_taken_ = false;
   Clock::time_point grpc_deadline_ = Clock::time_point::max();
   bool trailers_ok_ = false;  // the client sent TE: trailers
   bool upload_reading_ = false;

@@ -4,11 +4,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <cctype>
 #include <charconv>
 #include <tuple>
 
 #include "http/body_relay.hpp"
 #include "http/forwarded_head.hpp"
+#include "http/trailer_section.hpp"
 #include "log/log.hpp"
 #include "policy/http_fields.hpp"
 #include "proxy/upstream_h2.hpp"
@@ -63,10 +65,38 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::upload(H2ClientConnection
       response_signal_.cancel();
       co_return;
     }
+    if (request.is_done() && !take_request_trailers()) {
+      upload_error_ = http::error::header_limit;  // 431, as for a request read whole
+      h2.session().cancel(*stream_);
+      h2.flush();
+      response_signal_.cancel();
+      co_return;
+    }
     if (request.is_done()) stream_->upload_end = true;
     h2.session().resume(*stream_);
     h2.flush();
   }
+}
+
+template <class Stream>
+bool UpstreamExchange<Stream>::H2Leg::take_request_trailers() {
+  auto& request = *x_.conn_.request_;
+  if (trailers_taken_ || !request.chunked() || x_.request_trailers_.head.size() == 0) {
+    stream_->upload_trailers = request_trailers_;
+    return true;
+  }
+  trailers_taken_ = true;
+  const bool within =
+      take_trailers(request.get(), x_.request_trailers_.head, x_.request_trailers_.limit, true,
+                    [&](auto name, auto value) {
+                      std::string lower(name);
+                      for (char& c : lower) {
+                        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                      }
+                      request_trailers_.emplace_back(std::move(lower), value);
+                    });
+  stream_->upload_trailers = request_trailers_;
+  return within;
 }
 
 template <class Stream>
@@ -196,6 +226,7 @@ asio::awaitable<void> UpstreamExchange<Stream>::H2Leg::relay_body(H2ClientConnec
   template asio::awaitable<void> UpstreamExchange<S>::H2Leg::upload(H2ClientConnection&);   \
   template asio::awaitable<void> UpstreamExchange<S>::H2Leg::download(H2ClientConnection&); \
   template void UpstreamExchange<S>::H2Leg::filter_head();                                  \
+  template bool UpstreamExchange<S>::H2Leg::take_request_trailers();                        \
   template asio::awaitable<void> UpstreamExchange<S>::H2Leg::relay_body(H2ClientConnection&);
 RINGPROXY_H2_RELAY(TcpStream)
 RINGPROXY_H2_RELAY(TlsStream)

@@ -13,8 +13,9 @@ Listens on 127.0.0.1 at a port the kernel picks, prints "port N", and serves:
   /slow?ms=N        answers after N ms
   /status?code=N    answers with status N
   /sized            a body with content-length
-  anything else     "hello <path>" with x-method, x-path, x-authority, x-te, x-scheme and
-                    x-origin headers; a request body is echoed instead
+  anything else     "hello <path>" with x-method, x-path, x-authority, x-te, x-scheme,
+                    x-origin and x-request-trailers ("name=value;..." of the request's
+                    trailing HEADERS) headers; a request body is echoed instead
 With --goaway-after N, a connection sends GOAWAY after its Nth request (naming it the last
 it processes), answers the requests up to it, ignores those after it, then closes.
 With --silent-after N, a connection goes silent once its Nth response is sent: it reads and
@@ -54,6 +55,7 @@ class Conn:
         self.bodies = {}
         self.queues = {}   # /duplex streams: pieces of the body as they come
         self.counts = {}   # /upload streams: body bytes so far
+        self.trailers = {}  # stream id -> the request's trailing HEADERS
         self.requests = 0
         self.last_id = None  # after GOAWAY: the last stream processed
         self.tasks = set()
@@ -138,7 +140,10 @@ class Conn:
                                     ("x-scheme", h.get(":scheme", "")),
                                     ("x-te", h.get("te", "")),
                                     ("x-forwarded-for", h.get("x-forwarded-for", "")),
-                                    ("x-origin", self.opts["name"])] + extra)
+                                    ("x-origin", self.opts["name"]),
+                                    ("x-request-trailers", ";".join(
+                                        f"{k[9:]}={v}" for k, v in h.items()
+                                        if k.startswith("trailer: ")))] + extra)
             await self.send_data(sid, text)
 
     async def duplex(self, sid):
@@ -229,6 +234,8 @@ class Conn:
                         else:
                             self.bodies[e.stream_id] += e.data
                         self.h2.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                elif isinstance(e, h2.events.TrailersReceived):
+                    self.trailers[e.stream_id] = e.headers
                 elif isinstance(e, h2.events.StreamEnded):
                     if e.stream_id in self.queues:
                         self.queues[e.stream_id].put_nowait(None)
@@ -236,7 +243,9 @@ class Conn:
                         body = self.bodies.pop(e.stream_id)
                         if dict(heads[e.stream_id])[":path"].startswith("/upload"):
                             body = self.counts.pop(e.stream_id, 0)
-                        self.spawn(self.handle(e.stream_id, heads.pop(e.stream_id), body))
+                        head = heads.pop(e.stream_id) + [
+                            ("trailer: " + k, v) for k, v in self.trailers.pop(e.stream_id, [])]
+                        self.spawn(self.handle(e.stream_id, head, body))
                 elif isinstance(e, h2.events.WindowUpdated):
                     targets = self.windows.values() if e.stream_id == 0 else \
                         [self.windows[e.stream_id]] if e.stream_id in self.windows else []

@@ -131,6 +131,41 @@ TEST_F(H2UpstreamTest, BackendAnswersAndKeepsReadingWhileTheClientStillSends) {
   EXPECT_TRUE(contains(got, "0\r\n\r\n")) << got;
 }
 
+// A chunked request's trailer section reaches an HTTP/2 backend as a trailing HEADERS frame
+// (lower-case names, forbidden fields dropped), whether the body streams or came whole with
+// its first chunk; a section over max_header_bytes is a 431.
+TEST_F(H2UpstreamTest, RequestTrailersReachTheBackendAsTrailingHeaders) {
+  ScriptOrigin& o = start_h2_origin();
+  ASSERT_TRUE(start_h2_proxy(h2_upstream("h2c", {o.address()}), "max_header_bytes = 2048"));
+  Conversation s;
+  ASSERT_TRUE(s.connect(port()));
+  ASSERT_TRUE(
+      s.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nHost: evil.test\r\nx-note: n\r\n\r\n"));
+  std::string got = s.read_until("0\r\n\r\n", 5s);
+  EXPECT_TRUE(contains(got, "HTTP/1.1 200")) << got;
+  EXPECT_TRUE(contains(got, "x-request-trailers: x-checksum=abc;x-note=n\r\n")) << got;
+  EXPECT_TRUE(contains(got, "hello")) << got;
+  // Streamed: the trailers come after the head went to the backend.
+  ASSERT_TRUE(
+      s.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nfirst\r\n"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(s.send("6\r\nsecond\r\n0\r\nX-Late: yes\r\n\r\n"));
+  got = s.read_until("0\r\n\r\n", 5s);
+  EXPECT_TRUE(contains(got, "x-request-trailers: x-late=yes\r\n")) << got;
+  EXPECT_TRUE(contains(got, "firstsecond")) << got;
+  // Over the head limit: 431, and nothing of it is passed on.
+  Conversation big;
+  ASSERT_TRUE(big.connect(port()));
+  ASSERT_TRUE(
+      big.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n0\r\nX-Big: " +
+               std::string(3000, 'b') + "\r\n\r\n"));
+  got = big.read_until("\r\n\r\n", 5s);
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 431")) << got;
+}
+
 TEST_F(H2UpstreamTest, BackendGoawayMidLoadLosesNoRequest) {
   // Each connection processes 15 streams, then GOAWAY: streams past it go again on a new one.
   ScriptOrigin& o = start_h2_origin({"--goaway-after", "15"});
