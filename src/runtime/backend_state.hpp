@@ -44,7 +44,9 @@ struct BackendState {
 };
 
 // "KEY of upstream NAME": how log lines name a backend (an address may serve two upstreams).
-inline std::string log_name(const BackendState& b) { return b.key + " of upstream " + b.upstream; }
+inline std::string log_name(const BackendState& b) {
+  return b.key + " of upstream " + b.upstream;
+}
 
 // Hands out the BackendState for an address in an upstream, the same object across reloads
 // while any snapshot still uses it; the same address in another upstream gets its own.
