@@ -274,22 +274,30 @@ class RawSocket {
   std::string received_;
 };
 
+// A listening socket on 127.0.0.1 at a port the kernel picks (into port), for the test
+// origins here; throws naming who when it cannot listen.
+inline int listen_loopback(std::uint16_t& port, const char* who) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string(who) + ": cannot listen");
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // An origin that answers every request head (bodiless requests only) with one fixed byte
 // string, for response headers or malformed responses OriginServer cannot produce.
 class CannedOrigin {
  public:
   explicit CannedOrigin(std::string response, bool close_after = false)
       : response_(std::move(response)), close_after_(close_after) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 64) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("CannedOrigin: cannot listen");
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = listen_loopback(port_, "CannedOrigin");
     thread_ = std::thread([this] { serve(); });
   }
   ~CannedOrigin() {

@@ -45,16 +45,7 @@ std::size_t request_end(const std::string& bytes) {
 class RecordingOrigin {
  public:
   explicit RecordingOrigin(std::string response) : response_(std::move(response)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 64) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw std::runtime_error("RecordingOrigin: cannot listen");
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = listen_loopback(port_, "RecordingOrigin");
     thread_ = std::thread([this] { serve(); });
   }
   ~RecordingOrigin() {
