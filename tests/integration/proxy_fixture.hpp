@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -291,8 +293,37 @@ inline int listen_loopback(std::uint16_t& port, const char* who) {
   return fd;
 }
 
-// An origin that answers every request head (bodiless requests only) with one fixed byte
-// string, for response headers or malformed responses OriginServer cannot produce.
+// Where the first whole request in bytes ends (its head, and a Content-Length or chunked body
+// with its trailer section), or 0 when it has not all come.
+inline std::size_t request_end(const std::string& bytes) {
+  const std::size_t head_end = bytes.find("\r\n\r\n");
+  if (head_end == std::string::npos) return 0;
+  std::string head = bytes.substr(0, head_end + 2);
+  for (char& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::size_t at = head_end + 4;
+  if (head.find("\r\ntransfer-encoding: chunked\r\n") != std::string::npos) {
+    for (;;) {
+      const std::size_t line_end = bytes.find("\r\n", at);
+      if (line_end == std::string::npos) return 0;
+      const std::size_t size = std::stoul(bytes.substr(at, line_end - at), nullptr, 16);
+      if (size == 0) {
+        if (bytes.compare(line_end + 2, 2, "\r\n") == 0) return line_end + 4;
+        const std::size_t end = bytes.find("\r\n\r\n", line_end);
+        return end == std::string::npos ? 0 : end + 4;
+      }
+      at = line_end + 2 + size + 2;
+      if (at > bytes.size()) return 0;
+    }
+  }
+  if (const auto cl = head.find("\r\ncontent-length: "); cl != std::string::npos) {
+    at += std::stoul(head.substr(cl + 18));
+  }
+  return at <= bytes.size() ? at : 0;
+}
+
+// An origin that answers every request with one fixed byte string, for response headers,
+// trailers or malformed responses OriginServer cannot produce, and records each request as the
+// bytes it received. Thread-safety: its own thread serves; the accessors lock or are atomic.
 class CannedOrigin {
  public:
   explicit CannedOrigin(std::string response, bool close_after = false)
@@ -310,7 +341,14 @@ class CannedOrigin {
 
   std::uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::size_t requests_seen() const { return requests_.load(); }
+  std::size_t requests_seen() const {
+    const std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+  std::vector<std::string> requests() const {
+    const std::lock_guard lock(mutex_);
+    return requests_;
+  }
   // Connections accepted so far (to tell whether the proxy reused an upstream connection).
   std::size_t connections_accepted() const { return accepted_.load(); }
 
@@ -323,33 +361,39 @@ class CannedOrigin {
       for (auto& c : conns) fds.push_back({c.first, POLLIN, 0});
       if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
       if (fds[0].revents & POLLIN) {
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) ++accepted_;
         if (fd >= 0) conns.emplace_back(fd, std::string());
       }
       for (std::size_t i = 1; i < fds.size(); ++i) {
-        if (fds[i].revents == 0) continue;
-        auto& [fd, pending] = conns[i - 1];
-        char buffer[4096];
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        bool drop = n <= 0;
-        if (n > 0) pending.append(buffer, static_cast<std::size_t>(n));
-        for (auto end = pending.find("\r\n\r\n"); !drop && end != std::string::npos;
-             end = pending.find("\r\n\r\n")) {
-          pending.erase(0, end + 4);
-          ++requests_;
-          drop = ::send(fd, response_.data(), response_.size(), MSG_NOSIGNAL) !=
-                     static_cast<ssize_t>(response_.size()) ||
-                 close_after_;
-        }
-        if (drop) {
-          ::close(fd);
-          fd = -1;
+        if (fds[i].revents != 0 && !serve_some(conns[i - 1].first, conns[i - 1].second)) {
+          ::close(conns[i - 1].first);
+          conns[i - 1].first = -1;
         }
       }
       std::erase_if(conns, [](const auto& c) { return c.first < 0; });
     }
     for (auto& c : conns) ::close(c.first);
+  }
+  // Reads what fd has and answers each whole request in pending; false: close it.
+  bool serve_some(int fd, std::string& pending) {
+    char buffer[16384];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    pending.append(buffer, static_cast<std::size_t>(n));
+    for (std::size_t end = request_end(pending); end > 0; end = request_end(pending)) {
+      {
+        const std::lock_guard lock(mutex_);
+        requests_.push_back(pending.substr(0, end));
+      }
+      pending.erase(0, end);
+      if (::send(fd, response_.data(), response_.size(), MSG_NOSIGNAL) !=
+              static_cast<ssize_t>(response_.size()) ||
+          close_after_) {
+        return false;
+      }
+    }
+    return true;
   }
 
   std::string response_;
@@ -357,8 +401,9 @@ class CannedOrigin {
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<std::size_t> requests_{0};
   std::atomic<std::size_t> accepted_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::string> requests_;
   std::thread thread_;
 };
 
