@@ -5,9 +5,9 @@
 
 namespace ringproxy {
 
-// Bytes handed out by malloc and not yet freed (glibc's mallinfo2, or the sanitizer
-// allocator's count in sanitizer builds), and by SmallAlloc (OpenSSL's small blocks). Any thread;
-// walks the allocator's arenas, so it is for scrapes, not for the request path.
+// Bytes handed out by malloc and not yet freed (tcmalloc's count; glibc's mallinfo2 without it;
+// the sanitizer allocator's count in sanitizer builds), and by SmallAlloc (OpenSSL's small
+// blocks). Any thread; may walk the allocator's state, so it is for scrapes, not the request path.
 std::size_t heap_bytes_in_use();
 
 }  // namespace ringproxy
