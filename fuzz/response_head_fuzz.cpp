@@ -2,7 +2,8 @@
 // framed, strictly validated (head_validator), parsed by Beast into arena fields, rewritten
 // into the head the client gets, and the body decoded. Properties: no crash, leak or UB; a
 // refusal is a 502 with a reason; every head the proxy writes for a client contains no bare CR
-// or LF and ends in one empty line.
+// or LF and ends in one empty line, and reads back whole (H2ResponseReader, an HTTP/2 client's
+// way) with the same status.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 
 #include "fuzz_parser.hpp"
 #include "http/forwarded_head.hpp"
+#include "http/h2_response_reader.hpp"
 #include "policy/head_validator.hpp"
 
 namespace http = boost::beast::http;
@@ -46,6 +48,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n')) std::abort();
   }
   if (head.find("\r\n\r\n") != head.size() - 4) std::abort();
+  // The head as an HTTP/2 stream's pipeline writes it reads back whole, with its status.
+  H2ResponseReader reader(false);
+  std::size_t read = 0;
+  const H2ResponseReader::Head h2 = reader.read_head(head, &read);
+  if (h2 != H2ResponseReader::Head::final && h2 != H2ResponseReader::Head::interim) std::abort();
+  if (read != head.size() || reader.status() != parser.get().result_int()) std::abort();
 
   fuzz::drain_body(parser, in.substr(used));
   return 0;

@@ -1,11 +1,7 @@
 // HTTP/2 messages in HTTP/1.1 form and back (see h2_messages.hpp).
 #include "http/h2_messages.hpp"
 
-#include <boost/beast/http/error.hpp>
-
 namespace ringproxy {
-
-namespace http = boost::beast::http;
 
 namespace {
 
@@ -19,13 +15,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
-}
-
-// Fields that mean something for one HTTP/1.1 connection only (RFC 9113 §8.2.2).
-bool connection_specific(std::string_view name) {
-  return iequals(name, "connection") || iequals(name, "keep-alive") ||
-         iequals(name, "proxy-connection") || iequals(name, "transfer-encoding") ||
-         iequals(name, "upgrade");
 }
 
 }  // namespace
@@ -115,97 +104,6 @@ std::string H2RequestHead::websocket_text(std::string_view key) const {
   out.append("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n");
   out.append("sec-websocket-key: ").append(key).append("\r\n\r\n");
   return out;
-}
-
-void H2ResponseReader::restart() {
-  parser_.emplace();
-  parser_->header_limit(64 * 1024);
-  parser_->body_limit(boost::none);
-  if (head_request_) parser_->skip(true);
-}
-
-H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::size_t* used) {
-  *used = 0;
-  if (parser_->is_header_done()) restart();  // the previous head was interim
-  boost::system::error_code ec;
-  *used = parser_->put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
-  if (ec == http::error::need_more) return Head::partial;
-  if (ec || !parser_->is_header_done()) return ec ? Head::bad : Head::partial;
-  const auto& res = parser_->get();
-  status_ = res.result_int();
-  names_.clear();
-  fields_.clear();
-  for (const auto& f : res) {
-    if (connection_specific(f.name_string())) continue;
-    std::string name(f.name_string());
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    names_.push_back(std::move(name));
-  }
-  std::size_t i = 0;
-  for (const auto& f : res) {
-    if (connection_specific(f.name_string())) continue;
-    fields_.push_back({names_[i++], f.value()});
-  }
-  if (parser_->chunked()) head_.note(res);
-  parser_->eager(true);
-  return status_ >= 100 && status_ < 200 && status_ != 101 ? Head::interim : Head::final;
-}
-
-const std::vector<H2Field>& H2ResponseReader::trailers() {
-  trailer_names_.clear();
-  trailers_.clear();
-  if (!parser_->is_done() || !parser_->chunked()) return trailers_;
-  // Beast adds a chunked body's trailer fields to the message's (see HeadFields).
-  std::size_t next = 0;
-  for (const auto& f : parser_->get()) {
-    if (head_.is_head(&f, next) || connection_specific(f.name_string())) continue;
-    std::string name(f.name_string());
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    trailer_names_.push_back(std::move(name));
-  }
-  next = 0;
-  std::size_t k = 0;
-  for (const auto& f : parser_->get()) {
-    if (head_.is_head(&f, next) || connection_specific(f.name_string())) continue;
-    trailers_.push_back({trailer_names_[k++], f.value()});
-  }
-  return trailers_;
-}
-
-std::size_t H2ResponseReader::read_body(std::string_view bytes, std::size_t* used, char* dst,
-                                        std::size_t room, bool* bad) {
-  *used = 0;
-  if (parser_->is_done() || room == 0) return 0;
-  auto& body = parser_->get().body();
-  body.data = dst;
-  body.size = room;
-  boost::system::error_code ec;
-  while (!parser_->is_done() && *used < bytes.size() && body.size > 0) {
-    const std::size_t n =
-        parser_->put(boost::asio::buffer(bytes.data() + *used, bytes.size() - *used), ec);
-    *used += n;
-    if (ec == http::error::need_more || ec == http::error::need_buffer) {
-      ec = {};
-      if (n == 0) break;
-      continue;
-    }
-    if (ec) {
-      *bad = true;
-      break;
-    }
-    if (n == 0) break;
-  }
-  return room - body.size;
-}
-
-void H2ResponseReader::end_of_input() {
-  if (parser_->is_done()) return;
-  boost::system::error_code ec;
-  parser_->put_eof(ec);
 }
 
 }  // namespace ringproxy

@@ -3,16 +3,12 @@
 // HTTP/1.1 head; the pipeline's HTTP/1.1 response becomes a header block and DATA.
 #pragma once
 
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http/h2_server_session.hpp"
-#include "http/trailer_relay.hpp"
 
 namespace ringproxy {
 
@@ -56,42 +52,5 @@ struct GrpcStatus {
   std::string_view message;
 };
 GrpcStatus grpc_status_for(int http_status);
-
-// Reads the pipeline's HTTP/1.1 response (the bytes it wrote into its PipeStream) as HTTP/2:
-// interim and final heads as fields, the body de-framed into DATA. Over Beast's parser. Not
-// thread-safe.
-class H2ResponseReader {
- public:
-  explicit H2ResponseReader(bool head_request) : head_request_(head_request) { restart(); }
-
-  enum class Head { partial, interim, final, bad };
-  // Parses a head from bytes (*used: bytes taken). interim/final: status() and fields() hold
-  // it (valid until the next call).
-  Head read_head(std::string_view bytes, std::size_t* used);
-  int status() const { return status_; }
-  const std::vector<H2Field>& fields() const { return fields_; }
-  // Body bytes from bytes into [dst, dst + room): the bytes written; *used: input taken.
-  // Sets *bad on broken framing.
-  std::size_t read_body(std::string_view bytes, std::size_t* used, char* dst, std::size_t room,
-                        bool* bad);
-  // The response side closed: a close-delimited body ends here.
-  void end_of_input();
-  bool done() const { return parser_->is_done(); }
-  // A chunked body's trailer fields, once done() (empty when none came).
-  const std::vector<H2Field>& trailers();
-
- private:
-  using Parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
-  void restart();
-
-  bool head_request_;
-  std::optional<Parser> parser_;
-  int status_ = 0;
-  std::vector<std::string> names_;  // lower-cased, for fields_
-  std::vector<H2Field> fields_;
-  HeadFields head_;                         // the final head's fields, for trailers()
-  std::vector<std::string> trailer_names_;  // lower-cased, for trailers_
-  std::vector<H2Field> trailers_;
-};
 
 }  // namespace ringproxy

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "http/h2_messages.hpp"
+#include "http/h2_response_reader.hpp"
 #include "http/h2_server_session.hpp"
 #include "net/pipe_stream.hpp"
 #include "net/tcp_stream.hpp"
