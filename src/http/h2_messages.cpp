@@ -71,6 +71,7 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
   }
   if (name == "content-length") content_length_ = true;
   if (name == "content-type" && value.starts_with("application/grpc")) grpc_ = true;
+  if (fields_.empty()) fields_.reserve(256);  // one allocation for most requests' fields
   fields_.append(name).append(": ").append(value).append("\r\n");
 }
 

@@ -75,6 +75,7 @@ H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::
 
 bool H2ResponseReader::scan_head(Framing* framing) {
   fields_.clear();
+  fields_.reserve(16);
   std::string_view rest = head_;
   std::size_t eol = rest.find(kCrlf);
   status_ = status_of(rest.substr(0, eol));

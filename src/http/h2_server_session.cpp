@@ -111,8 +111,10 @@ ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, s
   return static_cast<ssize_t>(n);
 }
 
-std::vector<nghttp2_nv> to_nv(std::string_view status, const std::vector<H2Field>& fields) {
-  std::vector<nghttp2_nv> nv;
+// nv: cleared and filled (nghttp2 copies the array when a frame is submitted, so it is reused).
+void to_nv(std::string_view status, const std::vector<H2Field>& fields,
+           std::vector<nghttp2_nv>& nv) {
+  nv.clear();
   nv.reserve(fields.size() + 1);
   auto add = [&nv](std::string_view name, std::string_view value) {
     nv.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
@@ -121,7 +123,6 @@ std::vector<nghttp2_nv> to_nv(std::string_view status, const std::vector<H2Field
   };
   if (!status.empty()) add(":status", status);
   for (const H2Field& f : fields) add(f.name, f.value);
-  return nv;
 }
 
 }  // namespace
@@ -191,7 +192,8 @@ bool H2ServerSession::alive() const {
 bool H2ServerSession::submit_head(std::int32_t stream_id, int status,
                                   const std::vector<H2Field>& fields, bool body) {
   const std::string code = std::to_string(status);
-  const std::vector<nghttp2_nv> nv = to_nv(code, fields);
+  std::vector<nghttp2_nv>& nv = nv_;
+  to_nv(code, fields, nv);
   if (status < 200) {
     return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, stream_id, nullptr, nv.data(),
                                   nv.size(), nullptr) == 0;
@@ -203,7 +205,8 @@ bool H2ServerSession::submit_head(std::int32_t stream_id, int status,
 }
 
 bool H2ServerSession::submit_trailers(std::int32_t stream_id, const std::vector<H2Field>& fields) {
-  const std::vector<nghttp2_nv> nv = to_nv({}, fields);
+  std::vector<nghttp2_nv>& nv = nv_;
+  to_nv({}, fields, nv);
   const bool ok = nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size()) == 0;
   if (ok) trailers_for_ = stream_id;
   return ok;

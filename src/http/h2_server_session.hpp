@@ -101,6 +101,7 @@ class H2ServerSession {
  private:
   nghttp2_session* session_ = nullptr;
   nghttp2_mem mem_{};
+  std::vector<nghttp2_nv> nv_;  // a submitted head's fields, reused
   bool going_away_ = false;
   std::uint32_t goaway_code_ = 0;
 };

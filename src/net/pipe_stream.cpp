@@ -17,6 +17,16 @@ void PipeState::feed(const char* data, std::size_t n) {
   reader.notify();
 }
 
+void PipeState::feed(std::string&& bytes) {
+  if (in_off == in.size()) {
+    in = std::move(bytes);  // the usual case, a request's head: taken, not copied
+    in_off = 0;
+    reader.notify();
+    return;
+  }
+  feed(bytes.data(), bytes.size());
+}
+
 void PipeState::end_request() {
   in_end = true;
   reader.notify();
@@ -78,6 +88,9 @@ std::size_t PipeStream::write_piece(const char* data, std::size_t size,
   }
   const std::size_t held = s.out.size() - s.out_off;
   const std::size_t n = held >= s.out_cap ? 0 : std::min(size, s.out_cap - held);
+  // A head and a small body, written one after the other, fit the first allocation.
+  constexpr std::size_t kFirstRoom = 1024;
+  if (s.out.capacity() < kFirstRoom) s.out.reserve(std::min(s.out_cap, std::max(n, kFirstRoom)));
   s.out.append(data, n);
   return n;
 }

@@ -24,12 +24,13 @@ namespace ringproxy {
 
 // One pending wait of a pipe (a read waiting for bytes, a write for room): a timer that never
 // expires, cancelled by notify (which sets the wait's outcome), or by the wait's own
-// cancellation slot (the `||` of awaitable operators). Completions are never inline.
+// cancellation slot (the `||` of awaitable operators). The timer is made by the first wait that
+// blocks (most streams' waits find their bytes ready). Completions are never inline.
 // Worker thread only.
 class PipeWaiter {
  public:
   using Executor = boost::asio::io_context::executor_type;
-  explicit PipeWaiter(const Executor& ex) : timer_(ex, WorkerTimer::time_point::max()) {}
+  explicit PipeWaiter(const Executor& ex) : ex_(ex) {}
 
   // Completes when notified (with its error), at once (posted) when ready; keep is held by
   // the operation (the owner of this waiter).
@@ -40,12 +41,13 @@ class PipeWaiter {
                                                         boost::system::error_code ec = {}) mutable {
           if (step++ == 0) {
             if (ready) {
-              boost::asio::post(timer_.get_executor(), std::move(self));
+              boost::asio::post(ex_, std::move(self));
               return;
             }
+            if (!timer_) timer_.emplace(ex_, WorkerTimer::time_point::max());
             waiting_ = true;
             notified_.reset();
-            timer_.async_wait(std::move(self));
+            timer_->async_wait(std::move(self));
             return;
           }
           if (ready) {
@@ -57,18 +59,19 @@ class PipeWaiter {
           notified_.reset();
           self.complete(result);
         },
-        token, timer_);
+        token, ex_);
   }
   // Completes the pending wait, if any, with ec.
   void notify(boost::system::error_code ec = {}) {
     if (!waiting_ || notified_) return;
     notified_ = ec;
-    timer_.cancel();
+    timer_->cancel();
   }
   bool pending() const { return waiting_; }
 
  private:
-  WorkerTimer timer_;
+  Executor ex_;
+  std::optional<WorkerTimer> timer_;  // made by the first wait that blocks
   std::optional<boost::system::error_code> notified_;
   bool waiting_ = false;
 };
@@ -102,6 +105,7 @@ struct PipeState {
   bool readable() const { return in_off < in.size() || in_end || in_error; }
   // Request bytes from the session; end: no more will come.
   void feed(const char* data, std::size_t n);
+  void feed(std::string&& bytes);
   void end_request();
   // The client is gone (reset): every operation fails from now on.
   void reset();

@@ -127,7 +127,7 @@ template <class Stream>
 void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end_stream) {
   bool chunked = false;
   if (x.websocket) x.ws_key = websocket_key();
-  const std::string text =
+  std::string text =
       x.websocket ? x.head->websocket_text(x.ws_key) : x.head->text(!end_stream, &chunked);
   x.chunked = chunked;
   x.grpc = x.head->grpc();
@@ -135,7 +135,7 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
   x.head.reset();
   x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id), this,
                                        kOutCapacity);
-  x.pipe->feed(text.data(), text.size());
+  x.pipe->feed(std::move(text));
   if (end_stream) x.pipe->end_request();
   worker_.metrics().count_h2_stream();
   // Started outside nghttp2's callback: the pipeline's first steps run on their own.
