@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "net/coarse_clock.hpp"
+
 namespace ringproxy {
 
 namespace {
@@ -22,7 +24,7 @@ UpstreamPool::UpstreamPool(const boost::asio::io_context::executor_type& ex) : s
 std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(std::uint32_t slot, bool always_check) {
   if (slot >= idle_.size()) return nullptr;
   auto& list = idle_[slot];
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_now();
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
@@ -47,7 +49,7 @@ void UpstreamPool::release(std::uint32_t slot, std::unique_ptr<UpstreamConnectio
   auto& list = idle_[slot];
   // conn closes as it goes out of scope
   if (list.size() >= max_idle || idle_count_.load(std::memory_order_relaxed) >= max_total) return;
-  conn->idle_since = std::chrono::steady_clock::now();
+  conn->idle_since = coarse_now();
   conn->buffer.clear();
   conn->buffer.shrink_to_fit();  // its block back to the worker's pool while it idles
   list.push_back(std::move(conn));
@@ -85,7 +87,7 @@ void UpstreamPool::schedule_sweep() {
 }
 
 void UpstreamPool::sweep() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_now();
   bool any = false;
   for (auto& list : idle_) {
     std::erase_if(list, [&](const std::unique_ptr<UpstreamConnection>& c) {

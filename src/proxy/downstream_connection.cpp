@@ -76,7 +76,7 @@ void DownstreamConnection<Stream>::drain() {
 
 template <class Stream>
 void DownstreamConnection<Stream>::arm(Clock::duration d) {
-  deadline_ = Clock::now() + d;
+  deadline_ = coarse_now() + d;
   timed_out_ = false;
 }
 
@@ -96,7 +96,7 @@ typename DownstreamConnection<Stream>::IdleWait DownstreamConnection<Stream>::id
   if (!ec) return IdleWait::readable;
   // A busy loop may run the deadline tick before the socket's readiness: the caller's read
   // finds any bytes already here rather than parking them and waking at once.
-  if (timed_out_ && !draining_ && Clock::now() < deadline) return IdleWait::quiet;
+  if (timed_out_ && !draining_ && coarse_now() < deadline) return IdleWait::quiet;
   return IdleWait::ended;
 }
 
@@ -113,7 +113,7 @@ template <class Stream>
 void DownstreamConnection<Stream>::start_connection() {
   const auto& server_cfg = worker_.snapshot()->config().server;
   buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
-  if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
+  if (!head_deadline_) head_deadline_ = coarse_now() + server_cfg.client_header_timeout;
   deadline_ = *head_deadline_;
   learn_client();
 }
@@ -148,7 +148,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (first) {
         std::tie(ec, n) = co_await read_first();
       } else {
-        const auto deadline = Clock::now() + limits.idle_timeout;
+        const auto deadline = coarse_now() + limits.idle_timeout;
         for (;;) {
           buffer_.shrink_to_fit();
           arm(until_park(deadline));
@@ -168,7 +168,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (ec) {
         // Closed by the client, idle timeout or drain: nothing to answer. A new connection
         // that has said nothing yet waits in the park for the rest of its head's time.
-        if (first && timed_out_ && !draining_ && Clock::now() < *head_deadline_) {
+        if (first && timed_out_ && !draining_ && coarse_now() < *head_deadline_) {
           park(*head_deadline_, true);
         }
         break;
@@ -178,7 +178,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (first && took_h2c()) break;
     }
     // The rest of the head: client_header_timeout from its first byte, or from the accept.
-    arm(first ? *head_deadline_ - Clock::now() : limits.client_header_timeout);
+    arm(first ? *head_deadline_ - coarse_now() : limits.client_header_timeout);
     first = false;
     HeadVerdict verdict;
     HeadProgress progress;

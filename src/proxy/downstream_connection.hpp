@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "http/head_reader.hpp"
+#include "net/coarse_clock.hpp"
 #include "net/message_arena.hpp"
 #include "net/pipe_stream.hpp"
 #include "net/tcp_stream.hpp"
@@ -123,7 +124,7 @@ class DownstreamConnection final
   // How long an idle wait lasts before the socket goes to the park: kParkAfter, or what is
   // left until deadline.
   static Clock::duration until_park(Clock::time_point deadline) {
-    const Clock::duration left = deadline - Clock::now();
+    const Clock::duration left = deadline - coarse_now();
     return Stream::kMultiplexed ? left : std::min<Clock::duration>(kParkAfter, left);
   }
   // A connection with nothing to say for this long leaves its coroutine for the park.

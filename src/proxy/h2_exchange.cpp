@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "http/websocket_key.hpp"
+#include "net/coarse_clock.hpp"
 #include "policy/http_fields.hpp"
 #include "proxy/downstream_connection.hpp"
 #include "proxy/h2_connection.hpp"
@@ -31,7 +32,7 @@ constexpr std::uint8_t kFlagEndStream = 0x1, kFlagAck = 0x1, kFlagEndHeaders = 0
 template <class Stream>
 bool H2Connection<Stream>::on_frame_start(std::uint8_t type, std::size_t length, std::uint8_t flags,
                                           std::int32_t) {
-  const auto now = Clock::now();
+  const auto now = coarse_now();
   switch (type) {
     case kRstStream:
       return guard_.allow(H2Event::reset, now);

@@ -12,6 +12,7 @@
 #include "log/log.hpp"
 #include "net/backend_endpoint.hpp"
 #include "net/backend_tls.hpp"
+#include "net/coarse_clock.hpp"
 #include "policy/hash_key.hpp"
 #include "policy/http_fields.hpp"
 
@@ -46,8 +47,7 @@ UpstreamExchange<Stream>::UpstreamExchange(DownstreamConnection<Stream>& conn, R
       up_(up),
       ucfg_(*up.config),
       selection_(*up.selector, request_key(conn.request_->get(), snap, up, conn.client_, ctx),
-                 conn.worker_.next_sequence(), std::chrono::steady_clock::now(),
-                 conn.worker_.index()) {}
+                 conn.worker_.next_sequence(), coarse_now(), conn.worker_.index()) {}
 
 template <class Stream>
 void UpstreamExchange<Stream>::begin() {
@@ -99,7 +99,7 @@ template <class Stream>
 void UpstreamExchange<Stream>::fail_attempt() {
   WorkerMetrics::count_failure(counts_);
   BackendLease& lease = selection_.lease();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_now();
   if (lease.failure(now)) {
     log::warn("breaker for " + log_name(*backend_) + " opened for " +
               std::to_string(backend_->breaker.retry_after_seconds(now)) + "s");

@@ -12,6 +12,7 @@
 #include "http/head_reader.hpp"
 #include "http/trailer_section.hpp"
 #include "log/log.hpp"
+#include "net/coarse_clock.hpp"
 #include "policy/upgrade.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/upstream_exchange.hpp"
@@ -128,7 +129,7 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   auto& res = response.get();
   // A 5xx is relayed as sent, but counts against the backend's breaker.
   BackendLease& lease = selection_.lease();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_now();
   if (res.result_int() >= 500) {
     fail_attempt();
   } else if (lease.success(now)) {
