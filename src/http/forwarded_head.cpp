@@ -49,9 +49,6 @@ class ConnectionNames {
   const MessageFields* values_ = nullptr;
 };
 
-// Room a written head starts with: most heads fit, so they are written without regrowing.
-constexpr std::size_t kHeadReserve = 1024;
-
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ").append(value).append("\r\n");
 }
@@ -107,7 +104,6 @@ bool is_hop_by_hop_field(http::field id) {
 void write_upstream_request_head(const http::header<true, MessageFields>& req,
                                  const UpstreamRequestHead& parts, std::string& out) {
   out.clear();
-  out.reserve(kHeadReserve);  // once per connection: out is the connection's
   out.append(req.method_string()).append(" ").append(parts.target).append(" HTTP/1.1\r\n");
   append_field(out, "Host", parts.host);
   const ConnectionNames connection_names(req);
@@ -161,7 +157,6 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
 void write_client_response_head(const http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out) {
   out.clear();
-  out.reserve(kHeadReserve);
   char code[4];
   const unsigned status = res.result_int();
   code[0] = static_cast<char>('0' + status / 100 % 10);

@@ -40,6 +40,11 @@ DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream
       resumed_(resumed),
       head_deadline_(head_deadline) {
   worker_.session_started(this);
+  if constexpr (Stream::kMultiplexed) {
+    // One exchange, one request: its heads are written without regrowing the strings.
+    upstream_head_.reserve(kHeadRoom);
+    response_head_.reserve(kHeadRoom);
+  }
 }
 
 template <class Stream>

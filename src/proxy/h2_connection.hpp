@@ -98,6 +98,17 @@ class H2Connection final : public DownstreamTask,
   void start_pipeline(std::int32_t id, Exchange& x, bool end_stream);
   // Drops the exchange once both nghttp2 and its pipeline are done with it.
   void settle(std::int32_t id);
+  // The exchange of a stream, or nullptr; the last one found is remembered (a stream's frames
+  // and pipe events come in runs), and forgotten when its exchange goes.
+  Exchange* find_exchange(std::int32_t id) {
+    if (id != last_id_ || last_ == nullptr) {
+      const auto it = exchanges_.find(id);
+      if (it == exchanges_.end()) return nullptr;
+      last_id_ = id;
+      last_ = &it->second;  // unordered_map elements keep their address
+    }
+    return last_;
+  }
   void refuse_stream(std::int32_t id, std::uint32_t error_code);
   void close();
   // A gRPC request the proxy itself failed (status): a trailers-only gRPC answer.
@@ -124,6 +135,8 @@ class H2Connection final : public DownstreamTask,
   H2ServerSession session_;
   H2FloodGuard guard_;
   std::unordered_map<std::int32_t, Exchange> exchanges_;
+  std::int32_t last_id_ = 0;  // find_exchange's last find
+  Exchange* last_ = nullptr;  // its exchange, or nullptr
   std::size_t orphans_ = 0;
   std::size_t reported_memory_ = 0;  // exchanges whose stream closed while their pipeline runs
   std::size_t max_header_bytes_;

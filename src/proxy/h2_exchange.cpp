@@ -77,9 +77,9 @@ void H2Connection<Stream>::on_request_begin(std::int32_t stream_id) {
 template <class Stream>
 void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view name,
                                     std::string_view value) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end()) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr) return;
+  Exchange& x = *found;
   if (x.head) {
     x.head->add(name, value, max_header_bytes_);
   } else if (x.chunked && x.trailers.size() + name.size() + value.size() < max_header_bytes_ &&
@@ -92,9 +92,9 @@ void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view nam
 
 template <class Stream>
 void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stream, bool trailers) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end() || it->second.refused) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr || found->refused) return;
+  Exchange& x = *found;
   if (trailers) {
     on_request_end(stream_id);
     return;
@@ -150,13 +150,12 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
 template <class Stream>
 void H2Connection<Stream>::on_request_data(std::int32_t stream_id, const std::uint8_t* data,
                                            std::size_t n) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end() || !it->second.pipe || it->second.pipe->pipe_closed ||
-      it->second.ws_refused) {
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr || !found->pipe || found->pipe->pipe_closed || found->ws_refused) {
     session_.consume(stream_id, n);  // nobody reads it: the window opens at once
     return;
   }
-  Exchange& x = it->second;
+  Exchange& x = *found;
   if (x.chunked && n > 0) {
     char line[20];
     auto [end, ec] = std::to_chars(line, line + 16, n, 16);
@@ -171,9 +170,9 @@ void H2Connection<Stream>::on_request_data(std::int32_t stream_id, const std::ui
 
 template <class Stream>
 void H2Connection<Stream>::on_request_end(std::int32_t stream_id) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end() || !it->second.pipe) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr || !found->pipe) return;
+  Exchange& x = *found;
   if (x.chunked) {
     x.pipe->feed("0\r\n", 3);
     x.pipe->feed(x.trailers.data(), x.trailers.size());
@@ -185,9 +184,9 @@ void H2Connection<Stream>::on_request_end(std::int32_t stream_id) {
 
 template <class Stream>
 void H2Connection<Stream>::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end()) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr) return;
+  Exchange& x = *found;
   x.stream_closed = true;
   // Reset (by the client or by us), or closed before the request was whole: the pipeline's
   // next step on its pipe fails, and it ends.
@@ -197,9 +196,9 @@ void H2Connection<Stream>::on_stream_close(std::int32_t stream_id, std::uint32_t
 
 template <class Stream>
 void H2Connection<Stream>::settle(std::int32_t id) {
-  const auto it = exchanges_.find(id);
-  if (it == exchanges_.end()) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(id);
+  if (found == nullptr) return;
+  Exchange& x = *found;
   if (!x.stream_closed) return;
   if (x.pipe && !x.pipe->pipe_closed) {
     if (!x.orphan) {
@@ -210,28 +209,29 @@ void H2Connection<Stream>::settle(std::int32_t id) {
   }
   if (x.orphan) --orphans_;
   if (x.pipe) x.pipe->events = nullptr;
-  exchanges_.erase(it);
+  last_ = nullptr;
+  exchanges_.erase(id);
   if (exchanges_.empty()) idle_deadline_ = Clock::now() + idle_timeout_;
 }
 
 template <class Stream>
 void H2Connection<Stream>::request_bytes_read(std::uint32_t id, std::size_t n) {
-  const auto it = exchanges_.find(static_cast<std::int32_t>(id));
-  if (it == exchanges_.end()) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(static_cast<std::int32_t>(id));
+  if (found == nullptr) return;
+  Exchange& x = *found;
   const std::size_t credit = std::min(x.uncredited, n);
   if (credit == 0) return;
   x.uncredited -= credit;
-  if (!x.stream_closed) session_.consume(it->first, credit);
+  if (!x.stream_closed) session_.consume(static_cast<std::int32_t>(id), credit);
   wake_writer();
 }
 
 template <class Stream>
 void H2Connection<Stream>::response_bytes(std::uint32_t id) {
   const auto sid = static_cast<std::int32_t>(id);
-  const auto it = exchanges_.find(sid);
-  if (it == exchanges_.end()) return;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(sid);
+  if (found == nullptr) return;
+  Exchange& x = *found;
   if (x.stream_closed) {
     settle(sid);
     return;
@@ -277,9 +277,9 @@ void H2Connection<Stream>::pump(std::int32_t id, Exchange& x) {
 template <class Stream>
 long H2Connection<Stream>::read_response(std::int32_t stream_id, std::uint8_t* buf,
                                          std::size_t length, bool* eof) {
-  const auto it = exchanges_.find(stream_id);
-  if (it == exchanges_.end() || !it->second.pipe) return kFailed;
-  Exchange& x = it->second;
+  Exchange* const found = find_exchange(stream_id);
+  if (found == nullptr || !found->pipe) return kFailed;
+  Exchange& x = *found;
   if (x.tunnel) return read_tunnel(stream_id, x, buf, length, eof);
   PipeState& p = *x.pipe;
   const std::string_view bytes(p.out.data() + p.out_off, p.out.size() - p.out_off);

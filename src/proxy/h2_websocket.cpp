@@ -80,9 +80,9 @@ long H2Connection<Stream>::read_tunnel(std::int32_t id, Exchange& x, std::uint8_
 
 template <class Stream>
 void H2Connection<Stream>::end_tunnel_stream(std::int32_t id) {
-  const auto it = exchanges_.find(id);
-  if (it == exchanges_.end() || it->second.stream_closed) return;
-  const PipeState& p = *it->second.pipe;
+  Exchange* const found = find_exchange(id);
+  if (found == nullptr || found->stream_closed) return;
+  const PipeState& p = *found->pipe;
   if (p.in_end || p.in_error) return;  // the client ended its side: the stream closes itself
   session_.reset(id, kNoError);
   wake_writer();
