@@ -3,6 +3,7 @@
 // free per header field.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -74,26 +75,45 @@ class MessageArena {
       return large_.back().get();
     }
     std::size_t at = (used_ + align - 1) & ~(align - 1);
-    if (blocks_.empty() || at + bytes > ArenaBlockPool::kBlockSize) {
-      blocks_.push_back(pool_.take());
+    if (current_ == nullptr || at + bytes > ArenaBlockPool::kBlockSize) {
+      current_ = take_block();
       at = 0;
     }
     used_ = at + bytes;
-    return blocks_.back().get() + at;
+    return current_ + at;
   }
 
   void reset() {
-    for (auto& block : blocks_) pool_.give_back(std::move(block));
-    blocks_.clear();
+    for (auto& block : first_) {
+      if (block) pool_.give_back(std::move(block));
+    }
+    for (auto& block : more_) pool_.give_back(std::move(block));
+    more_.clear();
     large_.clear();
+    current_ = nullptr;
     used_ = 0;
   }
 
  private:
+  // A block from the pool, kept until reset: in first_ while there is room (most messages need
+  // one or two blocks, and so no list of their own), then in more_.
+  std::byte* take_block() {
+    for (auto& block : first_) {
+      if (!block) {
+        block = pool_.take();
+        return block.get();
+      }
+    }
+    more_.push_back(pool_.take());
+    return more_.back().get();
+  }
+
   ArenaBlockPool& pool_;
-  std::vector<std::unique_ptr<std::byte[]>> blocks_;
+  std::array<std::unique_ptr<std::byte[]>, 2> first_;
+  std::vector<std::unique_ptr<std::byte[]>> more_;
   std::vector<std::unique_ptr<std::byte[]>> large_;
-  std::size_t used_ = 0;  // bytes used in blocks_.back()
+  std::byte* current_ = nullptr;  // the block allocations come from
+  std::size_t used_ = 0;          // bytes used in current_
 };
 
 // A standard allocator over a MessageArena: deallocate is a no-op until the arena resets.

@@ -99,7 +99,7 @@ void Worker::stop_listener(const HostPort& address) {
     // HTTP/2 connections accepted there say GOAWAY; listener_closed() never ends a session
     // inside this loop (sessions leave the set from their destructors).
     for (const tcp::endpoint& local : closed) {
-      for (DownstreamTask* s : sessions_) s->listener_closed(local);
+      sessions_.for_each([&](DownstreamTask* s) { s->listener_closed(local); });
     }
   });
 }
@@ -250,7 +250,7 @@ void Worker::tick_deadlines() {
   // One pass over this worker's sessions (the busy ones: idle connections wait in the park)
   // replaces a timer per session, which cost timer-queue work on every request.
   const auto now = std::chrono::steady_clock::now();
-  for (DownstreamTask* s : sessions_) s->expire_if_due(now);  // cancels only: none ends here
+  sessions_.for_each([&](DownstreamTask* s) { s->expire_if_due(now); });  // cancels only
   if (sessions_.empty()) {
     ticking_ = false;
     return;
@@ -276,7 +276,7 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
     }
     // drain() may close a session's socket; sessions leave the set only from their
     // destructors, which cannot run inside this loop.
-    for (DownstreamTask* s : sessions_) s->drain();
+    sessions_.for_each([](DownstreamTask* s) { s->drain(); });
     park_.close_all();  // idle connections without a session: closed now
   });
 }
