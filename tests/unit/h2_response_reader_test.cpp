@@ -38,6 +38,19 @@ std::string read_all(H2ResponseReader& r, std::string_view bytes, std::size_t ro
   return out;
 }
 
+// Reads head, which must be one whole final head, into r.
+void read_final(H2ResponseReader& r, std::string_view head) {
+  std::size_t used = 0;
+  ASSERT_EQ(r.read_head(head, &used), Head::final);
+  EXPECT_EQ(used, head.size());
+}
+
+// One read_body call over bytes with 16 bytes of room: the body bytes it gave.
+std::string read_once(H2ResponseReader& r, std::string_view bytes, std::size_t* used, bool* bad) {
+  char buf[16];
+  return std::string(buf, r.read_body(bytes, used, buf, sizeof buf, bad));
+}
+
 TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
   H2ResponseReader r(false);
   const std::string text =
@@ -61,26 +74,22 @@ TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
 
 TEST(H2ResponseReader, AContentLengthWithLeadingZerosIsItsNumber) {
   H2ResponseReader r(false);
+  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000000003\r\n\r\n");
   std::size_t used = 0;
-  ASSERT_EQ(
-      r.read_head("HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000000003\r\n\r\n", &used),
-      Head::final);
-  char buf[8];
   bool bad = false;
-  EXPECT_EQ(r.read_body("abcd", &used, buf, sizeof buf, &bad), 3u);
+  EXPECT_EQ(read_once(r, "abcd", &used, &bad), "abc");
   EXPECT_TRUE(r.done());
 }
 
 TEST(H2ResponseReader, BytesAfterTheBodyAreNotTaken) {
   H2ResponseReader r(false);
+  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
   std::size_t used = 0;
-  ASSERT_EQ(r.read_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", &used), Head::final);
-  char buf[16];
   bool bad = false;
-  EXPECT_EQ(r.read_body("abcdef", &used, buf, sizeof buf, &bad), 2u);
+  EXPECT_EQ(read_once(r, "abcdef", &used, &bad), "ab");
   EXPECT_EQ(used, 2u);
   EXPECT_TRUE(r.done());
-  EXPECT_EQ(r.read_body("cdef", &used, buf, sizeof buf, &bad), 0u);
+  EXPECT_EQ(read_once(r, "cdef", &used, &bad), "");
 }
 
 TEST(H2ResponseReader, AHeadInPiecesIsPartialUntilItsEmptyLine) {
@@ -180,24 +189,20 @@ TEST(H2ResponseReader, AChunkedBodyIsDeframedAndItsTrailersLowerCased) {
 
 TEST(H2ResponseReader, BrokenChunkFramingIsBad) {
   H2ResponseReader r(false);
+  read_final(r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   std::size_t used = 0;
-  ASSERT_EQ(r.read_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &used),
-            Head::final);
-  char buf[16];
   bool bad = false;
-  r.read_body("zz\r\nhello\r\n", &used, buf, sizeof buf, &bad);
+  read_once(r, "zz\r\nhello\r\n", &used, &bad);
   EXPECT_TRUE(bad);
   EXPECT_FALSE(r.done());
 }
 
 TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
   H2ResponseReader r(false);
+  read_final(r, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
   std::size_t used = 0;
-  ASSERT_EQ(r.read_head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", &used), Head::final);
-  char buf[16];
   bool bad = false;
-  EXPECT_EQ(r.read_body("some bytes", &used, buf, sizeof buf, &bad), 10u);
-  EXPECT_EQ(std::string_view(buf, 10), "some bytes");
+  EXPECT_EQ(read_once(r, "some bytes", &used, &bad), "some bytes");
   EXPECT_FALSE(r.done());
   r.end_of_input();
   EXPECT_TRUE(r.done());
@@ -207,11 +212,10 @@ TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
 
 TEST(H2ResponseReader, ACutContentLengthBodyIsNeverDone) {
   H2ResponseReader r(false);
+  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
   std::size_t used = 0;
-  ASSERT_EQ(r.read_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", &used), Head::final);
-  char buf[16];
   bool bad = false;
-  EXPECT_EQ(r.read_body("abc", &used, buf, sizeof buf, &bad), 3u);
+  EXPECT_EQ(read_once(r, "abc", &used, &bad), "abc");
   r.end_of_input();
   EXPECT_FALSE(r.done());
 }
