@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (head.find("\r\n\r\n") != head.size() - 4) std::abort();
   // The head as an HTTP/2 stream's pipeline writes it reads back whole, with its status.
-  H2ResponseReader reader(false);
+  H2HeadScratch scratch;
+  H2ResponseReader reader(false, scratch);
   std::size_t read = 0;
   const H2ResponseReader::Head h2 = reader.read_head(head, &read);
   if (h2 != H2ResponseReader::Head::final && h2 != H2ResponseReader::Head::interim) std::abort();

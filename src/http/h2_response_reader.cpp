@@ -63,7 +63,7 @@ H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::
     return bytes.size() > kMaxHead ? Head::bad : Head::partial;
   }
   if (end + 4 > kMaxHead) return Head::bad;
-  head_.assign(bytes.data(), end + 4);
+  scratch_->head.assign(bytes.data(), end + 4);
   *used = end + 4;
   Framing framing;
   if (!scan_head(&framing)) return Head::bad;
@@ -74,16 +74,17 @@ H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::
 }
 
 bool H2ResponseReader::scan_head(Framing* framing) {
-  fields_.clear();
-  fields_.reserve(16);
-  std::string_view rest = head_;
+  std::string& head = scratch_->head;
+  std::vector<H2Field>& fields = scratch_->fields;
+  fields.clear();
+  std::string_view rest = head;
   std::size_t eol = rest.find(kCrlf);
   status_ = status_of(rest.substr(0, eol));
   if (status_ == 0) return false;
-  char* const base = head_.data();
+  char* const base = head.data();
   std::size_t at = eol + kCrlf.size();
   while (true) {
-    eol = head_.find(kCrlf, at);
+    eol = head.find(kCrlf, at);
     if (eol == at) return true;  // the empty line that ends the head
     const std::string_view line(base + at, eol - at);
     const std::size_t colon = line.find(':');
@@ -105,7 +106,7 @@ bool H2ResponseReader::scan_head(Framing* framing) {
       for_each_token(value, [&](std::string_view t) { last = t; });
       framing->chunked = iequals(last, "chunked");
     }
-    if (!connection_specific(name)) fields_.push_back({name, value});
+    if (!connection_specific(name)) fields.push_back({name, value});
   }
 }
 

@@ -15,6 +15,14 @@
 
 namespace ringproxy {
 
+// What heads are read into, shared by the readers of one connection: a head one of them read
+// stays valid until the next read_head of any of them (a connection reads and submits one head
+// at a time), and the buffers are allocated once per connection, not per stream.
+struct H2HeadScratch {
+  std::string head;  // the head's bytes, field names lower-cased in place
+  std::vector<H2Field> fields;
+};
+
 // Reads the pipeline's HTTP/1.1 response (the bytes it wrote into its PipeStream) as HTTP/2:
 // interim and final heads as fields, the body de-framed into DATA. The heads are the pipeline's
 // own writing, so a plain scan reads them; a Content-Length body is counted off here, a chunked
@@ -22,14 +30,15 @@ namespace ringproxy {
 // thread-safe.
 class H2ResponseReader {
  public:
-  explicit H2ResponseReader(bool head_request) : head_request_(head_request) {}
+  H2ResponseReader(bool head_request, H2HeadScratch& scratch)
+      : head_request_(head_request), scratch_(&scratch) {}
 
   enum class Head { partial, interim, final, bad };
   // Parses a head from bytes (*used: bytes taken). interim/final: status() and fields() hold
-  // it (valid until the next call).
+  // it (fields() valid until the next read_head of a reader with the same scratch).
   Head read_head(std::string_view bytes, std::size_t* used);
   int status() const { return status_; }
-  const std::vector<H2Field>& fields() const { return fields_; }
+  const std::vector<H2Field>& fields() const { return scratch_->fields; }
   // Body bytes from bytes into [dst, dst + room): the bytes written; *used: input taken.
   // Sets *bad on broken framing.
   std::size_t read_body(std::string_view bytes, std::size_t* used, char* dst, std::size_t room,
@@ -52,7 +61,8 @@ class H2ResponseReader {
     bool has_length = false;
     std::uint64_t length = 0;
   };
-  // Fills status_ and fields_ from head_ (names lower-cased in place); false when malformed.
+  // Fills status_ and the scratch's fields from its head (names lower-cased in place); false
+  // when malformed.
   bool scan_head(Framing* framing);
   void start_body(const Framing& framing);
 
@@ -61,8 +71,7 @@ class H2ResponseReader {
   Body body_ = Body::none;
   std::uint64_t remaining_ = 0;  // Body::length: bytes still to come
   int status_ = 0;
-  std::string head_;  // the last head's bytes, field names lower-cased; fields_ point into it
-  std::vector<H2Field> fields_;
+  H2HeadScratch* scratch_;
   std::optional<Parser> parser_;            // Body::parser
   HeadFields parser_head_;                  // the parser's own head fields, for trailers()
   std::vector<std::string> trailer_names_;  // lower-cased, for trailers_

@@ -135,8 +135,9 @@ class H2Connection final : public DownstreamTask,
   H2ServerSession session_;
   H2FloodGuard guard_;
   std::unordered_map<std::int32_t, Exchange> exchanges_;
-  std::int32_t last_id_ = 0;  // find_exchange's last find
-  Exchange* last_ = nullptr;  // its exchange, or nullptr
+  H2HeadScratch head_scratch_;  // the exchanges' response heads are read into it
+  std::int32_t last_id_ = 0;    // find_exchange's last find
+  Exchange* last_ = nullptr;    // its exchange, or nullptr
   std::size_t orphans_ = 0;
   std::size_t reported_memory_ = 0;  // exchanges whose stream closed while their pipeline runs
   std::size_t max_header_bytes_;

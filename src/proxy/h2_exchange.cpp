@@ -132,7 +132,7 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
       x.websocket ? x.head->websocket_text(x.ws_key) : x.head->text(!end_stream, &chunked);
   x.chunked = chunked;
   x.grpc = x.head->grpc();
-  x.response.emplace(x.head->method() == "HEAD");
+  x.response.emplace(x.head->method() == "HEAD", head_scratch_);
   x.head.reset();
   x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id), this,
                                        kOutCapacity);

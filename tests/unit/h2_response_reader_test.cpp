@@ -52,7 +52,8 @@ std::string read_once(H2ResponseReader& r, std::string_view bytes, std::size_t* 
 }
 
 TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   const std::string text =
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Origin: a\r\nContent-Length: 10\r\n\r\n"
       "0123456789";
@@ -73,7 +74,8 @@ TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
 }
 
 TEST(H2ResponseReader, AContentLengthWithLeadingZerosIsItsNumber) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000000003\r\n\r\n");
   std::size_t used = 0;
   bool bad = false;
@@ -82,7 +84,8 @@ TEST(H2ResponseReader, AContentLengthWithLeadingZerosIsItsNumber) {
 }
 
 TEST(H2ResponseReader, BytesAfterTheBodyAreNotTaken) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
   std::size_t used = 0;
   bool bad = false;
@@ -93,7 +96,8 @@ TEST(H2ResponseReader, BytesAfterTheBodyAreNotTaken) {
 }
 
 TEST(H2ResponseReader, AHeadInPiecesIsPartialUntilItsEmptyLine) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   const std::string text = "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n";
   std::size_t used = 0;
   for (std::size_t n = 0; n < text.size(); ++n) {
@@ -107,7 +111,8 @@ TEST(H2ResponseReader, AHeadInPiecesIsPartialUntilItsEmptyLine) {
 }
 
 TEST(H2ResponseReader, InterimHeadsComeBeforeTheFinalOne) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   const std::string text =
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
       "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
@@ -128,15 +133,16 @@ TEST(H2ResponseReader, InterimHeadsComeBeforeTheFinalOne) {
 }
 
 TEST(H2ResponseReader, NoBodyForHeadRequestsOr304Or101) {
+  H2HeadScratch scratch;
   std::size_t used = 0;
-  H2ResponseReader head(true);
+  H2ResponseReader head(true, scratch);
   ASSERT_EQ(head.read_head("HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", &used), Head::final);
   EXPECT_TRUE(head.done());
-  H2ResponseReader not_modified(false);
+  H2ResponseReader not_modified(false, scratch);
   ASSERT_EQ(not_modified.read_head("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", &used),
             Head::final);
   EXPECT_TRUE(not_modified.done());
-  H2ResponseReader upgrade(false);
+  H2ResponseReader upgrade(false, scratch);
   ASSERT_EQ(upgrade.read_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                               "Connection: upgrade\r\n\r\n",
                               &used),
@@ -147,7 +153,8 @@ TEST(H2ResponseReader, NoBodyForHeadRequestsOr304Or101) {
 }
 
 TEST(H2ResponseReader, NamesAreLowerCasedAndConnectionSpecificFieldsDropped) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   std::size_t used = 0;
   ASSERT_EQ(r.read_head("HTTP/1.1 200 OK\r\nX-Mixed-Case:  padded value \t\r\nConnection: close\r\n"
                         "Keep-Alive: timeout=5\r\nProxy-Connection: x\r\nUpgrade: h2c\r\n"
@@ -162,7 +169,8 @@ TEST(H2ResponseReader, NamesAreLowerCasedAndConnectionSpecificFieldsDropped) {
 }
 
 TEST(H2ResponseReader, AChunkedBodyIsDeframedAndItsTrailersLowerCased) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   const std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n\r\n";
   const std::string body =
@@ -188,7 +196,8 @@ TEST(H2ResponseReader, AChunkedBodyIsDeframedAndItsTrailersLowerCased) {
 }
 
 TEST(H2ResponseReader, BrokenChunkFramingIsBad) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   read_final(r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   std::size_t used = 0;
   bool bad = false;
@@ -198,7 +207,8 @@ TEST(H2ResponseReader, BrokenChunkFramingIsBad) {
 }
 
 TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   read_final(r, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
   std::size_t used = 0;
   bool bad = false;
@@ -211,7 +221,8 @@ TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
 }
 
 TEST(H2ResponseReader, ACutContentLengthBodyIsNeverDone) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
   std::size_t used = 0;
   bool bad = false;
@@ -221,6 +232,7 @@ TEST(H2ResponseReader, ACutContentLengthBodyIsNeverDone) {
 }
 
 TEST(H2ResponseReader, MalformedHeadsAreBad) {
+  H2HeadScratch scratch;
   for (const std::string_view text : {
            "HTTP/1.1 20 OK\r\n\r\n",
            "HTTP/1.1 2000 OK\r\n\r\n",
@@ -232,14 +244,15 @@ TEST(H2ResponseReader, MalformedHeadsAreBad) {
            "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
        }) {
-    H2ResponseReader r(false);
+    H2ResponseReader r(false, scratch);
     std::size_t used = 0;
     EXPECT_EQ(r.read_head(text, &used), Head::bad) << text;
   }
 }
 
 TEST(H2ResponseReader, AHeadOverTheLimitIsBad) {
-  H2ResponseReader r(false);
+  H2HeadScratch scratch;
+  H2ResponseReader r(false, scratch);
   std::string text = "HTTP/1.1 200 OK\r\nX-Big: ";
   text.append(H2ResponseReader::kMaxHead, 'a');
   std::size_t used = 0;
