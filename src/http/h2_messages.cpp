@@ -1,6 +1,8 @@
 // HTTP/2 messages in HTTP/1.1 form and back (see h2_messages.hpp).
 #include "http/h2_messages.hpp"
 
+#include <cstring>
+
 namespace ringproxy {
 
 namespace {
@@ -75,16 +77,32 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
   fields_.append(name).append(": ").append(value).append("\r\n");
 }
 
-std::string H2RequestHead::text(bool body, bool* chunked) const {
-  std::string out;
-  out.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() + cookie_.size() +
-              64);
+std::string H2RequestHead::take_text(bool body, bool* chunked) {
+  // The request line and the host field go in front of the fields, in their string.
   // CONNECT has no :path: its target is the authority (the pipeline refuses it with 405).
-  out.append(method_).append(" ").append(path_.empty() ? authority_ : path_);
-  out.append(" HTTP/1.1\r\n");
+  const std::string& target = path_.empty() ? authority_ : path_;
   const std::string& host = authority_.empty() ? host_ : authority_;
-  if (!host.empty()) out.append("host: ").append(host).append("\r\n");
-  out.append(fields_);
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  constexpr std::string_view kHost = "host: ";
+  const std::size_t front = method_.size() + 1 + target.size() + kVersion.size() +
+                            (host.empty() ? 0 : kHost.size() + host.size() + 2);
+  std::string out = std::move(fields_);
+  out.reserve(front + out.size() + cookie_.size() + 48);
+  out.insert(0, front, ' ');
+  char* p = out.data();
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  put(method_);
+  put(" ");
+  put(target);
+  put(kVersion);
+  if (!host.empty()) {
+    put(kHost);
+    put(host);
+    put("\r\n");
+  }
   if (!cookie_.empty()) out.append("cookie: ").append(cookie_).append("\r\n");
   *chunked = body && !content_length_;
   if (*chunked) out.append("transfer-encoding: chunked\r\n");
@@ -96,9 +114,9 @@ bool H2RequestHead::websocket() const {
   return method_ == "CONNECT" && iequals(protocol_, "websocket");
 }
 
-std::string H2RequestHead::websocket_text(std::string_view key) const {
+std::string H2RequestHead::take_websocket_text(std::string_view key) {
   bool chunked = false;
-  std::string out = text(false, &chunked);
+  std::string out = take_text(false, &chunked);
   // "CONNECT <path>" becomes "GET <path>"; the fields end before the last empty line.
   out.replace(0, method_.size(), "GET");
   out.resize(out.size() - 2);

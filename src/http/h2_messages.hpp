@@ -20,8 +20,8 @@ class H2RequestHead {
   void add(std::string_view name, std::string_view value, std::size_t limit);
   bool too_large() const { return too_large_; }
   // The HTTP/1.1 head for the pipeline; body: DATA may follow. *chunked: the body has no
-  // content-length and goes chunk-framed.
-  std::string text(bool body, bool* chunked) const;
+  // content-length and goes chunk-framed. Built in the fields' own string, so once only.
+  std::string take_text(bool body, bool* chunked);
   std::string_view method() const { return method_; }
   // content-type application/grpc (and +proto, ...): the proxy's own failures answer in gRPC.
   bool grpc() const { return grpc_; }
@@ -31,7 +31,8 @@ class H2RequestHead {
   // The HTTP/1.1 WebSocket upgrade for a websocket() request: a GET with Connection: upgrade,
   // Upgrade: websocket, key as Sec-WebSocket-Key and Sec-WebSocket-Version 13 (the client's
   // own key and version fields are not sent on; its subprotocols and extensions are).
-  std::string websocket_text(std::string_view key) const;
+  // Once only, as take_text.
+  std::string take_websocket_text(std::string_view key);
 
  private:
   std::string method_, scheme_, authority_, path_, protocol_;

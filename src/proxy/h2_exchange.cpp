@@ -128,8 +128,8 @@ template <class Stream>
 void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end_stream) {
   bool chunked = false;
   if (x.websocket) x.ws_key = websocket_key();
-  std::string text =
-      x.websocket ? x.head->websocket_text(x.ws_key) : x.head->text(!end_stream, &chunked);
+  std::string text = x.websocket ? x.head->take_websocket_text(x.ws_key)
+                                 : x.head->take_text(!end_stream, &chunked);
   x.chunked = chunked;
   x.grpc = x.head->grpc();
   x.response.emplace(x.head->method() == "HEAD", head_scratch_);

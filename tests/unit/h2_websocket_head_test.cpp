@@ -1,5 +1,6 @@
-// WebSocket over HTTP/2 (RFC 8441): the HTTP/1.1 upgrade an extended CONNECT becomes, and the
-// handshake's key and accept values (RFC 6455 §1.3's example).
+// A request's HTTP/2 header block as the HTTP/1.1 head the pipeline reads; WebSocket over
+// HTTP/2 (RFC 8441): the HTTP/1.1 upgrade an extended CONNECT becomes, and the handshake's key
+// and accept values (RFC 6455 §1.3's example).
 #include <gtest/gtest.h>
 
 #include "http/h2_messages.hpp"
@@ -22,6 +23,42 @@ H2RequestHead head(std::string_view method, std::string_view protocol) {
   return h;
 }
 
+TEST(H2RequestHead, ARequestBecomesAnHttp11HeadWithHostFirstAndCookiesJoined) {
+  H2RequestHead h;
+  h.add(":method", "POST", 16384);
+  h.add(":scheme", "https", 16384);
+  h.add(":path", "/upload/a-path-longer-than-sso?x=1", 16384);
+  h.add(":authority", "app.test:8443", 16384);
+  h.add("cookie", "a=1", 16384);
+  h.add("accept", "*/*", 16384);
+  h.add("cookie", "b=2", 16384);
+  bool chunked = false;
+  EXPECT_EQ(h.take_text(true, &chunked),
+            "POST /upload/a-path-longer-than-sso?x=1 HTTP/1.1\r\n"
+            "host: app.test:8443\r\n"
+            "accept: */*\r\n"
+            "cookie: a=1; b=2\r\n"
+            "transfer-encoding: chunked\r\n\r\n");
+  EXPECT_TRUE(chunked);
+}
+
+TEST(H2RequestHead, WithContentLengthOrNoBodyItIsNotChunked) {
+  H2RequestHead with_length;
+  with_length.add(":method", "PUT", 16384);
+  with_length.add(":path", "/", 16384);
+  with_length.add("host", "h.test", 16384);
+  with_length.add("content-length", "3", 16384);
+  bool chunked = true;
+  EXPECT_EQ(with_length.take_text(true, &chunked),
+            "PUT / HTTP/1.1\r\nhost: h.test\r\ncontent-length: 3\r\n\r\n");
+  EXPECT_FALSE(chunked);
+  H2RequestHead bare;
+  bare.add(":method", "GET", 16384);
+  bare.add(":path", "/", 16384);
+  EXPECT_EQ(bare.take_text(false, &chunked), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_FALSE(chunked);
+}
+
 TEST(H2WebSocketHead, AcceptIsRfc6455sExample) {
   EXPECT_EQ(websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
@@ -35,9 +72,9 @@ TEST(H2WebSocketHead, KeysAreFreshBase64OfSixteenBytes) {
 }
 
 TEST(H2WebSocketHead, ExtendedConnectForWebSocketBecomesAnHttp11Upgrade) {
-  const H2RequestHead h = head("CONNECT", "websocket");
+  H2RequestHead h = head("CONNECT", "websocket");
   ASSERT_TRUE(h.websocket());
-  EXPECT_EQ(h.websocket_text("KEY"),
+  EXPECT_EQ(h.take_websocket_text("KEY"),
             "GET /chat?room=1 HTTP/1.1\r\n"
             "host: ws.test\r\n"
             "sec-websocket-protocol: chat, superchat\r\n"
