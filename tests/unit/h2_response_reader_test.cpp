@@ -38,26 +38,31 @@ std::string read_all(H2ResponseReader& r, std::string_view bytes, std::size_t ro
   return out;
 }
 
-// Reads head, which must be one whole final head, into r.
-void read_final(H2ResponseReader& r, std::string_view head) {
-  std::size_t used = 0;
-  ASSERT_EQ(r.read_head(head, &used), Head::final);
-  EXPECT_EQ(used, head.size());
-}
+// One response read by one reader: head() reads a final head, each read() is one read_body
+// call with 16 bytes of room; used and bad are the last call's.
+class H2ResponseBody : public ::testing::Test {
+ protected:
+  // Reads head, which must be one whole final head.
+  void head(std::string_view text) {
+    std::size_t taken = 0;
+    ASSERT_EQ(r.read_head(text, &taken), Head::final);
+    EXPECT_EQ(taken, text.size());
+  }
+  std::string read(std::string_view bytes) {
+    char buf[16];
+    return std::string(buf, r.read_body(bytes, &used, buf, sizeof buf, &bad));
+  }
 
-// One read_body call over bytes with 16 bytes of room: the body bytes it gave.
-std::string read_once(H2ResponseReader& r, std::string_view bytes, std::size_t* used, bool* bad) {
-  char buf[16];
-  return std::string(buf, r.read_body(bytes, used, buf, sizeof buf, bad));
-}
-
-TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
   H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
+  H2ResponseReader r{false, scratch};
+  std::size_t used = 0;
+  bool bad = false;
+};
+
+TEST_F(H2ResponseBody, AContentLengthBodyIsCountedOffAcrossSmallReads) {
   const std::string text =
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Origin: a\r\nContent-Length: 10\r\n\r\n"
       "0123456789";
-  std::size_t used = 0;
   ASSERT_EQ(r.read_head(text, &used), Head::final);
   EXPECT_EQ(r.status(), 200);
   EXPECT_EQ(used, text.size() - 10);
@@ -73,26 +78,18 @@ TEST(H2ResponseReader, AContentLengthBodyIsCountedOffAcrossSmallReads) {
   EXPECT_TRUE(r.done());
 }
 
-TEST(H2ResponseReader, AContentLengthWithLeadingZerosIsItsNumber) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
-  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000000003\r\n\r\n");
-  std::size_t used = 0;
-  bool bad = false;
-  EXPECT_EQ(read_once(r, "abcd", &used, &bad), "abc");
+TEST_F(H2ResponseBody, AContentLengthWithLeadingZerosIsItsNumber) {
+  head("HTTP/1.1 200 OK\r\nContent-Length: 000000000000000000000003\r\n\r\n");
+  EXPECT_EQ(read("abcd"), "abc");
   EXPECT_TRUE(r.done());
 }
 
-TEST(H2ResponseReader, BytesAfterTheBodyAreNotTaken) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
-  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
-  std::size_t used = 0;
-  bool bad = false;
-  EXPECT_EQ(read_once(r, "abcdef", &used, &bad), "ab");
+TEST_F(H2ResponseBody, BytesAfterTheBodyAreNotTaken) {
+  head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(read("abcdef"), "ab");
   EXPECT_EQ(used, 2u);
   EXPECT_TRUE(r.done());
-  EXPECT_EQ(read_once(r, "cdef", &used, &bad), "");
+  EXPECT_EQ(read("cdef"), "");
 }
 
 TEST(H2ResponseReader, AHeadInPiecesIsPartialUntilItsEmptyLine) {
@@ -110,14 +107,11 @@ TEST(H2ResponseReader, AHeadInPiecesIsPartialUntilItsEmptyLine) {
   EXPECT_TRUE(r.done());  // 204 has no body
 }
 
-TEST(H2ResponseReader, InterimHeadsComeBeforeTheFinalOne) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
+TEST_F(H2ResponseBody, InterimHeadsComeBeforeTheFinalOne) {
   const std::string text =
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
       "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
   std::size_t at = 0;
-  std::size_t used = 0;
   ASSERT_EQ(r.read_head(text, &used), Head::interim);
   EXPECT_EQ(r.status(), 100);
   EXPECT_FALSE(r.done());
@@ -195,24 +189,16 @@ TEST(H2ResponseReader, AChunkedBodyIsDeframedAndItsTrailersLowerCased) {
                                                                         {"grpc-message", "fine"}}));
 }
 
-TEST(H2ResponseReader, BrokenChunkFramingIsBad) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
-  read_final(r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-  std::size_t used = 0;
-  bool bad = false;
-  read_once(r, "zz\r\nhello\r\n", &used, &bad);
+TEST_F(H2ResponseBody, BrokenChunkFramingIsBad) {
+  head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  read("zz\r\nhello\r\n");
   EXPECT_TRUE(bad);
   EXPECT_FALSE(r.done());
 }
 
-TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
-  read_final(r, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
-  std::size_t used = 0;
-  bool bad = false;
-  EXPECT_EQ(read_once(r, "some bytes", &used, &bad), "some bytes");
+TEST_F(H2ResponseBody, ACloseDelimitedBodyEndsAtTheEndOfInput) {
+  head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+  EXPECT_EQ(read("some bytes"), "some bytes");
   EXPECT_FALSE(r.done());
   r.end_of_input();
   EXPECT_TRUE(r.done());
@@ -220,13 +206,9 @@ TEST(H2ResponseReader, ACloseDelimitedBodyEndsAtTheEndOfInput) {
   EXPECT_TRUE(r.trailers().empty());
 }
 
-TEST(H2ResponseReader, ACutContentLengthBodyIsNeverDone) {
-  H2HeadScratch scratch;
-  H2ResponseReader r(false, scratch);
-  read_final(r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
-  std::size_t used = 0;
-  bool bad = false;
-  EXPECT_EQ(read_once(r, "abc", &used, &bad), "abc");
+TEST_F(H2ResponseBody, ACutContentLengthBodyIsNeverDone) {
+  head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(read("abc"), "abc");
   r.end_of_input();
   EXPECT_FALSE(r.done());
 }

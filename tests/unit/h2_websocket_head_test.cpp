@@ -3,35 +3,49 @@
 // and accept values (RFC 6455 §1.3's example).
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+
 #include "http/h2_messages.hpp"
 #include "http/websocket_key.hpp"
 
 namespace ringproxy {
 namespace {
 
-H2RequestHead head(std::string_view method, std::string_view protocol) {
+using Fields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+// A header block as nghttp2 hands it over, field by field.
+H2RequestHead head_of(Fields fields) {
   H2RequestHead h;
-  h.add(":method", method, 16384);
+  for (const auto& [name, value] : fields) h.add(name, value, 16384);
+  return h;
+}
+
+// A WebSocket-like request (method and :protocol given; none when empty).
+H2RequestHead head(std::string_view method, std::string_view protocol) {
+  H2RequestHead h = head_of({{":method", method}});
   if (!protocol.empty()) h.add(":protocol", protocol, 16384);
-  h.add(":scheme", "https", 16384);
-  h.add(":path", "/chat?room=1", 16384);
-  h.add(":authority", "ws.test", 16384);
-  h.add("sec-websocket-version", "13", 16384);
-  h.add("sec-websocket-key", "client-key-not-for-http2", 16384);
-  h.add("sec-websocket-protocol", "chat, superchat", 16384);
-  h.add("origin", "https://ws.test", 16384);
+  for (const auto& [name, value] : Fields{{":scheme", "https"},
+                                          {":path", "/chat?room=1"},
+                                          {":authority", "ws.test"},
+                                          {"sec-websocket-version", "13"},
+                                          {"sec-websocket-key", "client-key-not-for-http2"},
+                                          {"sec-websocket-protocol", "chat, superchat"},
+                                          {"origin", "https://ws.test"}}) {
+    h.add(name, value, 16384);
+  }
   return h;
 }
 
 TEST(H2RequestHead, ARequestBecomesAnHttp11HeadWithHostFirstAndCookiesJoined) {
-  H2RequestHead h;
-  h.add(":method", "POST", 16384);
-  h.add(":scheme", "https", 16384);
-  h.add(":path", "/upload/a-path-longer-than-sso?x=1", 16384);
-  h.add(":authority", "app.test:8443", 16384);
-  h.add("cookie", "a=1", 16384);
-  h.add("accept", "*/*", 16384);
-  h.add("cookie", "b=2", 16384);
+  H2RequestHead h = head_of({{":method", "POST"},
+                             {":scheme", "https"},
+                             {":path", "/upload/a-path-longer-than-sso?x=1"},
+                             {":authority", "app.test:8443"},
+                             {"cookie", "a=1"},
+                             {"accept", "*/*"},
+                             {"cookie", "b=2"}});
   bool chunked = false;
   EXPECT_EQ(h.take_text(true, &chunked),
             "POST /upload/a-path-longer-than-sso?x=1 HTTP/1.1\r\n"
@@ -43,18 +57,13 @@ TEST(H2RequestHead, ARequestBecomesAnHttp11HeadWithHostFirstAndCookiesJoined) {
 }
 
 TEST(H2RequestHead, WithContentLengthOrNoBodyItIsNotChunked) {
-  H2RequestHead with_length;
-  with_length.add(":method", "PUT", 16384);
-  with_length.add(":path", "/", 16384);
-  with_length.add("host", "h.test", 16384);
-  with_length.add("content-length", "3", 16384);
+  H2RequestHead with_length =
+      head_of({{":method", "PUT"}, {":path", "/"}, {"host", "h.test"}, {"content-length", "3"}});
   bool chunked = true;
   EXPECT_EQ(with_length.take_text(true, &chunked),
             "PUT / HTTP/1.1\r\nhost: h.test\r\ncontent-length: 3\r\n\r\n");
   EXPECT_FALSE(chunked);
-  H2RequestHead bare;
-  bare.add(":method", "GET", 16384);
-  bare.add(":path", "/", 16384);
+  H2RequestHead bare = head_of({{":method", "GET"}, {":path", "/"}});
   EXPECT_EQ(bare.take_text(false, &chunked), "GET / HTTP/1.1\r\n\r\n");
   EXPECT_FALSE(chunked);
 }
