@@ -113,6 +113,8 @@ class AccessLogBuffer {
   AccessLogBuffer(boost::asio::any_io_executor ex, AccessLogSink& sink);
   void append(const AccessRecord& r);
   void flush();
+  // Whether lines are written at all ("off": append drops them).
+  bool enabled() const { return sink_.enabled(); }
 
   static constexpr std::size_t kFlushBytes = 64 * 1024;
   static constexpr std::chrono::milliseconds kFlushInterval{200};

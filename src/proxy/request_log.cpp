@@ -11,6 +11,8 @@ void log_request(Worker& worker, const RequestContext& ctx, std::string_view met
   const auto duration = std::chrono::steady_clock::now() - ctx.started;
   if (ctx.status != 0) worker.metrics().count_response(ctx.upstream_id, ctx.status, duration);
   if (ctx.rate_limited) worker.metrics().count_rate_limited();
+  // With the log off, the request's fields are not looked through (cold by now).
+  if (!worker.access_log().enabled()) return;
   std::string_view request_id = ctx.request_id;
   if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
   worker.access_log().append(AccessRecord{client_ip,
