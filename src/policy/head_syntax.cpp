@@ -159,6 +159,9 @@ Fault scan_fields(std::string_view fields, std::size_t max_fields, FieldSummary*
     if (is_ows(name.back())) return {"whitespace before the colon"};
     if (!is_token(name)) return {"invalid field name"};
     std::string_view value = line.substr(colon + 1);
+    if (name.size() > kMaxFieldPart || value.size() > kMaxFieldPart) {
+      return {"header field too large", true};
+    }
     for (char c : value) {
       if (is_forbidden_ctl(c)) return {"control character in a field value"};
     }

@@ -80,8 +80,12 @@ struct FieldSummary {
 // Syntax failures of the head, mapped to a status by each validator.
 struct Fault {
   std::string_view reason;  // empty: none
-  bool too_many_fields = false;
+  bool too_large = false;   // too many field lines, or one too long (431 for a request)
 };
+
+// The longest field name or value a head may carry: Beast keeps their lengths (plus CRLF) in
+// 16 bits and throws beyond, so a longer one is refused before it is parsed.
+inline constexpr std::size_t kMaxFieldPart = 65533;
 
 // Rule 1: CRLF-only line ends, head ends at its first empty line; empty when fine.
 std::string_view check_line_ends(std::string_view head);

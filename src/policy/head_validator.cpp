@@ -104,7 +104,7 @@ HeadVerdict validate_request_head(std::string_view head, const RequestHeadLimits
 
   FieldSummary f;
   Fault fault = scan_fields(head.substr(eol + kCrlf.size()), limits.max_fields, &f);
-  if (fault.too_many_fields) return refuse(431, fault.reason);
+  if (fault.too_large) return refuse(431, fault.reason);
   if (!fault.reason.empty()) return refuse(400, fault.reason);
 
   if (f.host_lines > 1) return refuse(400, "more than one Host");

@@ -129,6 +129,27 @@ TEST_F(FailuresTest, HeadOverMaxHeaderBytesIs431) {
   EXPECT_EQ(origin().requests_seen(), 1u);
 }
 
+// With max_header_bytes above 64 KiB, one field longer than Beast can hold (65533 bytes) is
+// 431 too, not a parser exception that drops the connection unanswered; one just under passes.
+TEST_F(FailuresTest, FieldTooLongForTheParserIs431WhateverMaxHeaderBytes) {
+  ASSERT_TRUE(start_proxy(ProxyOptions().server("max_header_bytes = 300000")));
+  {
+    auto near = connect();
+    ASSERT_TRUE(near);
+    auto ok = near->get("/near", {{"X-Big", std::string(65000, 'n')}});
+    ASSERT_EQ(ok.status, 200) << ok.error;
+    EXPECT_EQ(origin().last_request().header("X-Big").size(), 65000u);
+  }
+  HttpClient client;
+  auto r = raw_exchange(
+      "GET /over HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(70000, 'b') + "\r\n\r\n",
+      client);
+  ASSERT_EQ(r.status, 431) << r.error;
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(client.wait_closed(3s));
+  EXPECT_EQ(origin().requests_seen(), 1u);
+}
+
 TEST_F(FailuresTest, RefusedBackendIs502) {
   const ReservedPort dead;  // refuses connections for the whole test
   ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("dead", {dead.address()}))));

@@ -42,6 +42,12 @@ std::string with_field_lines(std::size_t n) {
   return head + "\r\n";
 }
 
+// A head with one field "X: " + n bytes of value (a request, or a 200 response).
+std::string with_value_length(std::size_t n, bool response = false) {
+  const std::string start = response ? "HTTP/1.1 200 OK\r\n" : "GET / HTTP/1.1\r\nHost: a\r\n";
+  return start + "X: " + std::string(n, 'v') + "\r\n\r\n";
+}
+
 std::string with_target_length(std::size_t n) {
   return "GET /" + std::string(n - 1, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n";
 }
@@ -120,6 +126,12 @@ std::vector<RequestCase> request_cases() {
       {"EmptyValue", "GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n", 0, false},
       {"HundredFieldLines", with_field_lines(100), 0, false},
       {"HundredAndOneFieldLinesIs431", with_field_lines(101), 431, true},
+      // Beast holds a field's name or value (OWS included) in at most 65533 bytes, and throws
+      // beyond: 431 past it, whatever max_header_bytes allows.
+      {"FieldValueAtTheLimit", with_value_length(65532), 0, false},
+      {"FieldValuePastTheLimitIs431", with_value_length(65533), 431, true},
+      {"FieldNamePastTheLimitIs431",
+       "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(65534, 'n') + ": v\r\n\r\n", 431, true},
       // Host.
       {"MissingHostHttp11", "GET / HTTP/1.1\r\nX: a\r\n\r\n", 400, true},
       {"TwoHostLines", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, true},
@@ -223,6 +235,8 @@ std::vector<ResponseCase> response_cases() {
   return {
       // Status-line.
       {"Ok", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, false},
+      {"FieldValueAtTheLimit", with_value_length(65532, true), 0, false},
+      {"FieldValuePastTheLimitIs502", with_value_length(65533, true), 502, true},
       {"Http10", "HTTP/1.0 200 OK\r\n\r\n", 0, false},
       {"NoReasonNoSpace", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 502, true},
       {"EmptyReasonWithSpace", "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", 0, false},
