@@ -103,6 +103,30 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
   EXPECT_TRUE(contains(client->get("/").body, "header: X-Forwarded-Proto: http\n"));
 }
 
+// TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) in the middle of a keep-alive connection: the client's
+// new keys are taken, an update it asks for is answered with the server's own, and the
+// connection goes on serving; the same over HTTP/2's TLS stream is the same code.
+TEST_F(TlsTest, KeyUpdatesMidConnectionAreTakenAnsweredAndServingGoesOn) {
+  start_origins(1);
+  make_cert("site", "/CN=site.test", {"site.test"});
+  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
+                                                     tls_table(cert_table("site")))));
+  TlsClient c;
+  ASSERT_TRUE(c.connect(tls_port(), {.min_version = TLS1_3_VERSION})) << c.error();
+  ASSERT_EQ(c.get("/before").status, 200);
+  ASSERT_TRUE(c.key_update(/*request_peer=*/false));
+  EXPECT_EQ(c.get("/after-own-update").status, 200);
+  EXPECT_EQ(c.key_updates_received(), 0);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(c.key_update(/*request_peer=*/true));
+    const TlsResponse r = c.get("/after-requested-update-" + std::to_string(i));
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(c.key_updates_received(), i) << "the server did not update its keys";
+  }
+  EXPECT_EQ(origin().requests_seen(), 5u);
+  EXPECT_EQ(origin().last_request().target, "/after-requested-update-3");
+}
+
 TEST_F(TlsTest, AClientThatNeverFinishesItsHandshakeIsClosedAtHandshakeTimeout) {
   start_origins(1);
   make_cert("site", "/CN=site.test", {"site.test"});

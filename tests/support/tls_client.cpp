@@ -91,6 +91,9 @@ bool TlsClient::connect(std::uint16_t port, const TlsClientOptions& o) {
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ssl_ = SSL_new(ctx_);
   SSL_set_fd(ssl_, fd_);
+  key_updates_received_ = 0;
+  SSL_set_msg_callback(ssl_, on_message);
+  SSL_set_msg_callback_arg(ssl_, this);
   if (!o.sni.empty()) SSL_set_tlsext_host_name(ssl_, o.sni.c_str());
   if (o.session) SSL_set_session(ssl_, o.session.get());
   if (SSL_connect(ssl_) != 1) return fail("handshake");
@@ -143,6 +146,20 @@ bool TlsClient::resumed() const {
 TlsSession TlsClient::session() const {
   SSL_SESSION* s = ssl_ != nullptr ? SSL_get1_session(ssl_) : nullptr;
   return TlsSession(s, SSL_SESSION_free);
+}
+
+void TlsClient::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
+                           SSL*, void* arg) {
+  const auto* bytes = static_cast<const unsigned char*>(buf);
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+      bytes[0] == SSL3_MT_KEY_UPDATE) {
+    ++static_cast<TlsClient*>(arg)->key_updates_received_;
+  }
+}
+
+bool TlsClient::key_update(bool request_peer) {
+  return ssl_ != nullptr && SSL_key_update(ssl_, request_peer ? SSL_KEY_UPDATE_REQUESTED
+                                                              : SSL_KEY_UPDATE_NOT_REQUESTED) == 1;
 }
 
 TlsResponse TlsClient::get(const std::string& target, const std::string& host,

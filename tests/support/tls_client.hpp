@@ -61,14 +61,22 @@ class TlsClient {
                   const std::string& extra_headers = "");
   void close();
 
+  // TLS 1.3: new sending keys with the next write (a KeyUpdate message), asking the server to
+  // update its own too when request_peer; and how many KeyUpdates came from the server.
+  bool key_update(bool request_peer);
+  int key_updates_received() const { return key_updates_received_; }
+
  private:
   bool fail(const std::string& what);
+  static void on_message(int write_p, int version, int content_type, const void* buf,
+                         std::size_t len, SSL* ssl, void* arg);
 
   int fd_ = -1;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   std::string error_;
   std::string pending_;  // bytes read past the last response
+  int key_updates_received_ = 0;
 };
 
 }  // namespace ringproxy::test
