@@ -105,7 +105,7 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
 
 // TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) in the middle of a keep-alive connection: the client's
 // new keys are taken, an update it asks for is answered with the server's own, and the
-// connection goes on serving; the same over HTTP/2's TLS stream is the same code.
+// connection goes on serving (HTTP/2 connections run over the same TLS stream code).
 TEST_F(TlsTest, KeyUpdatesMidConnectionAreTakenAnsweredAndServingGoesOn) {
   start_origins(1);
   make_cert("site", "/CN=site.test", {"site.test"});
