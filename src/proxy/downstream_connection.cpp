@@ -307,6 +307,8 @@ void DownstreamConnection<Stream>::note_tunnel(const RequestContext& ctx) {
     t.request_id = ctx.request_id;
   }
   t.attempts = ctx.attempts;
+  t.tls_version = client_.tls_version;
+  t.tls_cipher = client_.tls_cipher;
   worker_.metrics().count_response(ctx.upstream_id, 101, Clock::now() - ctx.started);
 }
 

@@ -5,7 +5,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
-#include <type_traits>
 
 #include "log/log.hpp"
 
@@ -150,16 +149,10 @@ void Tunnel<Stream>::finish(std::string_view closed_by) {
   backend().close(ignored);
   const TunnelStart& s = start_;
   // On a TLS listener the line carries the client connection's TLS fields, as a request's does.
-  std::string_view tls_version;
-  std::string_view tls_cipher;
-  if constexpr (std::is_same_v<Stream, TlsStream>) {
-    tls_version = tls_io::version(client_.ssl());
-    tls_cipher = tls_io::cipher(client_.ssl());
-  }
   worker_.access_log().append(AccessRecord{s.client, "GET", s.target, 101, s.upstream, s.state->key,
                                            up_.total, down_.total, Clock::now() - s.started,
-                                           s.request_id, s.attempts, false, false, tls_version,
-                                           tls_cipher, closed_by});
+                                           s.request_id, s.attempts, false, false, s.tls_version,
+                                           s.tls_cipher, closed_by});
   log::debug("tunnel to " + s.state->key + " closed by " + std::string(closed_by));
 }
 

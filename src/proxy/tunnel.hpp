@@ -38,6 +38,10 @@ struct TunnelStart {
   std::string upstream;
   std::string request_id;
   unsigned attempts = 0;
+  // The client connection's TLS (OpenSSL's static names; empty on cleartext): an HTTP/2
+  // stream's tunnel has no TLS stream of its own to ask.
+  std::string_view tls_version;
+  std::string_view tls_cipher;
 };
 
 // Relays bytes both ways between a client's Stream and a backend's TcpStream until either

@@ -34,9 +34,9 @@ class H2WebSocketTest : public ProxyTest {
     const auto at = output.find(key + " ");
     return at == std::string::npos ? -1 : std::stoll(output.substr(at + key.size() + 1));
   }
-  // The proxy with its access log on stdout (the tunnel's line), h2c on, and extra lines.
-  bool start_logging_proxy(const std::string& server_lines) {
-    proxy_config_ = build_config(ProxyOptions().server("h2c = true\n" + server_lines));
+  // The proxy with its access log on stdout (the tunnel's line); by default h2c on.
+  bool start_logging_proxy(const ProxyOptions& options = ProxyOptions().server("h2c = true")) {
+    proxy_config_ = build_config(options);
     const std::string off = "access_log = \"off\"";
     proxy_config_.replace(proxy_config_.find(off), off.size(), "access_log = \"stdout\"");
     proxy_ = ProxyProcess::start(kProxyBinary, proxy_config_);
@@ -49,7 +49,7 @@ class H2WebSocketTest : public ProxyTest {
 // upgrade with the proxy's key; the tunnels were counted and each logged once.
 TEST_F(H2WebSocketTest, StreamsEchoMessagesBesideOrdinaryRequests) {
   start_origins(1);
-  ASSERT_TRUE(start_logging_proxy(""));
+  ASSERT_TRUE(start_logging_proxy());
   const auto r = script("echo");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "ok echo")) << r.output;
@@ -78,7 +78,7 @@ TEST_F(H2WebSocketTest, StreamsEchoOverTlsWithAlpn) {
                          crt, "-addext", "subjectAltName=DNS:site.test"},
                         60s);
   ASSERT_EQ(cert.exit_code, 0) << cert.output;
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(
+  ASSERT_TRUE(start_logging_proxy(ProxyOptions().only_tables(
       upstream_toml("app", {origin().address()}) +
       "\n[tls]\nlisten = [\"127.0.0.1:0\"]\n  [[tls.certificate]]\n  cert = \"" + crt +
       "\"\n  key = \"" + key + "\"\n")));
@@ -87,6 +87,12 @@ TEST_F(H2WebSocketTest, StreamsEchoOverTlsWithAlpn) {
   EXPECT_TRUE(contains(r.output, "ok echo")) << r.output;
   EXPECT_EQ(metric("ringproxy_tls_handshakes_total{listener=\"127.0.0.1:0\"}"), 1);
   EXPECT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 0; }, 5s));
+  // Each tunnel's line carries the connection's TLS, as its requests' lines do.
+  ASSERT_TRUE(wait_until([&] { return proxy_->log_count("\"tunnel_closed_by\":") == 3u; }, 5s))
+      << proxy_->log();
+  EXPECT_EQ(proxy_->log_count("\"status\":101,"), 3u) << proxy_->log();
+  EXPECT_EQ(proxy_->log_count("\"tls_version\":\"TLSv1.3\""), proxy_->log_count("\"status\":"))
+      << proxy_->log();
 }
 
 // What the origin receives: a GET upgrade with the proxy's own key, version 13, and the
