@@ -168,6 +168,7 @@ asio::awaitable<void> H2Connection<Stream>::read_loop() {
       if (guard_.flooded()) session_.goaway(11, false);
       end_session();
     }
+    report_memory();  // the streams those bytes opened count now, not at the next read
     wake_writer();
   }
   // Its listener closed while the connection was on its way here (a TLS handshake, the
