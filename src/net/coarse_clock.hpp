@@ -7,11 +7,13 @@
 
 namespace ringproxy {
 
-// steady_clock's time as of the kernel's last tick (CLOCK_MONOTONIC_COARSE: the same clock as
-// steady_clock, behind it by one tick at most, a few milliseconds), read from the vDSO without
-// the TSC: several times cheaper than steady_clock::now(). For deadlines (checked every 20 ms
-// anyway, see Worker::kDeadlineTick), ages and breaker times; durations that are reported use
-// steady_clock::now(). Any thread.
+// steady_clock's time as of the kernel's last timekeeping update (CLOCK_MONOTONIC_COARSE: the
+// same clock as steady_clock, never ahead of it and usually a tick behind, though a tickless
+// kernel may let it fall further), read from the vDSO without the TSC: several times cheaper
+// than steady_clock::now(). For ages, rates and breaker times, and for checks that may err
+// late; a deadline is armed from steady_clock::now() (the worker's tick checks it against
+// that), so that no timeout ends early. Durations that are reported use steady_clock::now().
+// Any thread.
 inline std::chrono::steady_clock::time_point coarse_now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -81,7 +81,9 @@ void DownstreamConnection<Stream>::drain() {
 
 template <class Stream>
 void DownstreamConnection<Stream>::arm(Clock::duration d) {
-  deadline_ = coarse_now() + d;
+  // From steady_clock, which the worker's tick checks against: from the coarse clock (a tick
+  // or more behind) a timeout could end before d.
+  deadline_ = Clock::now() + d;
   timed_out_ = false;
 }
 
@@ -118,7 +120,7 @@ template <class Stream>
 void DownstreamConnection<Stream>::start_connection() {
   const auto& server_cfg = worker_.snapshot()->config().server;
   buffer_.max_size(server_cfg.max_header_bytes + 64 * 1024);
-  if (!head_deadline_) head_deadline_ = coarse_now() + server_cfg.client_header_timeout;
+  if (!head_deadline_) head_deadline_ = Clock::now() + server_cfg.client_header_timeout;
   deadline_ = *head_deadline_;
   learn_client();
 }
@@ -153,7 +155,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::run() {
       if (first) {
         std::tie(ec, n) = co_await read_first();
       } else {
-        const auto deadline = coarse_now() + limits.idle_timeout;
+        const auto deadline = Clock::now() + limits.idle_timeout;
         for (;;) {
           buffer_.shrink_to_fit();
           arm(until_park(deadline));
