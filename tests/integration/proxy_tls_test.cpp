@@ -40,10 +40,7 @@ TEST_F(TlsTest, SniChoosesTheCertificateExactBeforeWildcardAndTheFirstByDefault)
 }
 
 TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
-  start_origins(1);
-  make_cert("site", "/CN=site.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                                     tls_table(cert_table("site")))));
+  ASSERT_TRUE(start_site_proxy());
   for (int old : {TLS1_VERSION, TLS1_1_VERSION}) {
     TlsClient c;
     EXPECT_FALSE(c.connect(tls_port(), {.min_version = old, .max_version = old, .legacy = true}))
@@ -107,10 +104,7 @@ TEST_F(TlsTest, OnlyTls12And13AreSpokenWithHttp11ByAlpnAndHttpsForwarded) {
 // new keys are taken, an update it asks for is answered with the server's own, and the
 // connection goes on serving (HTTP/2 connections run over the same TLS stream code).
 TEST_F(TlsTest, KeyUpdatesMidConnectionAreTakenAnsweredAndServingGoesOn) {
-  start_origins(1);
-  make_cert("site", "/CN=site.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                                     tls_table(cert_table("site")))));
+  ASSERT_TRUE(start_site_proxy());
   TlsClient c;
   ASSERT_TRUE(c.connect(tls_port(), {.min_version = TLS1_3_VERSION})) << c.error();
   ASSERT_EQ(c.get("/before").status, 200);
@@ -179,10 +173,7 @@ TEST_P(TlsResumptionTest, TheSecondConnectionResumesWithATicketOnAnyWorker) {
 INSTANTIATE_TEST_SUITE_P(Workers, TlsResumptionTest, ::testing::Values(1u, 2u));
 
 TEST_F(TlsTest, AReloadServesTheNewCertificateToNewConnectionsAndOpenOnesKeepWorking) {
-  start_origins(1);
-  make_cert("site", "/CN=one.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                                     tls_table(cert_table("site")))));
+  ASSERT_TRUE(start_site_proxy("/CN=one.test"));
   TlsClient open;
   ASSERT_TRUE(open.connect(tls_port(), {.sni = "site.test"}));
   ASSERT_EQ(open.get("/before").status, 200);
@@ -333,10 +324,7 @@ TEST_F(TlsTest, UpstreamTlsVerifiesTheBackendReusesConnectionsAndAFailureIs502) 
 }
 
 TEST_F(TlsTest, CurlAndPythonsSslModuleAreServed) {
-  start_origins(1);
-  make_cert("site", "/CN=site.test", {"site.test"});
-  ASSERT_TRUE(start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
-                                                     tls_table(cert_table("site")))));
+  ASSERT_TRUE(start_site_proxy());
   const std::string port = std::to_string(tls_port());
   const auto curl = run("/usr/bin/curl", {"-sS", "--cacert", file("site.crt"), "--resolve",
                                           "site.test:" + port + ":127.0.0.1",

@@ -70,6 +70,15 @@ class TlsProxyTest : public ProxyTest {
 
   std::uint16_t tls_port() const { return proxy_->port(1); }
 
+  // One origin behind upstream "app", and the proxy with a TLS listener serving the
+  // certificate "site" (subject, SAN site.test): the setup most TLS tests share.
+  bool start_site_proxy(const std::string& subject = "/CN=site.test") {
+    start_origins(1);
+    make_cert("site", subject, {"site.test"});
+    return start_proxy(ProxyOptions().only_tables(upstream_toml("app", {origin().address()}) +
+                                                  tls_table(cert_table("site"))));
+  }
+
   // A labelled TLS metric of the proxy's one TLS listener ("" when absent).
   std::string tls_metric(const std::string& name, const std::string& reason = "") {
     std::string labels = "{listener=\"127.0.0.1:0\"";
