@@ -15,10 +15,12 @@ namespace {
 // The tokens of a message's Connection fields: the fields they name are hop-by-hop too.
 class ConnectionNames {
  public:
+  // A walk over the list (an enum compare per field), not a lookup in Beast's set (string
+  // compares).
   explicit ConnectionNames(const MessageFields& fields) {
-    for (auto it = fields.find(http::field::connection);
-         it != fields.end() && it->name() == http::field::connection; ++it) {
-      for_each_token(it->value(), [this](std::string_view t) {
+    for (const auto& f : fields) {
+      if (f.name() != http::field::connection) continue;
+      for_each_token(f.value(), [this](std::string_view t) {
         if (count_ < names_.size()) {
           names_[count_++] = t;
         } else {
@@ -30,9 +32,8 @@ class ConnectionNames {
   }
   bool names(std::string_view field) const {
     if (values_ != nullptr) {  // more tokens than kept: look at the values again
-      for (auto it = values_->find(http::field::connection);
-           it != values_->end() && it->name() == http::field::connection; ++it) {
-        if (connection_lists(it->value(), field)) return true;
+      for (const auto& f : *values_) {
+        if (f.name() == http::field::connection && connection_lists(f.value(), field)) return true;
       }
       return false;
     }
@@ -53,14 +54,19 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// Appends "v, " for a received list value v (its trailing commas and spaces dropped), unless
+// empty.
+void append_value(std::string& out, std::string_view v) {
+  while (!v.empty() && (v.back() == ' ' || v.back() == ',')) v.remove_suffix(1);
+  if (!v.empty()) out.append(v).append(", ");
+}
+
 // Appends "Name: v1, v2, ..., tail\r\n": every line of the received field joined, then tail.
 void append_joined(std::string& out, const MessageFields& fields, http::field name,
                    std::string_view name_text, std::string_view tail) {
   out.append(name_text).append(": ");
-  for (auto it = fields.find(name); it != fields.end() && it->name() == name; ++it) {
-    std::string_view v = it->value();
-    while (!v.empty() && (v.back() == ' ' || v.back() == ',')) v.remove_suffix(1);
-    if (!v.empty()) out.append(v).append(", ");
+  for (const auto& f : fields) {  // the list in order, no string compares
+    if (f.name() == name) append_value(out, f.value());
   }
   out.append(tail).append("\r\n");
 }
@@ -69,11 +75,10 @@ void append_joined(std::string& out, const MessageFields& fields, http::field na
 void append_joined(std::string& out, const MessageFields& fields, std::string_view name,
                    std::string_view tail) {
   out.append(name).append(": ");
-  auto range = fields.equal_range(name);
-  for (auto it = range.first; it != range.second; ++it) {
-    std::string_view v = it->value();
-    while (!v.empty() && (v.back() == ' ' || v.back() == ',')) v.remove_suffix(1);
-    if (!v.empty()) out.append(v).append(", ");
+  for (const auto& f : fields) {
+    if (f.name() == http::field::unknown && iequals(f.name_string(), name)) {
+      append_value(out, f.value());
+    }
   }
   out.append(tail).append("\r\n");
 }
@@ -154,18 +159,13 @@ void write_upstream_request_head(const http::header<true, MessageFields>& req,
   out.append("\r\n");
 }
 
-void write_client_response_head(const http::header<false, MessageFields>& res,
-                                const ClientResponseHead& parts, std::string& out) {
-  out.clear();
-  char code[4];
-  const unsigned status = res.result_int();
-  code[0] = static_cast<char>('0' + status / 100 % 10);
-  code[1] = static_cast<char>('0' + status / 10 % 10);
-  code[2] = static_cast<char>('0' + status % 10);
-  code[3] = ' ';
-  std::string_view reason = res.reason();
-  if (reason.empty()) reason = http::obsolete_reason(res.result());
-  out.append("HTTP/1.1 ").append(code, 4).append(reason).append("\r\n");
+namespace {
+
+// The response head's fields in write_client_response_head's order, to sink.field(name, value)
+// and sink.joined(fields, id, name, tail) (every received line joined, then tail).
+template <class Sink>
+void emit_client_response_fields(const http::header<false, MessageFields>& res,
+                                 const ClientResponseHead& parts, Sink& sink) {
   const ConnectionNames connection_names(res);
   const bool rate_limited = !parts.rate_limit_policy.empty();
   for (const auto& f : res) {
@@ -178,20 +178,97 @@ void write_client_response_head(const http::header<false, MessageFields>& res,
     }
     if (id == http::field::content_length && parts.chunked) continue;
     if (is_hop_by_hop_field(id) || connection_names.names(name)) continue;
-    append_field(out, name, f.value());
+    sink.field(name, f.value());
   }
-  if (parts.chunked) out.append("Transfer-Encoding: chunked\r\n");
-  if (!parts.connection.empty()) append_field(out, "Connection", parts.connection);
+  if (parts.chunked) sink.field("Transfer-Encoding", "chunked");
+  if (!parts.connection.empty()) sink.field("Connection", parts.connection);
   if (!parts.upgrade.empty()) {
-    out.append("Connection: upgrade\r\n");
-    append_field(out, "Upgrade", parts.upgrade);
+    sink.field("Connection", "upgrade");
+    sink.field("Upgrade", parts.upgrade);
   }
-  append_joined(out, res, http::field::via, "Via", "1.1 ringproxy");
+  sink.joined(res, http::field::via, "Via", "1.1 ringproxy");
   if (rate_limited) {
-    append_field(out, "RateLimit-Policy", parts.rate_limit_policy);
-    append_field(out, "RateLimit", parts.rate_limit);
+    sink.field("RateLimit-Policy", parts.rate_limit_policy);
+    sink.field("RateLimit", parts.rate_limit);
   }
+}
+
+// Field lines as text.
+struct TextSink {
+  std::string& out;
+  void field(std::string_view name, std::string_view value) { append_field(out, name, value); }
+  void joined(const MessageFields& fields, http::field id, std::string_view name,
+              std::string_view tail) {
+    append_joined(out, fields, id, name, tail);
+  }
+};
+
+// Fields with lower-case names, their bytes in one string reserved beforehand for all of them
+// (the views into it stay valid).
+struct FieldSink {
+  std::string& bytes;
+  std::vector<FieldView>& out;
+  std::string_view put_lower(std::string_view name) {
+    const std::size_t at = bytes.size();
+    bytes.append(name);
+    char* const p = bytes.data() + at;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      if (p[i] >= 'A' && p[i] <= 'Z') p[i] = static_cast<char>(p[i] - 'A' + 'a');
+    }
+    return {p, name.size()};
+  }
+  std::string_view put(std::string_view value) {
+    const std::size_t at = bytes.size();
+    bytes.append(value);
+    return {bytes.data() + at, value.size()};
+  }
+  void field(std::string_view name, std::string_view value) {
+    const std::string_view n = put_lower(name);
+    out.push_back({n, put(value)});
+  }
+  void joined(const MessageFields& fields, http::field id, std::string_view name,
+              std::string_view tail) {
+    const std::string_view n = put_lower(name);
+    const std::size_t at = bytes.size();
+    for (const auto& f : fields) {
+      if (f.name() == id) append_value(bytes, f.value());
+    }
+    bytes.append(tail);
+    out.push_back({n, {bytes.data() + at, bytes.size() - at}});
+  }
+};
+
+}  // namespace
+
+void write_client_response_head(const http::header<false, MessageFields>& res,
+                                const ClientResponseHead& parts, std::string& out) {
+  out.clear();
+  char code[4];
+  const unsigned status = res.result_int();
+  code[0] = static_cast<char>('0' + status / 100 % 10);
+  code[1] = static_cast<char>('0' + status / 10 % 10);
+  code[2] = static_cast<char>('0' + status % 10);
+  code[3] = ' ';
+  std::string_view reason = res.reason();
+  if (reason.empty()) reason = http::obsolete_reason(res.result());
+  out.append("HTTP/1.1 ").append(code, 4).append(reason).append("\r\n");
+  TextSink sink{out};
+  emit_client_response_fields(res, parts, sink);
   out.append("\r\n");
+}
+
+void write_client_response_fields(const http::header<false, MessageFields>& res,
+                                  const ClientResponseHead& parts, std::string& bytes,
+                                  std::vector<FieldView>& out) {
+  bytes.clear();
+  out.clear();
+  // Room for every field the sink may write: no reallocation moves the bytes under the views.
+  std::size_t room = parts.rate_limit_policy.size() + parts.rate_limit.size() +
+                     parts.connection.size() + parts.upgrade.size() + 128;
+  for (const auto& f : res) room += f.name_string().size() + f.value().size() + 2;
+  bytes.reserve(room);
+  FieldSink sink{bytes, out};
+  emit_client_response_fields(res, parts, sink);
 }
 
 }  // namespace ringproxy

@@ -7,8 +7,10 @@
 #include <boost/beast/http/message.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/message_arena.hpp"
+#include "policy/http_fields.hpp"
 
 namespace ringproxy {
 
@@ -55,6 +57,13 @@ struct ClientResponseHead {
 // "Connection: upgrade" and Upgrade for a 101 that starts a tunnel.
 void write_client_response_head(const boost::beast::http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out);
+
+// The same head for an HTTP/2 client, as fields: names lower-case, no status line (parts'
+// chunked, connection and upgrade are for HTTP/1.1 and stay unset). Their bytes go into bytes,
+// the fields into out (both cleared first); the views point into bytes.
+void write_client_response_fields(const boost::beast::http::header<false, MessageFields>& res,
+                                  const ClientResponseHead& parts, std::string& bytes,
+                                  std::vector<FieldView>& out);
 
 // is_hop_by_hop() (ringproxy/http_fields.hpp) on Beast's field code: every hop-by-hop name
 // has one, so the request path needs no string comparison.

@@ -1,25 +1,12 @@
 // HTTP/2 messages in HTTP/1.1 form and back (see h2_messages.hpp).
 #include "http/h2_messages.hpp"
 
+#include <algorithm>
 #include <cstring>
 
+#include "policy/http_fields.hpp"
+
 namespace ringproxy {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 GrpcStatus grpc_status_for(int http_status) {
   switch (http_status) {
@@ -46,6 +33,15 @@ GrpcStatus grpc_status_for(int http_status) {
   }
 }
 
+void H2RequestHead::clear() {
+  for (std::string* s : {&method_, &scheme_, &authority_, &path_, &protocol_, &fields_, &host_,
+                         &cookie_, &content_length_value_}) {
+    s->clear();
+  }
+  content_length_ = grpc_ = bad_expect_ = too_large_ = false;
+  host_fields_ = field_count_ = longest_part_ = size_ = 0;
+}
+
 void H2RequestHead::add(std::string_view name, std::string_view value, std::size_t limit) {
   size_ += name.size() + value.size() + 4;
   if (size_ > limit) too_large_ = true;
@@ -58,8 +54,10 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
     if (name == ":protocol") protocol_ = value;
     return;
   }
+  longest_part_ = std::max(longest_part_, std::max(name.size(), value.size()));
   if (name == "host") {
     host_ = value;
+    ++host_fields_;
     return;
   }
   if (name == "cookie") {
@@ -71,8 +69,13 @@ void H2RequestHead::add(std::string_view name, std::string_view value, std::size
   if (!protocol_.empty() && (name == "sec-websocket-key" || name == "sec-websocket-version")) {
     return;  // extended CONNECT has no key (RFC 8441 §5): the proxy makes the HTTP/1.1 one
   }
-  if (name == "content-length") content_length_ = true;
+  if (name == "content-length") {
+    content_length_ = true;
+    content_length_value_ = value;
+  }
   if (name == "content-type" && value.starts_with("application/grpc")) grpc_ = true;
+  if (name == "expect" && !iequals(value, "100-continue")) bad_expect_ = true;
+  ++field_count_;
   if (fields_.empty()) fields_.reserve(256);  // one allocation for most requests' fields
   fields_.append(name).append(": ").append(value).append("\r\n");
 }
@@ -108,6 +111,18 @@ std::string H2RequestHead::take_text(bool body, bool* chunked) {
   if (*chunked) out.append("transfer-encoding: chunked\r\n");
   out.append("\r\n");
   return out;
+}
+
+H2RequestFacts H2RequestHead::facts() const {
+  H2RequestFacts f;
+  f.method = method_;
+  f.target = target();
+  f.host = host();
+  f.host_fields = host_fields_;
+  f.field_lines = field_count_ + (host().empty() ? 0 : 1) + (cookie_.empty() ? 0 : 1);
+  f.longest_part = std::max(longest_part_, cookie_.size());
+  f.bad_expect = bad_expect_;
+  return f;
 }
 
 bool H2RequestHead::websocket() const {

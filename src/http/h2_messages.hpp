@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/h2_server_session.hpp"
+#include "policy/head_validator.hpp"
 
 namespace ringproxy {
 
@@ -16,6 +17,8 @@ namespace ringproxy {
 // and field rules of RFC 9113 §8), then written as an HTTP/1.1 request head. Not thread-safe.
 class H2RequestHead {
  public:
+  // Empties it for the next header block; its strings keep their room.
+  void clear();
   // Adds one field; past limit bytes (the head limits) the head is refused (too_large).
   void add(std::string_view name, std::string_view value, std::size_t limit);
   bool too_large() const { return too_large_; }
@@ -34,13 +37,29 @@ class H2RequestHead {
   // Once only, as take_text.
   std::string take_websocket_text(std::string_view key);
 
+  // The head as fields, for a request taken without its HTTP/1.1 text (start_h2_request):
+  // the facts validate_h2_request checks, the target, the Host to send, the fields as
+  // "name: value\r\n" lines (host and cookie excepted), the joined cookie, the Content-Length.
+  H2RequestFacts facts() const;
+  std::string_view target() const { return path_.empty() ? authority_ : path_; }
+  std::string_view host() const { return authority_.empty() ? host_ : authority_; }
+  std::string_view field_lines() const { return fields_; }
+  std::string_view cookie() const { return cookie_; }
+  std::string_view content_length() const { return content_length_value_; }
+  bool has_content_length() const { return content_length_; }
+
  private:
   std::string method_, scheme_, authority_, path_, protocol_;
   std::string fields_;  // "name: value\r\n" lines, host and cookie excepted
   std::string host_;
   std::string cookie_;
+  std::string content_length_value_;
   bool content_length_ = false;
   bool grpc_ = false;
+  bool bad_expect_ = false;
+  std::size_t host_fields_ = 0;
+  std::size_t field_count_ = 0;  // in fields_
+  std::size_t longest_part_ = 0;
   bool too_large_ = false;
   std::size_t size_ = 0;
 };

@@ -73,6 +73,15 @@ H2ResponseReader::Head H2ResponseReader::read_head(std::string_view bytes, std::
   return Head::final;
 }
 
+void H2ResponseReader::take_final_head(int status, std::uint64_t length) {
+  status_ = status;
+  final_ = true;
+  Framing framing;
+  framing.has_length = true;
+  framing.length = length;
+  start_body(framing);
+}
+
 bool H2ResponseReader::scan_head(Framing* framing) {
   std::string& head = scratch_->head;
   std::vector<H2Field>& fields = scratch_->fields;
@@ -125,7 +134,7 @@ void H2ResponseReader::start_body(const Framing& framing) {
   }
   // The chunk and trailer rules stay Beast's: its parser gets a head of the framing alone.
   body_ = Body::parser;
-  parser_.emplace();
+  parser_ = std::make_unique<Parser>();
   parser_->header_limit(kMaxHead);
   parser_->body_limit(boost::none);
   const std::string_view head = framing.chunked

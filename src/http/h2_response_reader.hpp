@@ -5,7 +5,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +37,9 @@ class H2ResponseReader {
   // Parses a head from bytes (*used: bytes taken). interim/final: status() and fields() hold
   // it (fields() valid until the next read_head of a reader with the same scratch).
   Head read_head(std::string_view bytes, std::size_t* used);
+  // A final head the session took as fields (not read here), its body length bytes to come
+  // (or none, as read_head's rules say: HEAD, 204, 304).
+  void take_final_head(int status, std::uint64_t length);
   int status() const { return status_; }
   const std::vector<H2Field>& fields() const { return scratch_->fields; }
   // Body bytes from bytes into [dst, dst + room): the bytes written; *used: input taken.
@@ -72,7 +75,7 @@ class H2ResponseReader {
   std::uint64_t remaining_ = 0;  // Body::length: bytes still to come
   int status_ = 0;
   H2HeadScratch* scratch_;
-  std::optional<Parser> parser_;            // Body::parser
+  std::unique_ptr<Parser> parser_;          // Body::parser (a stream's reader stays small)
   HeadFields parser_head_;                  // the parser's own head fields, for trailers()
   std::vector<std::string> trailer_names_;  // lower-cased, for trailers_
   std::vector<H2Field> trailers_;

@@ -10,14 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/http_fields.hpp"
+
 namespace ringproxy {
 
 // A header field to send: name (lower case) and value, neither copied by nghttp2 until the
 // submit call returns (nghttp2 copies them).
-struct H2Field {
-  std::string_view name;
-  std::string_view value;
-};
+using H2Field = FieldView;
 
 // What the session reports to its owner, from inside nghttp2's callbacks: the owner must not
 // call back into the session's receive or send from them. Worker thread only.

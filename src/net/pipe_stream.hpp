@@ -17,8 +17,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/worker_socket.hpp"
+#include "policy/http_fields.hpp"
 
 namespace ringproxy {
 
@@ -85,6 +87,11 @@ class PipeEvents {
   virtual void request_bytes_read(std::uint32_t id, std::size_t n) = 0;
   // Response bytes came (or the response side ended: out_shut).
   virtual void response_bytes(std::uint32_t id) = 0;
+  // The final response head as fields (names lower-case), before any of its body, which is
+  // length bytes (none for a response that has no body): true when the session took it, false
+  // when it must come as text (nothing was done).
+  virtual bool response_head(std::uint32_t id, int status, const std::vector<FieldView>& fields,
+                             std::uint64_t length) = 0;
 
  protected:
   ~PipeEvents() = default;
@@ -211,6 +218,13 @@ class PipeStream {
   void cancel(boost::system::error_code&) {
     state_->reader.notify(boost::asio::error::operation_aborted);
     state_->writer.notify(boost::asio::error::operation_aborted);
+  }
+  // Hands the final response head to the session as fields (PipeEvents::response_head) when
+  // nothing is waiting in the pipe before it; false: write it as text.
+  bool hand_response_head(int status, const std::vector<FieldView>& fields, std::uint64_t length) {
+    PipeState& s = *state_;
+    if (s.events == nullptr || s.in_error || s.out_shut || s.out_off < s.out.size()) return false;
+    return s.events->response_head(s.id, status, fields, length);
   }
   // The response is complete (or cut off, when the session has not seen its end).
   void shutdown_send(boost::system::error_code&);

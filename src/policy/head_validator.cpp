@@ -125,6 +125,25 @@ HeadVerdict validate_request_head(std::string_view head, const RequestHeadLimits
   return {};
 }
 
+HeadVerdict validate_h2_request(const H2RequestFacts& f, const RequestHeadLimits& limits) {
+  if (f.target.empty()) return refuse(400, "empty request-target");
+  if (f.target.size() > limits.max_target) return refuse(414, "request-target too long");
+  for (char c : f.target) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x21 || u > 0x7E || c == '#') return refuse(400, "invalid character in request-target");
+  }
+  if (auto reason = check_target_form(f.method, f.target); !reason.empty()) {
+    return refuse(400, reason);
+  }
+  if (f.longest_part > head_syntax::kMaxFieldPart) return refuse(431, "header field too large");
+  if (f.field_lines > limits.max_fields) return refuse(431, "too many header fields");
+  if (f.host_fields > 1) return refuse(400, "more than one Host");
+  if (f.host.empty()) return refuse(400, "missing Host");
+  if (!is_valid_host_port(f.host, false)) return refuse(400, "invalid Host");
+  if (f.bad_expect) return refuse(417, "unsupported expectation");
+  return {};
+}
+
 HeadVerdict validate_response_head(std::string_view head) {
   if (auto reason = check_line_ends(head); !reason.empty()) return refuse(502, reason);
 

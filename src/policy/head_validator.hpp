@@ -49,6 +49,23 @@ std::size_t find_head_end(std::string_view buf);
 // Validates a request head (see the rules above).
 HeadVerdict validate_request_head(std::string_view head, const RequestHeadLimits& limits = {});
 
+// What an HTTP/2 request's header block says, for validate_h2_request. nghttp2 has held the
+// block to RFC 9113 §8 already (field names and values, pseudo-header rules, Content-Length,
+// TE, connection-specific fields), so only the rules above that it does not apply are left.
+struct H2RequestFacts {
+  std::string_view method;
+  std::string_view target;       // :path, or :authority for a CONNECT
+  std::string_view host;         // :authority, else the host field
+  std::size_t host_fields = 0;   // host fields (besides :authority)
+  std::size_t field_lines = 0;   // the request's fields, Host included, cookie crumbs as one
+  std::size_t longest_part = 0;  // the longest field name or value
+  bool bad_expect = false;       // an Expect other than 100-continue
+};
+
+// Validates an HTTP/2 request's head by rules 2 (target form, characters and length), 3 (field
+// count, and field size as the head reader's), 4 (Host) and 7 (Expect), with their statuses.
+HeadVerdict validate_h2_request(const H2RequestFacts& f, const RequestHeadLimits& limits = {});
+
 // Validates a response head. A response to HEAD follows the same rules (it may carry
 // Content-Length and TE: chunked like any other).
 HeadVerdict validate_response_head(std::string_view head);

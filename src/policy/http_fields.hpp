@@ -9,6 +9,13 @@ namespace ringproxy {
 
 // True for the fixed hop-by-hop fields a proxy never forwards as received:
 // Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
+// A field's name and value, borrowed (an HTTP/2 header block's entry, a head handed on as
+// fields).
+struct FieldView {
+  std::string_view name;
+  std::string_view value;
+};
+
 bool is_hop_by_hop(std::string_view name);
 // (io/forwarded_head.cpp applies the same list by Beast's field code, on the request path.)
 

@@ -139,6 +139,7 @@ void DownstreamConnection<Stream>::learn_client() {
 template <class Stream>
 asio::awaitable<void> DownstreamConnection<Stream>::run() {
   start_connection();
+  if (taken_) co_return co_await serve_taken();  // an HTTP/2 stream's, taken as fields
   bool first = true;
   while (!draining_) {
     // A copy: a reload may replace the snapshot while this coroutine waits.

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "http/h2_request.hpp"
 #include "http/head_reader.hpp"
 #include "net/coarse_clock.hpp"
 #include "net/message_arena.hpp"
@@ -56,6 +57,10 @@ class DownstreamConnection final
   DownstreamConnection(Worker& worker, Stream stream, const ClientIdentity& client);
   ~DownstreamConnection();
 
+  // An HTTP/2 stream's request taken as fields, before start() (PipeStream only; body: DATA
+  // follows): validated and parsed into the request here, so that run() serves it without
+  // reading a head from the stream.
+  void take_h2_request(const H2RequestHead& head, bool body);
   // Starts the connection's coroutine on the worker's executor.
   void start();
   void drain() override;
@@ -63,8 +68,7 @@ class DownstreamConnection final
 
  private:
   friend class UpstreamExchange<Stream>;
-  using RequestParser =
-      boost::beast::http::request_parser<boost::beast::http::buffer_body, ArenaAllocator<char>>;
+  using RequestParser = ClientRequestParser;
   using Clock = std::chrono::steady_clock;
 
   boost::asio::awaitable<void> run();
@@ -80,6 +84,8 @@ class DownstreamConnection final
   void finish_request();
   // The phases of one parsed request, then its log line.
   boost::asio::awaitable<RequestEnd> serve();
+  // The request take_h2_request took: refused, or served; then the stream is closed.
+  boost::asio::awaitable<void> serve_taken();
 
   // A head that did not come whole (cut off or timed out: progress partial) or was refused.
   boost::asio::awaitable<void> refuse_head(HeadProgress progress, const HeadVerdict& verdict);
@@ -155,7 +161,10 @@ class DownstreamConnection final
   bool tunneled_ = false;          // the socket went to a tunnel, which now counts it
   bool handed_to_h2_ = false;      // the socket went to an HTTP/2 connection (h2c)
   bool first_read_short_ = false;  // read_first's direct read came back short
-  std::size_t empty_lines_ = 0;    // skipped before this request-line (RFC 9112 §2.2)
+  bool taken_ = false;             // take_h2_request took the request
+  int taken_refusal_ = 0;          // its refusal's status, if validation refused it
+  boost::system::error_code taken_error_;  // its parse error, if any
+  std::size_t empty_lines_ = 0;            // skipped before this request-line (RFC 9112 §2.2)
   std::optional<Clock::time_point> head_deadline_;
   ClientIdentity client_;
   UpstreamConnection* upstream_ = nullptr;  // the connection the deadline must also cancel

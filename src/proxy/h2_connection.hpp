@@ -64,13 +64,14 @@ class H2Connection final : public DownstreamTask,
   // PipeEvents (called from the streams' pipelines).
   void request_bytes_read(std::uint32_t id, std::size_t n) override;
   void response_bytes(std::uint32_t id) override;
+  bool response_head(std::uint32_t id, int status, const std::vector<FieldView>& fields,
+                     std::uint64_t length) override;
 
  private:
   using Clock = std::chrono::steady_clock;
   // One request stream: its pipe to the pipeline and the response read back from it.
   struct Exchange {
     std::shared_ptr<PipeState> pipe;
-    std::optional<H2RequestHead> head;  // until the pipeline starts
     std::optional<H2ResponseReader> response;
     std::size_t uncredited = 0;  // DATA bytes buffered whose window is not open again
     bool chunked = false;        // the body goes chunk-framed to the pipeline
@@ -135,6 +136,10 @@ class H2Connection final : public DownstreamTask,
   H2ServerSession session_;
   H2FloodGuard guard_;
   std::unordered_map<std::int32_t, Exchange> exchanges_;
+  // The header block coming in (one at a time on a connection, RFC 9113 §6.10), of stream
+  // head_stream_ (0: none); reused, so that its strings keep their room.
+  H2RequestHead head_;
+  std::int32_t head_stream_ = 0;
   H2HeadScratch head_scratch_;  // the exchanges' response heads are read into it
   std::int32_t last_id_ = 0;    // find_exchange's last find
   Exchange* last_ = nullptr;    // its exchange, or nullptr

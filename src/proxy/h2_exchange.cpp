@@ -70,7 +70,8 @@ void H2Connection<Stream>::on_request_begin(std::int32_t stream_id) {
     guard_.allow(H2Event::reset, Clock::now());
     return;
   }
-  x.head.emplace();
+  head_.clear();
+  head_stream_ = stream_id;
   idle_deadline_ = Clock::time_point::max();
 }
 
@@ -80,8 +81,8 @@ void H2Connection<Stream>::on_field(std::int32_t stream_id, std::string_view nam
   Exchange* const found = find_exchange(stream_id);
   if (found == nullptr) return;
   Exchange& x = *found;
-  if (x.head) {
-    x.head->add(name, value, max_header_bytes_);
+  if (head_stream_ == stream_id) {
+    head_.add(name, value, max_header_bytes_);
   } else if (x.chunked && x.trailers.size() + name.size() + value.size() < max_header_bytes_ &&
              !is_forbidden_trailer(name)) {
     // Request trailers go on as the chunked body's trailer section (RFC 9113 §8.1: framing
@@ -99,10 +100,10 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
     on_request_end(stream_id);
     return;
   }
-  if (!x.head) return;
-  if (x.head->too_large()) {
-    const bool grpc = x.head->grpc();
-    x.head.reset();
+  if (head_stream_ != stream_id) return;
+  head_stream_ = 0;  // the block is whole: the next stream's may begin
+  if (head_.too_large()) {
+    const bool grpc = head_.grpc();
     if (grpc) {
       answer_grpc(stream_id, 431);
     } else {
@@ -114,10 +115,9 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
   // it since the SETTINGS): an HTTP/1.1 upgrade. For any other protocol: 405 here (there is no
   // HTTP/1.1 form to give the pipeline); a plain CONNECT goes on as one (405 there).
   const auto& allowed = worker_.snapshot()->config().server.upgrade_protocols;
-  x.websocket = x.head->websocket() &&
-                std::find(allowed.begin(), allowed.end(), "websocket") != allowed.end();
-  if (x.head->extended_connect() && !x.websocket) {
-    x.head.reset();
+  x.websocket =
+      head_.websocket() && std::find(allowed.begin(), allowed.end(), "websocket") != allowed.end();
+  if (head_.extended_connect() && !x.websocket) {
     session_.submit_head(stream_id, 405, {{"allow", kAllow}}, false);
     return;
   }
@@ -126,25 +126,25 @@ void H2Connection<Stream>::on_request_head(std::int32_t stream_id, bool end_stre
 
 template <class Stream>
 void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end_stream) {
-  bool chunked = false;
-  if (x.websocket) x.ws_key = websocket_key();
-  std::string text = x.websocket ? x.head->take_websocket_text(x.ws_key)
-                                 : x.head->take_text(!end_stream, &chunked);
-  x.chunked = chunked;
-  x.grpc = x.head->grpc();
-  x.response.emplace(x.head->method() == "HEAD", head_scratch_);
-  x.head.reset();
+  x.grpc = head_.grpc();
+  x.response.emplace(head_.method() == "HEAD", head_scratch_);
   x.pipe = std::make_shared<PipeState>(stream_.get_executor(), static_cast<std::uint32_t>(id), this,
                                        kOutCapacity);
-  x.pipe->feed(std::move(text));
+  auto conn =
+      std::make_shared<DownstreamConnection<PipeStream>>(worker_, PipeStream(x.pipe), client_);
+  if (x.websocket) {
+    // An HTTP/1.1 upgrade, as text: the pipeline reads it as any client's.
+    x.ws_key = websocket_key();
+    x.pipe->feed(head_.take_websocket_text(x.ws_key));
+  } else {
+    // The head goes to the pipeline as fields; the pipe carries the body alone.
+    x.chunked = !end_stream && !head_.has_content_length();
+    conn->take_h2_request(head_, !end_stream);
+  }
   if (end_stream) x.pipe->end_request();
   worker_.metrics().count_h2_stream();
   // Started outside nghttp2's callback: the pipeline's first steps run on their own.
-  asio::post(stream_.get_executor(), [self = this->shared_from_this(), pipe = x.pipe] {
-    std::make_shared<DownstreamConnection<PipeStream>>(self->worker_, PipeStream(pipe),
-                                                       self->client_)
-        ->start();
-  });
+  asio::post(stream_.get_executor(), [conn = std::move(conn)] { conn->start(); });
 }
 
 template <class Stream>
@@ -239,6 +239,24 @@ void H2Connection<Stream>::response_bytes(std::uint32_t id) {
   pump(sid, x);
   if (x.tunnel && x.eof_sent && x.pipe->pipe_closed) end_tunnel_stream(sid);
   wake_writer();
+}
+
+template <class Stream>
+bool H2Connection<Stream>::response_head(std::uint32_t id, int status,
+                                         const std::vector<FieldView>& fields,
+                                         std::uint64_t length) {
+  const auto sid = static_cast<std::int32_t>(id);
+  Exchange* const found = find_exchange(sid);
+  // A WebSocket exchange's head decides what its stream becomes: websocket_head reads it.
+  if (found == nullptr || found->stream_closed || found->head_sent || found->websocket) {
+    return false;
+  }
+  Exchange& x = *found;
+  x.head_sent = true;
+  x.response->take_final_head(status, length);
+  session_.submit_head(sid, status, fields, !x.response->done());
+  wake_writer();
+  return true;
 }
 
 template <class Stream>

@@ -266,6 +266,27 @@ asio::awaitable<RequestEnd> UpstreamExchange<Stream>::answer_no_backend() {
   }
 }
 
+template <class Stream>
+bool UpstreamExchange<Stream>::hand_head_as_fields(const ClientResponseHead& parts) {
+  if constexpr (Stream::kMultiplexed) {
+    auto& response = *response_;
+    const auto length = response.content_length();
+    // A chunked or close-delimited body's head waits for its first bytes (and may still give
+    // way to a 502); a tunnel's head is read by the session as text.
+    if ((!response.is_done() && !length) || !ctx_.upgrade.empty()) return false;
+    // HTTP/2 has no connection fields and frames the body itself.
+    const ClientResponseHead h2{false, {}, parts.rate_limit_policy, parts.rate_limit, {}};
+    thread_local std::vector<FieldView> fields;  // the worker's, reused
+    write_client_response_fields(response.get(), h2, conn_.response_head_, fields);
+    const bool took = conn_.stream_.hand_response_head(response.get().result_int(), fields,
+                                                       response.is_done() ? 0 : *length);
+    conn_.response_head_.clear();  // the session copied what it took
+    return took;
+  } else {
+    return false;
+  }
+}
+
 template class UpstreamExchange<TcpStream>;
 template class UpstreamExchange<TlsStream>;
 template class UpstreamExchange<PipeStream>;

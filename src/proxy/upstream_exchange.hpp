@@ -128,6 +128,9 @@ class UpstreamExchange {
   // The response filter: settles the breaker, decides the client's framing and connection,
   // and writes the client's head. True when the client connection may be kept.
   bool filter_response(UpstreamConnection& c);
+  // For an HTTP/2 stream: hands the client's head to its session as fields, when it goes out
+  // at once with its body's start (a Content-Length or no body); false: write it as text.
+  bool hand_head_as_fields(const ClientResponseHead& parts);
   // Relays the response to the client at once when it can (its body came whole with its
   // head, or it has none, and the kernel takes it all): the end, c back to the pool when
   // clean. nullopt: relay_response goes on from where it stopped.

@@ -9,6 +9,7 @@
 
 #include "http/http_status.hpp"
 #include "log/log.hpp"
+#include "policy/http_fields.hpp"
 
 namespace ringproxy {
 
@@ -18,17 +19,6 @@ namespace {
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 // A stream refused (GOAWAY, REFUSED_STREAM) goes again on another connection this often.
 constexpr unsigned kMaxRefusals = 3;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Fields an HTTP/2 request must not carry (RFC 9113 §8.2.2), or that go as pseudo-headers.
 bool dropped_for_h2(std::string_view lower_name) {

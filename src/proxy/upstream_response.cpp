@@ -156,11 +156,9 @@ bool UpstreamExchange<Stream>::filter_response(UpstreamConnection& c) {
   } else if (!keep) {
     connection = "close";
   }
-  write_client_response_head(
-      res,
-      ClientResponseHead{
-          chunked_response_, connection, ctx_.rate_limit_policy, ctx_.rate_limit_value, {}},
-      conn_.response_head_);
+  const ClientResponseHead parts{
+      chunked_response_, connection, ctx_.rate_limit_policy, ctx_.rate_limit_value, {}};
+  if (!hand_head_as_fields(parts)) write_client_response_head(res, parts, conn_.response_head_);
   ctx_.status = res.result_int();
   // The whole response came with the head's last read, which came back short: the
   // connection is drained, and waiting for its next response needs no system call.

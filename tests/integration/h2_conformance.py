@@ -503,6 +503,158 @@ def header_list_above_the_limit_is_431():
     return expect_status(c, 1, 431)
 
 
+# --- the HTTP/1.1 head rules nghttp2 does not apply (docs/head-rules.md), on the fields ---
+@case
+def expectation_other_than_100_continue_is_417():
+    c = client()
+    c.send(c.headers(1, request_fields("/expect", "POST", extra=[("expect", "200-ok")]),
+                     end_stream=False))
+    return expect_status(c, 1, 417)
+
+
+@case
+def fragment_in_the_path_is_400():
+    c = client()
+    c.send(c.headers(1, request_fields("/a#frag")))
+    return expect_status(c, 1, 400)
+
+
+@case
+def path_above_the_target_limit_is_414():
+    c = client()
+    c.send(c.headers(1, request_fields("/" + "a" * 8192)))
+    return expect_status(c, 1, 414)
+
+
+@case
+def more_than_100_fields_is_431():
+    c = client()
+    c.send(c.headers(1, request_fields("/many", extra=[("x-f%d" % i, "v") for i in range(100)])))
+    return expect_status(c, 1, 431)
+
+
+@case
+def two_host_fields_are_a_stream_protocol_error():
+    c = client()
+    c.send(c.headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/"),
+                         ("host", "a.test"), ("host", "b.test")]))
+    return expect_stream_error(c, 1, 1)
+
+
+@case
+def no_authority_and_no_host_is_a_stream_protocol_error():
+    c = client()
+    c.send(c.headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/")]))
+    return expect_stream_error(c, 1, 1)
+
+
+@case
+def authority_with_an_empty_port_is_400():
+    c = client()
+    c.send(c.headers(1, request_fields("/", authority="h2.test:")))
+    return expect_status(c, 1, 400)
+
+
+@case
+def host_field_stands_in_for_a_missing_authority():
+    c = client()
+    c.send(c.headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/hosted"),
+                         ("host", "field.test:82")]))
+    return expect_status(c, 1, 200, "header: Host: field.test:82")
+
+
+@case
+def content_length_is_sent_once_with_the_body():
+    c = client()
+    c.send(c.headers(1, request_fields("/sized", "POST", extra=[("content-length", "3")]),
+                     end_stream=False))
+    c.send(frame(DATA, END_STREAM, 1, b"xyz"))
+    why = expect_status(c, 1, 200, "body-bytes: 3")
+    if why:
+        return why
+    c.send(c.headers(3, request_fields("/sized", "POST", extra=[("content-length", "3")]),
+                     end_stream=False))
+    c.send(frame(DATA, END_STREAM, 3, b"xyz"))
+    status, head, body, frames = c.response(3)
+    if body.count(b"content-length") != 1 or b"transfer-encoding" in body.lower():
+        return "framing fields sent: %r" % body[:400]
+    return None
+
+
+# --- response heads (RFC 9113 §8.2.2, §8.3.2) ---
+def check_head(head, body, want_length):
+    names = [n for n, v in head]
+    if any(n != n.lower() for n in names):
+        return "a field name is not lower-case: %r" % names
+    bad = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+    if bad & set(names):
+        return "connection-specific fields: %r" % sorted(bad & set(names))
+    fields = dict(head)
+    if fields.get("via") != "1.1 ringproxy":
+        return "via %r" % fields.get("via")
+    if want_length is not None and fields.get("content-length") != str(want_length):
+        return "content-length %r, expected %d" % (fields.get("content-length"), want_length)
+    if want_length is not None and len(body) != want_length:
+        return "%d body bytes, expected %d" % (len(body), want_length)
+    return None
+
+
+@case
+def sized_response_head_is_lower_case_fields_without_connection_ones():
+    c = client()
+    c.send(c.headers(1, request_fields("/sized?bytes=700")))
+    status, head, body, frames = c.response(1)
+    if status != 200:
+        return "status %r" % status
+    return check_head(head, body, 700)
+
+
+@case
+def chunked_response_is_de_framed_into_data():
+    c = client()
+    c.send(c.headers(1, request_fields("/chunked?bytes=5000&chunked=1")))
+    status, head, body, frames = c.response(1)
+    if status != 200:
+        return "status %r" % status
+    if "content-length" in dict(head) or len(body) != 5000:
+        return "head %r, %d body bytes" % (head, len(body))
+    return check_head(head, body, None)
+
+
+@case
+def no_content_response_ends_with_its_head():
+    c = client()
+    c.send(c.headers(1, request_fields("/none?status=204")))
+    status, head, body, frames = c.response(1)
+    if status != 204 or body:
+        return "status %r, body %r" % (status, body[:40])
+    last = [f for f in frames if f.stream == 1][-1]
+    if last.type != HEADERS or not last.flags & END_STREAM:
+        return "the stream did not end with its head: %r" % frames[-3:]
+    return check_head(head, body, None)
+
+
+@case
+def responses_of_many_streams_keep_their_own_heads():
+    c = client()
+    for i in range(10):
+        c.send(c.headers(1 + 2 * i, request_fields("/own?bytes=%d" % (100 + i))))
+    done = set()
+    got = c.frames_until(lambda f: (f.flags & END_STREAM and f.type in (DATA, HEADERS) and
+                                    done.add(f.stream) is None and len(done) == 10) or
+                         f.type in (GOAWAY, RST_STREAM))
+    for i in range(10):
+        sid = 1 + 2 * i
+        heads = [f.fields for f in got if f.stream == sid and f.type == HEADERS]
+        body = b"".join(f.payload for f in got if f.stream == sid and f.type == DATA)
+        if len(heads) != 1 or dict(heads[0]).get(":status") != "200":
+            return "stream %d: heads %r" % (sid, heads)
+        why = check_head(heads[0], body, 100 + i)
+        if why:
+            return "stream %d: %s" % (sid, why)
+    return None
+
+
 @case
 def many_streams_are_served_concurrently():
     c = client()

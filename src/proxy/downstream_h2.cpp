@@ -1,0 +1,51 @@
+// An HTTP/2 stream's request taken as fields by its pipeline (see downstream_connection.hpp).
+#include "log/log.hpp"
+#include "proxy/downstream_connection.hpp"
+
+namespace ringproxy {
+
+namespace asio = boost::asio;
+
+template <class Stream>
+void DownstreamConnection<Stream>::take_h2_request(const H2RequestHead& head, bool body) {
+  taken_ = true;
+  const ServerConfig::Limits limits = worker_.snapshot()->config().server.limits();
+  const HeadVerdict verdict = validate_h2_request(head.facts(), kRequestHeadLimits);
+  if (!verdict) {
+    log::debug("refused a request head from " + client_.ip + ": " + std::string(verdict.reason));
+    taken_refusal_ = verdict.status;
+    return;
+  }
+  request_.reset();
+  request_arena_.reset();
+  request_.emplace(std::piecewise_construct, std::make_tuple(),
+                   std::make_tuple(ArenaAllocator<char>(request_arena_)));
+  request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  request_->body_limit(limits.max_body_bytes);
+  taken_error_ = start_h2_request(*request_, head, body);
+}
+
+template <class Stream>
+asio::awaitable<void> DownstreamConnection<Stream>::serve_taken() {
+  if (taken_refusal_ != 0) {
+    co_await answer_refusal(taken_refusal_);
+  } else if (taken_error_) {
+    co_await answer_head_error(taken_error_);
+  } else {
+    const RequestEnd end = co_await serve();
+    const bool read_whole = request_->is_done();
+    finish_request();
+    if (end == RequestEnd::close) co_await linger_close(read_whole);
+  }
+  closed_ = true;
+  boost::system::error_code ignored;
+  stream_.close(ignored);
+}
+
+// Taken only on a PipeStream; run() names serve_taken for every stream type.
+template void DownstreamConnection<PipeStream>::take_h2_request(const H2RequestHead&, bool);
+template asio::awaitable<void> DownstreamConnection<TcpStream>::serve_taken();
+template asio::awaitable<void> DownstreamConnection<TlsStream>::serve_taken();
+template asio::awaitable<void> DownstreamConnection<PipeStream>::serve_taken();
+
+}  // namespace ringproxy
