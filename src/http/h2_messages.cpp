@@ -42,6 +42,15 @@ void H2RequestHead::clear() {
   host_fields_ = field_count_ = longest_part_ = size_ = 0;
 }
 
+std::size_t H2RequestHead::memory() const {
+  std::size_t n = 0;
+  for (const std::string* s : {&method_, &scheme_, &authority_, &path_, &protocol_, &fields_,
+                               &host_, &cookie_, &content_length_value_}) {
+    n += s->capacity();
+  }
+  return n;
+}
+
 void H2RequestHead::add(std::string_view name, std::string_view value, std::size_t limit) {
   size_ += name.size() + value.size() + 4;
   if (size_ > limit) too_large_ = true;

@@ -19,6 +19,8 @@ class H2RequestHead {
  public:
   // Empties it for the next header block; its strings keep their room.
   void clear();
+  // The room its strings hold (bounded by the size limit add is given).
+  std::size_t memory() const;
   // Adds one field; past limit bytes (the head limits) the head is refused (too_large).
   void add(std::string_view name, std::string_view value, std::size_t limit);
   bool too_large() const { return too_large_; }

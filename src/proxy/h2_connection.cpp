@@ -133,7 +133,7 @@ void H2Connection<Stream>::expire_if_due(Clock::time_point now) {
 
 template <class Stream>
 void H2Connection<Stream>::report_memory() {
-  std::size_t now = session_.memory() + out_.capacity();
+  std::size_t now = session_.memory() + out_.capacity() + head_.memory();
   for (const auto& [id, x] : exchanges_) {
     if (x.pipe) now += x.pipe->in.capacity() + x.pipe->out.capacity();
   }
