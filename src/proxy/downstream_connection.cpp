@@ -65,8 +65,12 @@ DownstreamConnection<Stream>::~DownstreamConnection() {
 
 template <class Stream>
 void DownstreamConnection<Stream>::start() {
+  // A request taken as fields (an HTTP/2 stream's) is served without the read loop's frame.
   asio::co_spawn(
-      stream_.get_executor(), [self = this->shared_from_this()] { return self->run(); },
+      stream_.get_executor(),
+      [self = this->shared_from_this()] {
+        return self->taken_ ? self->serve_taken() : self->run();
+      },
       asio::detached);
 }
 
@@ -139,7 +143,6 @@ void DownstreamConnection<Stream>::learn_client() {
 template <class Stream>
 asio::awaitable<void> DownstreamConnection<Stream>::run() {
   start_connection();
-  if (taken_) co_return co_await serve_taken();  // an HTTP/2 stream's, taken as fields
   bool first = true;
   while (!draining_) {
     // A copy: a reload may replace the snapshot while this coroutine waits.

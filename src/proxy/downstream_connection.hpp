@@ -84,7 +84,8 @@ class DownstreamConnection final
   void finish_request();
   // The phases of one parsed request, then its log line.
   boost::asio::awaitable<RequestEnd> serve();
-  // The request take_h2_request took: refused, or served; then the stream is closed.
+  // In place of run() for the request take_h2_request took: refused, or served; then the
+  // stream is closed.
   boost::asio::awaitable<void> serve_taken();
 
   // A head that did not come whole (cut off or timed out: progress partial) or was refused.

@@ -27,6 +27,7 @@ void DownstreamConnection<Stream>::take_h2_request(const H2RequestHead& head, bo
 
 template <class Stream>
 asio::awaitable<void> DownstreamConnection<Stream>::serve_taken() {
+  start_connection();
   if (taken_refusal_ != 0) {
     co_await answer_refusal(taken_refusal_);
   } else if (taken_error_) {
@@ -42,7 +43,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::serve_taken() {
   stream_.close(ignored);
 }
 
-// Taken only on a PipeStream; run() names serve_taken for every stream type.
+// Taken only on a PipeStream; start() names serve_taken for every stream type.
 template void DownstreamConnection<PipeStream>::take_h2_request(const H2RequestHead&, bool);
 template asio::awaitable<void> DownstreamConnection<TcpStream>::serve_taken();
 template asio::awaitable<void> DownstreamConnection<TlsStream>::serve_taken();
