@@ -55,8 +55,11 @@ boost::system::error_code start_h2_request(ClientRequestParser& parser, const H2
   auto& req = parser.get();
   // The framing's own field goes: the stream's fields carry Content-Length, and chunked is
   // this hop's framing, which the head sent upstream writes from the parser's state.
-  req.erase(http::field::content_length);
-  req.erase(http::field::transfer_encoding);
+  if (head.has_content_length()) {
+    req.erase(http::field::content_length);
+  } else if (body) {
+    req.erase(http::field::transfer_encoding);
+  }
   req.method_string(head.method());
   req.target(head.target());
   req.version(11);

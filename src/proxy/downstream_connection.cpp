@@ -249,7 +249,7 @@ asio::awaitable<void> DownstreamConnection<Stream>::refuse_head(HeadProgress pro
 }
 
 template <class Stream>
-boost::system::error_code DownstreamConnection<Stream>::start_request(
+typename DownstreamConnection<Stream>::RequestParser& DownstreamConnection<Stream>::fresh_request(
     const ServerConfig::Limits& limits) {
   request_.reset();
   request_arena_.reset();
@@ -257,8 +257,14 @@ boost::system::error_code DownstreamConnection<Stream>::start_request(
                    std::make_tuple(ArenaAllocator<char>(request_arena_)));
   request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
   request_->body_limit(limits.max_body_bytes);
+  return *request_;
+}
+
+template <class Stream>
+boost::system::error_code DownstreamConnection<Stream>::start_request(
+    const ServerConfig::Limits& limits) {
   // The whole head is in the buffer: parsed in place, with no read operation.
-  return parse_buffered_head(*request_, buffer_);
+  return parse_buffered_head(fresh_request(limits), buffer_);
 }
 
 template <class Stream>

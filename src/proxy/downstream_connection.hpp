@@ -77,6 +77,8 @@ class DownstreamConnection final
   void learn_client();
   // A new connection's first bytes: (error, bytes read into buffer_'s prepared space).
   boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_first();
+  // A fresh parser for the next request, in a fresh arena, with limits' bounds.
+  RequestParser& fresh_request(const ServerConfig::Limits& limits);
   // A fresh parser over the whole head in the buffer; the parse error, if any.
   boost::system::error_code start_request(const ServerConfig::Limits& limits);
   // Gives the request's memory back while the client idles; the next request's head starts

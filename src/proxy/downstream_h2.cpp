@@ -16,13 +16,7 @@ void DownstreamConnection<Stream>::take_h2_request(const H2RequestHead& head, bo
     taken_refusal_ = verdict.status;
     return;
   }
-  request_.reset();
-  request_arena_.reset();
-  request_.emplace(std::piecewise_construct, std::make_tuple(),
-                   std::make_tuple(ArenaAllocator<char>(request_arena_)));
-  request_->header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-  request_->body_limit(limits.max_body_bytes);
-  taken_error_ = start_h2_request(*request_, head, body);
+  taken_error_ = start_h2_request(fresh_request(limits), head, body);
 }
 
 template <class Stream>

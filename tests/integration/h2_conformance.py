@@ -413,12 +413,17 @@ def field_value_with_a_newline_is_a_stream_protocol_error():
     return expect_stream_error(c, 1, 1)
 
 
+def post_sized(c, stream, path, length, data):
+    """A POST on stream declaring content-length: length, then data in one DATA frame."""
+    c.send(c.headers(stream, request_fields(path, "POST", extra=[("content-length", str(length))]),
+                     end_stream=False))
+    c.send(frame(DATA, END_STREAM, stream, data))
+
+
 @case
 def content_length_not_matching_data_is_a_stream_protocol_error():
     c = client()
-    c.send(c.headers(1, request_fields("/cl", "POST", extra=[("content-length", "10")]),
-                     end_stream=False))
-    c.send(frame(DATA, END_STREAM, 1, b"abc"))
+    post_sized(c, 1, "/cl", 10, b"abc")
     return expect_stream_error(c, 1, 1)
 
 
@@ -566,15 +571,11 @@ def host_field_stands_in_for_a_missing_authority():
 @case
 def content_length_is_sent_once_with_the_body():
     c = client()
-    c.send(c.headers(1, request_fields("/sized", "POST", extra=[("content-length", "3")]),
-                     end_stream=False))
-    c.send(frame(DATA, END_STREAM, 1, b"xyz"))
+    post_sized(c, 1, "/sized", 3, b"xyz")
     why = expect_status(c, 1, 200, "body-bytes: 3")
     if why:
         return why
-    c.send(c.headers(3, request_fields("/sized", "POST", extra=[("content-length", "3")]),
-                     end_stream=False))
-    c.send(frame(DATA, END_STREAM, 3, b"xyz"))
+    post_sized(c, 3, "/sized", 3, b"xyz")
     status, head, body, frames = c.response(3)
     if body.count(b"content-length") != 1 or b"transfer-encoding" in body.lower():
         return "framing fields sent: %r" % body[:400]
@@ -599,11 +600,16 @@ def check_head(head, body, want_length):
     return None
 
 
+def fetch(path):
+    """(status, headers, body, frames) of a GET of path on a fresh connection."""
+    c = client()
+    c.send(c.headers(1, request_fields(path)))
+    return c.response(1)
+
+
 @case
 def sized_response_head_is_lower_case_fields_without_connection_ones():
-    c = client()
-    c.send(c.headers(1, request_fields("/sized?bytes=700")))
-    status, head, body, frames = c.response(1)
+    status, head, body, frames = fetch("/sized?bytes=700")
     if status != 200:
         return "status %r" % status
     return check_head(head, body, 700)
@@ -611,9 +617,7 @@ def sized_response_head_is_lower_case_fields_without_connection_ones():
 
 @case
 def chunked_response_is_de_framed_into_data():
-    c = client()
-    c.send(c.headers(1, request_fields("/chunked?bytes=5000&chunked=1")))
-    status, head, body, frames = c.response(1)
+    status, head, body, frames = fetch("/chunked?bytes=5000&chunked=1")
     if status != 200:
         return "status %r" % status
     if "content-length" in dict(head) or len(body) != 5000:
@@ -623,9 +627,7 @@ def chunked_response_is_de_framed_into_data():
 
 @case
 def no_content_response_ends_with_its_head():
-    c = client()
-    c.send(c.headers(1, request_fields("/none?status=204")))
-    status, head, body, frames = c.response(1)
+    status, head, body, frames = fetch("/none?status=204")
     if status != 204 or body:
         return "status %r, body %r" % (status, body[:40])
     last = [f for f in frames if f.stream == 1][-1]

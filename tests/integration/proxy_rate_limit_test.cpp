@@ -208,6 +208,35 @@ TEST_F(RateLimitTest, TooManyRequestsCarriesRetryAfterAndRateLimitFields) {
   EXPECT_EQ(metric_text("ringproxy_requests_total{upstream=\"\",code=\"429\"}"), "2");
 }
 
+// Over HTTP/2 the fields come as lower-case HTTP/2 fields, once each (the response head goes to
+// the stream as fields, not as text read back); the refusal is a 429 with them too.
+TEST_F(RateLimitTest, OverHttp2TheFieldsComeOnceInTheStreamsHead) {
+  ASSERT_TRUE(start("rate = 0.5\nburst = 1", "", "h2c = true"));
+  const auto curl = [this](const std::string& path) {
+    return ProxyProcess::run("/usr/bin/curl",
+                             {"-sS", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null",
+                              "http://127.0.0.1:" + std::to_string(port()) + path},
+                             10s)
+        .output;
+  };
+  const auto count = [](const std::string& text, const std::string& line) {
+    std::size_t n = 0;
+    for (auto at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) ++n;
+    return n;
+  };
+  const std::string ok = curl("/h2-ok");
+  EXPECT_TRUE(contains(ok, "HTTP/2 200")) << ok;
+  EXPECT_EQ(count(ok, "\nratelimit-policy: \"default\";q=1;w=2\r\n"), 1u) << ok;
+  EXPECT_EQ(count(ok, "\nratelimit: "), 1u) << ok;
+  EXPECT_EQ(count(ok, "\nvia: 1.1 ringproxy\r\n"), 1u) << ok;
+  EXPECT_EQ(count(ok, "\ncontent-length: "), 1u) << ok;
+  const std::string refused = curl("/h2-refused");
+  EXPECT_TRUE(contains(refused, "HTTP/2 429")) << refused;
+  EXPECT_EQ(count(refused, "\nratelimit-policy: "), 1u) << refused;
+  EXPECT_EQ(count(refused, "\nretry-after: "), 1u) << refused;
+  EXPECT_EQ(origin().requests_seen(), 1u);
+}
+
 TEST_F(RateLimitTest, RefusedBodyIsNotReadAsTheNextRequest) {
   // A refused POST's body must be consumed or the connection closed: never parsed as a request.
   ASSERT_TRUE(start("rate = 0.5\nburst = 1", R"(
