@@ -190,7 +190,15 @@ TEST_F(H2WebSocketTest, DrainEndsTheTunnelStreamAfterDrainTimeout) {
   start_origins(1);
   ASSERT_TRUE(start_proxy(ProxyOptions().server("h2c = true\ndrain_timeout = \"1500ms\"")));
   auto held = std::async(std::launch::async, [&] { return script("hold"); });
-  ASSERT_TRUE(wait_until([&] { return metric("ringproxy_tunnels_active") == 1; }, 20s));
+  // The script's message has come back through the tunnel: it sends nothing more, so the
+  // GOAWAY of the drain cannot come before its last send (Python's h2 refuses DATA after one).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string back =
+            metric_text("ringproxy_tunnel_bytes_total{direction=\"backend_to_client\"}");
+        return !back.empty() && back != "0";
+      },
+      20s));
   proxy_->signal(SIGTERM);
   const auto r = held.get();
   ASSERT_EQ(r.exit_code, 0) << r.output;
