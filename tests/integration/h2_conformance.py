@@ -539,6 +539,15 @@ def more_than_100_fields_is_431():
 
 
 @case
+def content_length_above_max_body_bytes_is_413():
+    c = client()
+    c.send(c.headers(1, request_fields("/big", "POST",
+                                       extra=[("content-length", str(100 * 1024 * 1024 + 1))]),
+                     end_stream=False))
+    return expect_status(c, 1, 413)
+
+
+@case
 def two_host_fields_are_a_stream_protocol_error():
     c = client()
     c.send(c.headers(1, [(":method", "GET"), (":scheme", "http"), (":path", "/"),
