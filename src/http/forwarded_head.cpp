@@ -12,6 +12,9 @@ namespace http = boost::beast::http;
 
 namespace {
 
+// The room a client's response head starts with: most heads fit.
+constexpr std::size_t kResponseHeadRoom = 512;
+
 // The tokens of a message's Connection fields: the fields they name are hop-by-hop too.
 class ConnectionNames {
  public:
@@ -243,6 +246,7 @@ struct FieldSink {
 void write_client_response_head(const http::header<false, MessageFields>& res,
                                 const ClientResponseHead& parts, std::string& out) {
   out.clear();
+  out.reserve(kResponseHeadRoom);  // a fresh string (an HTTP/2 exchange's) grows once
   char code[4];
   const unsigned status = res.result_int();
   code[0] = static_cast<char>('0' + status / 100 % 10);

@@ -230,6 +230,8 @@ class PipeStream {
   void shutdown_send(boost::system::error_code&);
   void close(boost::system::error_code&);
   bool is_open() const { return !state_->pipe_closed; }
+  // The session reset the exchange (the client's RST_STREAM, or its connection is gone).
+  bool reset_by_client() const { return static_cast<bool>(state_->in_error); }
 
  private:
   std::size_t read_into(char* data, std::size_t size, boost::system::error_code& ec);

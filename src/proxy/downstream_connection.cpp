@@ -41,9 +41,9 @@ DownstreamConnection<Stream>::DownstreamConnection(Worker& worker, Stream stream
       head_deadline_(head_deadline) {
   worker_.session_started(this);
   if constexpr (Stream::kMultiplexed) {
-    // One exchange, one request: its heads are written without regrowing the strings.
+    // One exchange, one request: its head is written without regrowing the string. (Most
+    // responses go to the session as fields, without response_head_.)
     upstream_head_.reserve(kHeadRoom);
-    response_head_.reserve(kHeadRoom);
   }
 }
 

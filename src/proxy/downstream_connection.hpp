@@ -138,7 +138,7 @@ class DownstreamConnection final
   }
   // A connection with nothing to say for this long leaves its coroutine for the park.
   static constexpr std::chrono::milliseconds kParkAfter{50};
-  // The room an HTTP/2 exchange's head strings start with (most heads fit).
+  // The room an HTTP/2 exchange's upstream head starts with (most heads fit).
   static constexpr std::size_t kHeadRoom = 1024;
 
   // Deadlines: setting one is a store; the worker's tick (Worker::kDeadlineTick) cancels

@@ -6,6 +6,17 @@ namespace ringproxy {
 
 namespace asio = boost::asio;
 
+namespace {
+template <class Stream>
+bool reset_by_client(const Stream& stream) {
+  if constexpr (Stream::kMultiplexed) {
+    return stream.reset_by_client();
+  } else {
+    return false;  // start() names serve_taken for every stream type; only a pipe takes one
+  }
+}
+}  // namespace
+
 template <class Stream>
 void DownstreamConnection<Stream>::take_h2_request(const H2RequestHead& head, bool body) {
   taken_ = true;
@@ -22,7 +33,10 @@ void DownstreamConnection<Stream>::take_h2_request(const H2RequestHead& head, bo
 template <class Stream>
 asio::awaitable<void> DownstreamConnection<Stream>::serve_taken() {
   start_connection();
-  if (taken_refusal_ != 0) {
+  if (reset_by_client(stream_)) {
+    // Reset before this first step (an RST_STREAM right behind its HEADERS: rapid reset,
+    // CVE-2023-44487): nobody to answer, and no backend hears of it.
+  } else if (taken_refusal_ != 0) {
     co_await answer_refusal(taken_refusal_);
   } else if (taken_error_) {
     co_await answer_head_error(taken_error_);

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "log/log.hpp"
+#include "proxy/downstream_connection.hpp"
 
 namespace ringproxy {
 
@@ -21,6 +22,8 @@ constexpr std::size_t kWriteBatch = 64 * 1024;  // frames gathered into one writ
 // After the session ends, what the client still sends is read and dropped this long, so that
 // a reset does not destroy the GOAWAY (a lingering close, as for HTTP/1.1).
 constexpr std::chrono::seconds kLinger{2};
+constexpr std::size_t kPreface = 24;  // the client's "PRI * HTTP/2.0..." (RFC 9113 §3.4)
+constexpr std::uint8_t kHeadersFrame = 0x1;
 
 H2SessionLimits session_limits(const ServerConfig& server) {
   H2SessionLimits limits;
@@ -65,6 +68,7 @@ H2Connection<Stream>::H2Connection(Worker& worker, Stream stream, const ClientId
       early_(early),
       session_(*this, session_limits(worker.snapshot()->config().server)),
       guard_(flood_limits(worker.snapshot()->config().server)),
+      cutter_(kPreface),
       max_header_bytes_(worker.snapshot()->config().server.max_header_bytes),
       writer_(stream_.get_executor()),
       idle_timeout_(worker.snapshot()->config().server.idle_timeout) {
@@ -161,13 +165,10 @@ void H2Connection<Stream>::end_session() {
 template <class Stream>
 asio::awaitable<void> H2Connection<Stream>::read_loop() {
   if (!early_.empty()) {
-    const bool ok = session_.receive(early_.data(), early_.size());
+    const bool ok = take_input(early_.data(), early_.size());
     early_.clear();
     early_.shrink_to_fit();
-    if (!ok || guard_.flooded()) {
-      if (guard_.flooded()) session_.goaway(11, false);
-      end_session();
-    }
+    if (!ok) end_session();
     report_memory();  // the streams those bytes opened count now, not at the next read
     wake_writer();
   }
@@ -179,18 +180,45 @@ asio::awaitable<void> H2Connection<Stream>::read_loop() {
     auto [ec, n] = co_await stream_.async_read_some(asio::buffer(buffer), use_nothrow);
     if (ec) break;
     if (discarding_) continue;
-    bool ok = session_.receive(buffer.data(), n);
-    if (guard_.flooded()) {
-      session_.goaway(11, false);
-      ok = false;
-    }
-    if (!ok) end_session();
+    if (!take_input(buffer.data(), n)) end_session();
     report_memory();
     wake_writer();
   }
   reader_done_ = true;
   wake_writer();
   if (writer_done_) close();
+}
+
+template <class Stream>
+bool H2Connection<Stream>::take_input(const char* data, std::size_t n) {
+  bool ok = true;
+  while (n > 0 && ok) {
+    const std::size_t k = cutter_.next(reinterpret_cast<const std::uint8_t*>(data), n);
+    ok = session_.receive(data, k);
+    if (guard_.flooded()) {
+      session_.goaway(11, false);  // ENHANCE_YOUR_CALM
+      ok = false;
+    }
+    data += k;
+    n -= k;
+    // The streams a frame opened start while what they just allocated is in the cache: before
+    // the next HEADERS (or once the bytes are through). A reset right behind its stream's
+    // HEADERS (rapid reset) still comes first, and that stream never reaches a backend.
+    if (n < 4 || static_cast<std::uint8_t>(data[3]) == kHeadersFrame) start_streams();
+  }
+  start_streams();
+  return ok;
+}
+
+template <class Stream>
+void H2Connection<Stream>::start_streams() {
+  // By index: a pipeline's first steps run here, and nothing they do opens a stream, but the
+  // vector is not iterated while anything could change it.
+  for (std::size_t i = 0; i < starting_.size(); ++i) {
+    const auto conn = std::move(starting_[i]);
+    conn->start();
+  }
+  starting_.clear();
 }
 
 template <class Stream>

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "http/h2_frame_cutter.hpp"
 #include "http/h2_messages.hpp"
 #include "http/h2_response_reader.hpp"
 #include "http/h2_server_session.hpp"
@@ -22,6 +23,9 @@
 #include "proxy/request_plan.hpp"
 
 namespace ringproxy {
+
+template <class Stream>
+class DownstreamConnection;
 
 // Starts HTTP/2 on a connection: h2c with prior knowledge (early: the bytes already read, the
 // preface's start) or after ALPN chose "h2". The connection counts itself from here on.
@@ -92,6 +96,11 @@ class H2Connection final : public DownstreamTask,
   };
 
   boost::asio::awaitable<void> read_loop();
+  // The client's bytes into the session one frame at a time; false when the session ended
+  // (an error, or a flood: GOAWAY ENHANCE_YOUR_CALM).
+  bool take_input(const char* data, std::size_t n);
+  // Starts the pipelines of the streams opened since the last call (outside nghttp2).
+  void start_streams();
   boost::asio::awaitable<void> write_loop();
   void wake_writer() { writer_.notify(); }
   // The pipeline's response so far: heads submitted, DATA resumed, a broken one reset.
@@ -135,6 +144,9 @@ class H2Connection final : public DownstreamTask,
   std::string early_;
   H2ServerSession session_;
   H2FloodGuard guard_;
+  H2FrameCutter cutter_;  // where the client's frames end (after its 24-byte preface)
+  // Streams whose request is taken, to start once the frame that opened them is through.
+  std::vector<std::shared_ptr<DownstreamConnection<PipeStream>>> starting_;
   std::unordered_map<std::int32_t, Exchange> exchanges_;
   // The header block coming in (one at a time on a connection, RFC 9113 §6.10), of stream
   // head_stream_ (0: none); reused, so that its strings keep their room.

@@ -2,7 +2,6 @@
 // for the HTTP/1.1 pipeline, and the pipeline's response back into frames (see
 // h2_connection.hpp).
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <charconv>
 
 #include "http/websocket_key.hpp"
@@ -12,8 +11,6 @@
 #include "proxy/h2_connection.hpp"
 
 namespace ringproxy {
-
-namespace asio = boost::asio;
 
 namespace {
 // Response bytes a pipeline may write ahead of the client's flow control, per stream.
@@ -143,8 +140,8 @@ void H2Connection<Stream>::start_pipeline(std::int32_t id, Exchange& x, bool end
   }
   if (end_stream) x.pipe->end_request();
   worker_.metrics().count_h2_stream();
-  // Started outside nghttp2's callback: the pipeline's first steps run on their own.
-  asio::post(stream_.get_executor(), [conn = std::move(conn)] { conn->start(); });
+  // Started outside nghttp2's callback, once this frame is through (take_input).
+  starting_.push_back(std::move(conn));
 }
 
 template <class Stream>

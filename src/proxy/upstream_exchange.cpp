@@ -276,12 +276,13 @@ bool UpstreamExchange<Stream>::hand_head_as_fields(const ClientResponseHead& par
     if ((!response.is_done() && !length) || !ctx_.upgrade.empty()) return false;
     // HTTP/2 has no connection fields and frames the body itself.
     const ClientResponseHead h2{false, {}, parts.rate_limit_policy, parts.rate_limit, {}};
-    thread_local std::vector<FieldView> fields;  // the worker's, reused
-    write_client_response_fields(response.get(), h2, conn_.response_head_, fields);
-    const bool took = conn_.stream_.hand_response_head(response.get().result_int(), fields,
-                                                       response.is_done() ? 0 : *length);
-    conn_.response_head_.clear();  // the session copied what it took
-    return took;
+    // The worker's, reused (warm, and no allocation per stream): the session copies what it
+    // takes before this returns.
+    thread_local std::string bytes;
+    thread_local std::vector<FieldView> fields;
+    write_client_response_fields(response.get(), h2, bytes, fields);
+    return conn_.stream_.hand_response_head(response.get().result_int(), fields,
+                                            response.is_done() ? 0 : *length);
   } else {
     return false;
   }
