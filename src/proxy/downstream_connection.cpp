@@ -66,11 +66,12 @@ DownstreamConnection<Stream>::~DownstreamConnection() {
 template <class Stream>
 void DownstreamConnection<Stream>::start() {
   // A request taken as fields (an HTTP/2 stream's) is served without the read loop's frame.
+  if (taken_) {
+    start_taken();
+    return;
+  }
   asio::co_spawn(
-      stream_.get_executor(),
-      [self = this->shared_from_this()] {
-        return self->taken_ ? self->serve_taken() : self->run();
-      },
+      stream_.get_executor(), [self = this->shared_from_this()] { return self->run(); },
       asio::detached);
 }
 

@@ -87,8 +87,13 @@ class DownstreamConnection final
   // The phases of one parsed request, then its log line.
   boost::asio::awaitable<RequestEnd> serve();
   // In place of run() for the request take_h2_request took: refused, or served; then the
-  // stream is closed.
-  boost::asio::awaitable<void> serve_taken();
+  // stream is closed (close_taken). Served, serve() is the stream's coroutine and
+  // served_taken its end; refuse_taken and linger_taken are the slower ends' coroutines.
+  void start_taken();
+  void served_taken(RequestEnd end);
+  boost::asio::awaitable<void> refuse_taken();
+  boost::asio::awaitable<void> linger_taken(bool read_whole);
+  void close_taken();
 
   // A head that did not come whole (cut off or timed out: progress partial) or was refused.
   boost::asio::awaitable<void> refuse_head(HeadProgress progress, const HeadVerdict& verdict);
