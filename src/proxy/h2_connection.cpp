@@ -137,7 +137,7 @@ void H2Connection<Stream>::expire_if_due(Clock::time_point now) {
 
 template <class Stream>
 void H2Connection<Stream>::report_memory() {
-  std::size_t now = session_.memory() + out_.capacity() + head_.memory();
+  std::size_t now = session_.memory() + out_.capacity() + packed_.capacity() + head_.memory();
   for (const auto& [id, x] : exchanges_) {
     if (x.pipe) now += x.pipe->in.capacity() + x.pipe->out.capacity();
   }
@@ -222,10 +222,18 @@ void H2Connection<Stream>::start_streams() {
 }
 
 template <class Stream>
+void H2Connection<Stream>::pack() {
+  if (packed_.size() < kWriteBatch) session_.send(packed_, kWriteBatch);
+  wake_writer();
+}
+
+template <class Stream>
 asio::awaitable<void> H2Connection<Stream>::write_loop() {
   for (;;) {
+    // What was packed since the last write first, then what else nghttp2 has ready.
     out_.clear();
-    session_.send(out_, kWriteBatch);
+    out_.swap(packed_);
+    if (out_.size() < kWriteBatch) session_.send(out_, kWriteBatch);
     if (out_.empty()) {
       if (reader_done_ || discarding_ || !session_.alive()) break;
       co_await writer_.wait(false, nullptr, use_nothrow);
