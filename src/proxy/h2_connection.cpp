@@ -24,6 +24,8 @@ constexpr std::size_t kWriteBatch = 64 * 1024;  // frames gathered into one writ
 constexpr std::chrono::seconds kLinger{2};
 constexpr std::size_t kPreface = 24;  // the client's "PRI * HTTP/2.0..." (RFC 9113 §3.4)
 constexpr std::uint8_t kHeadersFrame = 0x1;
+constexpr std::size_t kStartBatch = 8;  // streams opened before their pipelines start
+constexpr std::size_t kPackBatch = 8;   // stream events before their frames are packed
 
 H2SessionLimits session_limits(const ServerConfig& server) {
   H2SessionLimits limits;
@@ -201,10 +203,15 @@ bool H2Connection<Stream>::take_input(const char* data, std::size_t n) {
     }
     data += k;
     n -= k;
-    // The streams a frame opened start while what they just allocated is in the cache: before
-    // the next HEADERS (or once the bytes are through). A reset right behind its stream's
-    // HEADERS (rapid reset) still comes first, and that stream never reaches a backend.
-    if (n < 4 || static_cast<std::uint8_t>(data[3]) == kHeadersFrame) start_streams();
+    // The streams frames opened start while what they just allocated is in the cache: a few
+    // at a time (the code of nghttp2's input and of the pipeline then take turns in the
+    // instruction cache in runs), before the next HEADERS, or once the bytes are through. A
+    // reset right behind its stream's HEADERS (rapid reset) still comes first, and that
+    // stream never reaches a backend.
+    if (n >= 4 && static_cast<std::uint8_t>(data[3]) == kHeadersFrame &&
+        starting_.size() >= kStartBatch) {
+      start_streams();
+    }
   }
   start_streams();
   return ok;
@@ -222,8 +229,13 @@ void H2Connection<Stream>::start_streams() {
 }
 
 template <class Stream>
-void H2Connection<Stream>::pack() {
-  if (packed_.size() < kWriteBatch) session_.send(packed_, kWriteBatch);
+void H2Connection<Stream>::pack_soon() {
+  // In runs: the code that packs and the pipeline's then take turns in the instruction cache
+  // a few streams at a time, and the last few streams' objects are still in the data cache.
+  if (++unpacked_ >= kPackBatch && packed_.size() < kWriteBatch) {
+    unpacked_ = 0;
+    session_.send(packed_, kWriteBatch);
+  }
   wake_writer();
 }
 
@@ -234,6 +246,7 @@ asio::awaitable<void> H2Connection<Stream>::write_loop() {
     out_.clear();
     out_.swap(packed_);
     if (out_.size() < kWriteBatch) session_.send(out_, kWriteBatch);
+    unpacked_ = 0;
     if (out_.empty()) {
       if (reader_done_ || discarding_ || !session_.alive()) break;
       co_await writer_.wait(false, nullptr, use_nothrow);

@@ -103,10 +103,11 @@ class H2Connection final : public DownstreamTask,
   void start_streams();
   boost::asio::awaitable<void> write_loop();
   void wake_writer() { writer_.notify(); }
-  // Packs the frames nghttp2 has ready (a stream's head or DATA just came) into packed_ at
-  // once, while what they are made of is in the cache, and wakes the writer. Never from
-  // inside nghttp2's callbacks, and last in an event: the stream's exchange may end in it.
-  void pack();
+  // A stream's head or DATA just came: every kPackBatch such events, packs the frames nghttp2
+  // has ready into packed_ at once, while what they are made of is in the cache; wakes the
+  // writer. Never from inside nghttp2's callbacks, and last in an event: the stream's
+  // exchange may end in it.
+  void pack_soon();
   // The pipeline's response so far: heads submitted, DATA resumed, a broken one reset.
   void pump(std::int32_t id, Exchange& x);
   void start_pipeline(std::int32_t id, Exchange& x, bool end_stream);
@@ -162,8 +163,9 @@ class H2Connection final : public DownstreamTask,
   std::size_t orphans_ = 0;
   std::size_t reported_memory_ = 0;  // exchanges whose stream closed while their pipeline runs
   std::size_t max_header_bytes_;
-  std::string out_;     // frames being written
-  std::string packed_;  // frames packed since, for the next write (at most one batch)
+  std::string out_;           // frames being written
+  std::string packed_;        // frames packed since, for the next write (at most one batch)
+  std::size_t unpacked_ = 0;  // events since frames were last packed
   PipeWaiter writer_;
   Clock::time_point idle_deadline_;
   Clock::duration idle_timeout_;

@@ -235,7 +235,7 @@ void H2Connection<Stream>::response_bytes(std::uint32_t id) {
   }
   pump(sid, x);
   if (x.tunnel && x.eof_sent && x.pipe->pipe_closed) end_tunnel_stream(sid);
-  pack();
+  pack_soon();
 }
 
 template <class Stream>
@@ -252,7 +252,7 @@ bool H2Connection<Stream>::response_head(std::uint32_t id, int status,
   x.head_sent = true;
   x.response->take_final_head(status, length);
   session_.submit_head(sid, status, fields, !x.response->done());
-  pack();
+  pack_soon();
   return true;
 }
 
