@@ -219,8 +219,8 @@ bool H2Connection<Stream>::take_input(const char* data, std::size_t n) {
 
 template <class Stream>
 void H2Connection<Stream>::start_streams() {
-  // By index: a pipeline's first steps run here, and nothing they do opens a stream, but the
-  // vector is not iterated while anything could change it.
+  // By index, not by iterator: the pipelines' first steps run here, and the walk stays safe
+  // even if one of them ever opened a stream (none does).
   for (std::size_t i = 0; i < starting_.size(); ++i) {
     const auto conn = std::move(starting_[i]);
     conn->start();
